@@ -1,0 +1,332 @@
+//! The one signed wire envelope every mesh message travels in.
+//!
+//! ```text
+//! envelope = { "t": text, "v": uint, "sig": bstr .size 64, "body": any }
+//! signature = Ed25519( SIGNATURE_DOMAIN ‖ canonical({ "t", "v", "body" }) )
+//! ```
+//! encoded in deterministic CBOR ([`crate::cbor`]). The message type `t` is
+//! inside the signed bytes, so a signature made for one kind of message
+//! never verifies as another. The signer is named by the body (each message
+//! type says which field), so decoding yields an [`Unverified`] message that
+//! must be verified against that DID before it can be used.
+
+use std::marker::PhantomData;
+
+use ciborium::Value;
+use ed25519_dalek::Signature;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cbor::{self, CborError};
+use crate::{Did, Identity};
+
+/// The envelope version this implementation speaks.
+pub const PROTOCOL_VERSION: u64 = 1;
+/// Prefix of every signing input, so these signatures can't be confused
+/// with signatures the same key makes for other formats.
+pub const SIGNATURE_DOMAIN: &[u8] = b"mesh-iatp/v1 envelope\0";
+/// Longest message type name accepted.
+pub const MAX_TYPE_LEN: usize = 64;
+
+/// A message type that travels signed in an envelope.
+pub trait SignedMessage: Serialize + DeserializeOwned {
+    /// The `t` value, e.g. `"iatp/hello"`.
+    const TYPE: &'static str;
+    /// Largest encoded envelope of this type accepted, checked before decoding.
+    const MAX_BYTES: usize;
+}
+
+/// Why bytes are not a valid envelope of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not canonical CBOR (or too large, truncated, trailing bytes…).
+    #[error(transparent)]
+    Cbor(#[from] CborError),
+    /// Canonical CBOR, but not shaped as `{t, v, sig, body}`.
+    #[error("not a mesh envelope: {0}")]
+    NotAnEnvelope(&'static str),
+    /// A version this implementation does not speak.
+    #[error("unsupported protocol version {found} (this node speaks {PROTOCOL_VERSION})")]
+    UnsupportedVersion {
+        /// The `v` received.
+        found: u64,
+    },
+    /// A different message type than the one expected here.
+    #[error("expected a `{expected}` message, received `{found}`")]
+    UnexpectedType {
+        /// What the protocol state expects.
+        expected: &'static str,
+        /// What arrived.
+        found: String,
+    },
+    /// The body does not match the message type's schema.
+    #[error("`{msg_type}` body is invalid: {reason}")]
+    InvalidBody {
+        /// The message type.
+        msg_type: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The signature does not verify under the named signer's key.
+    #[error("signature does not verify for {signer}")]
+    BadSignature {
+        /// The DID the message claims as signer.
+        signer: Did,
+    },
+}
+
+/// Sign `msg` as `signer` and return the envelope bytes.
+pub fn seal<M: SignedMessage>(msg: &M, signer: &Identity) -> Result<Vec<u8>, EnvelopeError> {
+    let body = Value::serialized(msg).map_err(|e| CborError::Encode(e.to_string()))?;
+    let unsigned = unsigned_map(M::TYPE, PROTOCOL_VERSION, body.clone());
+    let signing_input = signing_input(unsigned)?;
+    let sig = signer.sign(&signing_input);
+    let full = Value::Map(vec![
+        (Value::Text("t".into()), Value::Text(M::TYPE.into())),
+        (Value::Text("v".into()), Value::Integer(PROTOCOL_VERSION.into())),
+        (Value::Text("sig".into()), Value::Bytes(sig.to_bytes().to_vec())),
+        (Value::Text("body".into()), body),
+    ]);
+    Ok(cbor::value_to_canonical_vec(full)?)
+}
+
+/// A decoded, well-formed envelope whose type and signature are not yet checked.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    msg_type: String,
+    body: Value,
+    signature: Signature,
+    signing_input: Vec<u8>,
+}
+
+impl Envelope {
+    /// Decode envelope bytes, refusing inputs over `max_len` before parsing,
+    /// non-canonical encodings, and versions other than [`PROTOCOL_VERSION`].
+    pub fn decode(bytes: &[u8], max_len: usize) -> Result<Self, EnvelopeError> {
+        let Value::Map(entries) = cbor::value_from_canonical_slice(bytes, max_len)? else {
+            return Err(EnvelopeError::NotAnEnvelope("top level is not a map"));
+        };
+        if entries.len() != 4 {
+            return Err(EnvelopeError::NotAnEnvelope(
+                "expected exactly the keys t, v, sig, body",
+            ));
+        }
+        let (mut t, mut v, mut sig, mut body) = (None, None, None, None);
+        for (k, val) in entries {
+            match (k.as_text(), val) {
+                (Some("t"), Value::Text(s)) => t = Some(s),
+                (Some("v"), Value::Integer(i)) => v = Some(i),
+                (Some("sig"), Value::Bytes(b)) => sig = Some(b),
+                (Some("body"), b) => body = Some(b),
+                (Some("t" | "v" | "sig"), _) => {
+                    return Err(EnvelopeError::NotAnEnvelope("t, v or sig has the wrong CBOR type"));
+                }
+                _ => return Err(EnvelopeError::NotAnEnvelope("unknown envelope key")),
+            }
+        }
+        let (Some(t), Some(v), Some(sig), Some(body)) = (t, v, sig, body) else {
+            return Err(EnvelopeError::NotAnEnvelope("missing one of t, v, sig, body"));
+        };
+        let version = u64::try_from(v).map_err(|_| EnvelopeError::NotAnEnvelope("negative v"))?;
+        if version != PROTOCOL_VERSION {
+            return Err(EnvelopeError::UnsupportedVersion { found: version });
+        }
+        if t.is_empty() || t.len() > MAX_TYPE_LEN {
+            return Err(EnvelopeError::NotAnEnvelope("message type is empty or too long"));
+        }
+        let sig: [u8; 64] = sig
+            .as_slice()
+            .try_into()
+            .map_err(|_| EnvelopeError::NotAnEnvelope("sig is not 64 bytes"))?;
+        let signing_input = signing_input(unsigned_map(&t, version, body.clone()))?;
+        Ok(Envelope {
+            msg_type: t,
+            body,
+            signature: Signature::from_bytes(&sig),
+            signing_input,
+        })
+    }
+
+    /// The message type `t`.
+    pub fn msg_type(&self) -> &str {
+        &self.msg_type
+    }
+
+    /// Check the type is `M` and decode the body as `M` (still unverified).
+    pub fn expect<M: SignedMessage>(self) -> Result<Unverified<M>, EnvelopeError> {
+        if self.msg_type != M::TYPE {
+            return Err(EnvelopeError::UnexpectedType {
+                expected: M::TYPE,
+                found: self.msg_type,
+            });
+        }
+        let msg = cbor::from_value(self.body).map_err(|e| EnvelopeError::InvalidBody {
+            msg_type: M::TYPE,
+            reason: match e {
+                CborError::Schema(s) => s,
+                other => other.to_string(),
+            },
+        })?;
+        Ok(Unverified {
+            msg,
+            signature: self.signature,
+            signing_input: self.signing_input,
+            _kind: PhantomData,
+        })
+    }
+}
+
+/// Decode bytes expected to be an `M` envelope; bounded by `M::MAX_BYTES`.
+pub fn open<M: SignedMessage>(bytes: &[u8]) -> Result<Unverified<M>, EnvelopeError> {
+    Envelope::decode(bytes, M::MAX_BYTES)?.expect::<M>()
+}
+
+/// A message whose signature has not been checked yet. Its content may be
+/// read (to learn who claims to have signed it) but not trusted.
+#[derive(Debug, Clone)]
+pub struct Unverified<M> {
+    msg: M,
+    signature: Signature,
+    signing_input: Vec<u8>,
+    _kind: PhantomData<M>,
+}
+
+impl<M> Unverified<M> {
+    /// The claimed content; untrusted until [`Unverified::verify`] succeeds.
+    pub fn claimed(&self) -> &M {
+        &self.msg
+    }
+
+    /// Verify the signature under `signer`'s key and release the message.
+    pub fn verify(self, signer: &Did) -> Result<M, EnvelopeError> {
+        if signer.verify(&self.signing_input, &self.signature) {
+            Ok(self.msg)
+        } else {
+            Err(EnvelopeError::BadSignature {
+                signer: signer.clone(),
+            })
+        }
+    }
+}
+
+fn unsigned_map(t: &str, v: u64, body: Value) -> Value {
+    Value::Map(vec![
+        (Value::Text("t".into()), Value::Text(t.into())),
+        (Value::Text("v".into()), Value::Integer(v.into())),
+        (Value::Text("body".into()), body),
+    ])
+}
+
+fn signing_input(unsigned: Value) -> Result<Vec<u8>, EnvelopeError> {
+    let mut input = SIGNATURE_DOMAIN.to_vec();
+    input.extend_from_slice(&cbor::value_to_canonical_vec(unsigned)?);
+    Ok(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Note {
+        from: Did,
+        text: String,
+    }
+    impl SignedMessage for Note {
+        const TYPE: &'static str = "test/note";
+        const MAX_BYTES: usize = 1024;
+    }
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Other {
+        from: Did,
+        text: String,
+    }
+    impl SignedMessage for Other {
+        const TYPE: &'static str = "test/other";
+        const MAX_BYTES: usize = 1024;
+    }
+
+    fn alice() -> Identity {
+        Identity::from_secret_bytes(&[1; 32])
+    }
+
+    fn note() -> Note {
+        Note {
+            from: alice().did().clone(),
+            text: "hi".into(),
+        }
+    }
+
+    #[test]
+    fn seal_open_verify_round_trip() {
+        let bytes = seal(&note(), &alice()).expect("seals");
+        let got = open::<Note>(&bytes).expect("opens");
+        let signer = got.claimed().from.clone();
+        assert_eq!(got.verify(&signer).expect("verifies"), note());
+    }
+
+    #[test]
+    fn wrong_signer_is_refused() {
+        let bytes = seal(&note(), &alice()).expect("seals");
+        let mallory = Identity::from_secret_bytes(&[2; 32]);
+        let got = open::<Note>(&bytes).expect("opens");
+        assert!(matches!(
+            got.verify(mallory.did()),
+            Err(EnvelopeError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn type_confusion_is_refused() {
+        let bytes = seal(&note(), &alice()).expect("seals");
+        assert_eq!(
+            open::<Other>(&bytes).err(),
+            Some(EnvelopeError::UnexpectedType {
+                expected: "test/other",
+                found: "test/note".into()
+            })
+        );
+    }
+
+    #[test]
+    fn other_version_is_refused() {
+        let bytes = seal(&note(), &alice()).expect("seals");
+        // The envelope starts a4 61 74 <t…> 61 76 01: patch v to 2.
+        let pos = bytes
+            .windows(3)
+            .position(|w| w == [0x61, 0x76, 0x01])
+            .expect("v field present");
+        let mut patched = bytes.clone();
+        patched[pos + 2] = 0x02;
+        assert_eq!(
+            open::<Note>(&patched).err(),
+            Some(EnvelopeError::UnsupportedVersion { found: 2 })
+        );
+    }
+
+    #[test]
+    fn unknown_body_field_is_refused() {
+        #[derive(Serialize, Deserialize)]
+        struct Wider {
+            from: Did,
+            text: String,
+            extra: u8,
+        }
+        impl SignedMessage for Wider {
+            const TYPE: &'static str = "test/note";
+            const MAX_BYTES: usize = 1024;
+        }
+        let wider = Wider {
+            from: alice().did().clone(),
+            text: "hi".into(),
+            extra: 1,
+        };
+        let bytes = seal(&wider, &alice()).expect("seals");
+        assert!(matches!(
+            open::<Note>(&bytes),
+            Err(EnvelopeError::InvalidBody { .. })
+        ));
+    }
+}
