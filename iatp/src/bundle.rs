@@ -230,7 +230,9 @@ mod tests {
         assert_eq!(acme.name, "acme");
         assert_eq!(acme.initial_trust.get(), 500);
         assert_eq!(acme.capabilities.len(), 2);
-        let globex = b.policy_for(&Did::parse(GLOBEX).expect("did")).expect("globex");
+        let globex = b
+            .policy_for(&Did::parse(GLOBEX).expect("did"))
+            .expect("globex");
         assert!(globex.capabilities.is_empty());
     }
 

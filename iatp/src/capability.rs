@@ -161,11 +161,26 @@ mod tests {
 
     #[test]
     fn refuses_malformed_patterns() {
-        assert_eq!(CapabilityPattern::parse(""), Err(CapabilityError::BadLength));
-        assert!(matches!(CapabilityPattern::parse("a//b"), Err(CapabilityError::BadSegment(_))));
-        assert!(matches!(CapabilityPattern::parse("Tools"), Err(CapabilityError::BadSegment(_))));
-        assert!(matches!(CapabilityPattern::parse("a/*/b"), Err(CapabilityError::MisplacedWildcard(_))));
-        assert!(matches!(CapabilityPattern::parse("a/b*"), Err(CapabilityError::MisplacedWildcard(_))));
+        assert_eq!(
+            CapabilityPattern::parse(""),
+            Err(CapabilityError::BadLength)
+        );
+        assert!(matches!(
+            CapabilityPattern::parse("a//b"),
+            Err(CapabilityError::BadSegment(_))
+        ));
+        assert!(matches!(
+            CapabilityPattern::parse("Tools"),
+            Err(CapabilityError::BadSegment(_))
+        ));
+        assert!(matches!(
+            CapabilityPattern::parse("a/*/b"),
+            Err(CapabilityError::MisplacedWildcard(_))
+        ));
+        assert!(matches!(
+            CapabilityPattern::parse("a/b*"),
+            Err(CapabilityError::MisplacedWildcard(_))
+        ));
         assert_eq!(
             CapabilityPattern::parse(&"a".repeat(129)),
             Err(CapabilityError::BadLength)
@@ -203,11 +218,18 @@ mod tests {
     }
 
     fn pattern_strategy() -> impl Strategy<Value = CapabilityPattern> {
-        (prop::collection::vec(prop::sample::select(vec!["a", "b"]), 0..3), any::<bool>())
+        (
+            prop::collection::vec(prop::sample::select(vec!["a", "b"]), 0..3),
+            any::<bool>(),
+        )
             .prop_filter_map("non-empty", |(segs, wild)| {
                 let mut s = segs.join("/");
                 if wild {
-                    s = if s.is_empty() { "*".into() } else { format!("{s}/*") };
+                    s = if s.is_empty() {
+                        "*".into()
+                    } else {
+                        format!("{s}/*")
+                    };
                 }
                 CapabilityPattern::parse(&s).ok()
             })

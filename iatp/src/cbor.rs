@@ -86,7 +86,9 @@ pub fn value_from_canonical_slice(bytes: &[u8], max_len: usize) -> Result<Value,
     let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_NESTING)
         .map_err(|e| match e {
             ciborium::de::Error::Io(_) => CborError::Truncated,
-            ciborium::de::Error::Syntax(at) => CborError::Malformed(format!("syntax error at {at}")),
+            ciborium::de::Error::Syntax(at) => {
+                CborError::Malformed(format!("syntax error at {at}"))
+            }
             ciborium::de::Error::Semantic(_, msg) => CborError::Malformed(msg),
             ciborium::de::Error::RecursionLimitExceeded => {
                 CborError::Malformed(format!("nested deeper than {MAX_NESTING}"))
@@ -173,9 +175,15 @@ mod tests {
     #[test]
     fn refuses_non_canonical_inputs() {
         // 1 encoded in two bytes instead of one.
-        assert_eq!(value_from_canonical_slice(&hex("1801"), 64), Err(CborError::NotCanonical));
+        assert_eq!(
+            value_from_canonical_slice(&hex("1801"), 64),
+            Err(CborError::NotCanonical)
+        );
         // Indefinite-length array [1].
-        assert_eq!(value_from_canonical_slice(&hex("9f01ff"), 64), Err(CborError::NotCanonical));
+        assert_eq!(
+            value_from_canonical_slice(&hex("9f01ff"), 64),
+            Err(CborError::NotCanonical)
+        );
         // Map with keys out of order {"t":1, "a":2}.
         assert_eq!(
             value_from_canonical_slice(&hex("a2617401616102"), 64),
@@ -195,8 +203,14 @@ mod tests {
 
     #[test]
     fn refuses_truncated_trailing_and_oversized() {
-        assert_eq!(value_from_canonical_slice(&[], 64), Err(CborError::Truncated));
-        assert_eq!(value_from_canonical_slice(&hex("6261"), 64), Err(CborError::Truncated));
+        assert_eq!(
+            value_from_canonical_slice(&[], 64),
+            Err(CborError::Truncated)
+        );
+        assert_eq!(
+            value_from_canonical_slice(&hex("6261"), 64),
+            Err(CborError::Truncated)
+        );
         assert_eq!(
             value_from_canonical_slice(&hex("0101"), 64),
             Err(CborError::TrailingBytes { extra: 1 })

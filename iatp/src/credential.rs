@@ -88,7 +88,9 @@ impl OrgCredential {
     pub fn sign(&self, org_key: &Identity) -> Result<SignedCredential, CredentialError> {
         self.check_well_formed()?;
         if org_key.did() != &self.org {
-            return Err(CredentialError::Malformed("signing key is not the org's key"));
+            return Err(CredentialError::Malformed(
+                "signing key is not the org's key",
+            ));
         }
         Ok(SignedCredential(envelope::seal(self, org_key)?))
     }
@@ -97,11 +99,19 @@ impl OrgCredential {
         if self.roles.len() > MAX_ROLES {
             return Err(CredentialError::Malformed("more than 16 roles"));
         }
-        if self.roles.iter().any(|r| r.is_empty() || r.len() > MAX_ROLE_LEN) {
-            return Err(CredentialError::Malformed("a role is empty or over 64 bytes"));
+        if self
+            .roles
+            .iter()
+            .any(|r| r.is_empty() || r.len() > MAX_ROLE_LEN)
+        {
+            return Err(CredentialError::Malformed(
+                "a role is empty or over 64 bytes",
+            ));
         }
         if self.expires <= self.not_before {
-            return Err(CredentialError::Malformed("expires is not after not_before"));
+            return Err(CredentialError::Malformed(
+                "expires is not after not_before",
+            ));
         }
         Ok(())
     }
@@ -266,7 +276,9 @@ mod tests {
         let forged = SignedCredential(envelope::seal(&cred(), &mallory).expect("seals"));
         assert!(matches!(
             forged.verify_signature(),
-            Err(CredentialError::Envelope(EnvelopeError::BadSignature { .. }))
+            Err(CredentialError::Envelope(
+                EnvelopeError::BadSignature { .. }
+            ))
         ));
     }
 }

@@ -110,11 +110,12 @@ impl Did {
         if code != 0xed {
             return Err(DidError::UnsupportedMulticodec { code });
         }
-        let key_bytes: &[u8; 32] = raw[used..]
-            .try_into()
-            .map_err(|_| DidError::WrongKeyLength {
-                found: raw.len() - used,
-            })?;
+        let key_bytes: &[u8; 32] =
+            raw[used..]
+                .try_into()
+                .map_err(|_| DidError::WrongKeyLength {
+                    found: raw.len() - used,
+                })?;
         let did = Self::from_public_key_bytes(key_bytes)?;
         // Refuse non-canonical spellings (e.g. a padded varint): one key, one DID.
         if *did.text != *s {
@@ -261,10 +262,7 @@ mod tests {
             let key = ed25519_dalek::SigningKey::from_bytes(&seed(seed_hex));
             let ours = Did::from_verifying_key(key.verifying_key());
             assert_eq!(ours.as_str(), did);
-            assert_eq!(
-                bs58::encode(ours.public_key_bytes()).into_string(),
-                key_b58
-            );
+            assert_eq!(bs58::encode(ours.public_key_bytes()).into_string(), key_b58);
         }
     }
 

@@ -83,8 +83,14 @@ pub fn seal<M: SignedMessage>(msg: &M, signer: &Identity) -> Result<Vec<u8>, Env
     let sig = signer.sign(&signing_input);
     let full = Value::Map(vec![
         (Value::Text("t".into()), Value::Text(M::TYPE.into())),
-        (Value::Text("v".into()), Value::Integer(PROTOCOL_VERSION.into())),
-        (Value::Text("sig".into()), Value::Bytes(sig.to_bytes().to_vec())),
+        (
+            Value::Text("v".into()),
+            Value::Integer(PROTOCOL_VERSION.into()),
+        ),
+        (
+            Value::Text("sig".into()),
+            Value::Bytes(sig.to_bytes().to_vec()),
+        ),
         (Value::Text("body".into()), body),
     ]);
     Ok(cbor::value_to_canonical_vec(full)?)
@@ -119,20 +125,26 @@ impl Envelope {
                 (Some("sig"), Value::Bytes(b)) => sig = Some(b),
                 (Some("body"), b) => body = Some(b),
                 (Some("t" | "v" | "sig"), _) => {
-                    return Err(EnvelopeError::NotAnEnvelope("t, v or sig has the wrong CBOR type"));
+                    return Err(EnvelopeError::NotAnEnvelope(
+                        "t, v or sig has the wrong CBOR type",
+                    ));
                 }
                 _ => return Err(EnvelopeError::NotAnEnvelope("unknown envelope key")),
             }
         }
         let (Some(t), Some(v), Some(sig), Some(body)) = (t, v, sig, body) else {
-            return Err(EnvelopeError::NotAnEnvelope("missing one of t, v, sig, body"));
+            return Err(EnvelopeError::NotAnEnvelope(
+                "missing one of t, v, sig, body",
+            ));
         };
         let version = u64::try_from(v).map_err(|_| EnvelopeError::NotAnEnvelope("negative v"))?;
         if version != PROTOCOL_VERSION {
             return Err(EnvelopeError::UnsupportedVersion { found: version });
         }
         if t.is_empty() || t.len() > MAX_TYPE_LEN {
-            return Err(EnvelopeError::NotAnEnvelope("message type is empty or too long"));
+            return Err(EnvelopeError::NotAnEnvelope(
+                "message type is empty or too long",
+            ));
         }
         let sig: [u8; 64] = sig
             .as_slice()

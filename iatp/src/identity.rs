@@ -6,6 +6,7 @@
 //! and standard tooling. This module only encodes and decodes; writing files
 //! with safe permissions is the caller's job (see `mesh-node`).
 
+use ed25519_dalek::ed25519::pkcs8::KeypairBytes;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use ed25519_dalek::{Signature, Signer, SigningKey};
 use rand_core::CryptoRng;
@@ -61,11 +62,16 @@ impl Identity {
             .map_err(|e| IdentityError::NotEd25519Pkcs8(e.to_string()))
     }
 
-    /// Encode as PKCS#8 v1 PEM, readable by `openssl pkey`. The returned
-    /// string is zeroised when dropped.
+    /// Encode as PKCS#8 **v1** PEM (RFC 8410 §7: the 32-byte seed only),
+    /// byte-identical in form to `openssl genpkey -algorithm ed25519`.
+    /// ed25519-dalek's own encoder writes v2 (RFC 5958, with the public key),
+    /// which OpenSSL 3.0 refuses to load. Zeroised when dropped.
     pub fn to_pkcs8_pem(&self) -> Result<zeroize::Zeroizing<String>, IdentityError> {
-        self.key
-            .to_pkcs8_pem(LineEnding::LF)
+        let v1 = KeypairBytes {
+            secret_key: self.key.to_bytes(),
+            public_key: None,
+        };
+        v1.to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| IdentityError::Encode(e.to_string()))
     }
 
@@ -128,6 +134,13 @@ mod tests {
         let id = Identity::from_secret_bytes(&[9u8; 32]);
         let pem = id.to_pkcs8_pem().expect("encodes");
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        // v1, 48 DER bytes: the same shape as the RFC 8410 example and openssl.
+        assert_eq!(pem.lines().nth(1).map(str::len), Some(64));
+        assert!(
+            pem.lines()
+                .nth(1)
+                .is_some_and(|l| l.starts_with("MC4CAQAwBQYDK2VwBCIEI"))
+        );
         let back = Identity::from_pkcs8_pem(&pem).expect("decodes");
         assert_eq!(back.did(), id.did());
     }

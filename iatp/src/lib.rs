@@ -54,7 +54,9 @@ mod time;
 
 pub use bundle::{BundleError, OrgPolicy, TrustBundle};
 pub use capability::{CapabilityError, CapabilityPattern};
-pub use credential::{AgentCard, CredentialError, OrgCredential, RevokedCredentials, SignedCredential};
+pub use credential::{
+    AgentCard, CredentialError, OrgCredential, RevokedCredentials, SignedCredential,
+};
 pub use did::{Did, DidError};
 pub use envelope::{Envelope, EnvelopeError, SignedMessage};
 pub use handshake::{Refusal, Refused, Session};

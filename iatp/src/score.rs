@@ -32,7 +32,11 @@ impl Score {
 
     /// The nearest score to `value` (clamped into range).
     pub const fn saturating(value: u16) -> Score {
-        if value > 1000 { Score(1000) } else { Score(value) }
+        if value > 1000 {
+            Score(1000)
+        } else {
+            Score(value)
+        }
     }
 
     /// The number.

@@ -1,1 +1,206 @@
-fn main(){}
+//! `mesh-node`: run and administer a mesh node.
+//!
+//! For now: create and inspect agent identities, create organisation roots
+//! and issue org credentials. The node itself (`run`, `demo`) comes next.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use getrandom::SysRng;
+use getrandom::rand_core::UnwrapErr;
+use mesh_iatp::{Did, Identity, OrgCredential, SignedCredential, Timestamp};
+use mesh_node::keyfile;
+
+/// A node of the agent mesh: identities, credentials, and (soon) the node itself.
+#[derive(Parser)]
+#[command(name = "mesh-node", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create and inspect agent identities (Ed25519 keys as did:key).
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+    /// Create organisation roots and issue credentials to their agents.
+    #[command(subcommand)]
+    Org(OrgCmd),
+}
+
+#[derive(Subcommand)]
+enum IdentityCmd {
+    /// Generate a new agent key (PKCS#8 PEM, mode 0600) and print its DID.
+    New {
+        /// Where to write the key; an existing file is never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print a key file's DID, libp2p PeerId and public key.
+    Show {
+        /// The key file (PKCS#8 PEM, e.g. from `identity new` or `openssl genpkey -algorithm ed25519`).
+        file: PathBuf,
+        /// Print JSON instead of `key: value` lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCmd {
+    /// Generate a new organisation root key (PEM, mode 0600) and print its DID.
+    New {
+        /// Where to write the org root key; never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Sign a credential vouching for an agent; prints the credential digest.
+    Issue {
+        /// The organisation root key file.
+        #[arg(long, value_name = "KEY")]
+        org: PathBuf,
+        /// The agent's DID (`did:key:z6Mk…`, see `identity show`).
+        #[arg(long, value_name = "DID")]
+        agent: String,
+        /// A role for the agent; repeat for several (at most 16).
+        #[arg(long = "role", value_name = "R", required = true)]
+        roles: Vec<String>,
+        /// Validity in days from now.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=3650))]
+        days: u64,
+        /// Where to write the signed credential (CBOR envelope); never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Verify a credential file's signature and print what it says.
+    Show {
+        /// The credential file written by `org issue`.
+        file: PathBuf,
+        /// Print JSON instead of `key: value` lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Identity(IdentityCmd::New { out }) | Command::Org(OrgCmd::New { out }) => {
+            let id = Identity::generate(&mut UnwrapErr(SysRng));
+            keyfile::write(&out, &id)?;
+            println!("{}", id.did());
+        }
+        Command::Identity(IdentityCmd::Show { file, json }) => {
+            let id = keyfile::read(&file)?;
+            print_fields(
+                &[
+                    ("did", id.did().to_string()),
+                    ("peer_id", id.peer_id().to_base58()),
+                    ("public_key_hex", hex::encode(id.did().public_key_bytes())),
+                ],
+                json,
+            )?;
+        }
+        Command::Org(OrgCmd::Issue {
+            org,
+            agent,
+            roles,
+            days,
+            out,
+        }) => {
+            let org_key = keyfile::read(&org)?;
+            let agent: Did = agent
+                .parse()
+                .with_context(|| format!("--agent {agent:?} is not an Ed25519 did:key"))?;
+            let now = unix_now()?;
+            let credential = OrgCredential {
+                org: org_key.did().clone(),
+                agent,
+                roles,
+                not_before: now,
+                expires: now.plus_secs(days * 86_400),
+            };
+            let signed = credential.sign(&org_key)?;
+            write_new(&out, &signed.0)?;
+            println!("{}", hex::encode(signed.digest()));
+        }
+        Command::Org(OrgCmd::Show { file, json }) => {
+            let meta = fs::metadata(&file).with_context(|| format!("{}", file.display()))?;
+            if meta.len() > 4096 {
+                bail!(
+                    "{} is {} bytes, too large to be a credential",
+                    file.display(),
+                    meta.len()
+                );
+            }
+            let signed =
+                SignedCredential(fs::read(&file).with_context(|| format!("{}", file.display()))?);
+            let cred = signed
+                .verify_signature()
+                .with_context(|| format!("{} is not a valid org credential", file.display()))?;
+            print_fields(
+                &[
+                    ("org", cred.org.to_string()),
+                    ("agent", cred.agent.to_string()),
+                    ("roles", cred.roles.join(",")),
+                    ("not_before", cred.not_before.0.to_string()),
+                    ("expires", cred.expires.0.to_string()),
+                    ("digest", hex::encode(signed.digest())),
+                ],
+                json,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn print_fields(fields: &[(&str, String)], json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Object(map))?;
+    } else {
+        for (k, v) in fields {
+            writeln!(out, "{k}: {v}")?;
+        }
+    }
+    Ok(())
+}
+
+fn unix_now() -> Result<Timestamp> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("system clock is before 1970")?
+        .as_secs();
+    Ok(Timestamp(secs))
+}
+
+/// Create `path` (refusing to replace anything) and write `bytes` durably.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}

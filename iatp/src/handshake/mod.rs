@@ -271,12 +271,15 @@ impl AwaitingResponse {
         let unverified: Unverified<Response> =
             envelope::open(bytes).map_err(|e| refused(e.into()))?;
         let claimed = unverified.claimed();
-        check_binding(ctx.local.peer_id, self.remote_peer, claimed.from, claimed.to)
-            .map_err(refused)?;
+        check_binding(
+            ctx.local.peer_id,
+            self.remote_peer,
+            claimed.from,
+            claimed.to,
+        )
+        .map_err(refused)?;
         let remote = check_card_key(&claimed.card, self.remote_peer).map_err(refused)?;
-        let response = unverified
-            .verify(&remote)
-            .map_err(|e| refused(e.into()))?;
+        let response = unverified.verify(&remote).map_err(|e| refused(e.into()))?;
         let blame = blame(&remote);
 
         if response.hello_hash != hash_concat(&[&self.hello_bytes]) {
@@ -302,7 +305,13 @@ impl AwaitingResponse {
         let confirm_bytes =
             envelope::seal(&confirm, &ctx.local.identity).map_err(|e| refused(e.into()))?;
         Ok((
-            session(Role::Initiator, remote, self.remote_peer, admitted, transcript_hash),
+            session(
+                Role::Initiator,
+                remote,
+                self.remote_peer,
+                admitted,
+                transcript_hash,
+            ),
             confirm_bytes,
         ))
     }
@@ -323,15 +332,11 @@ impl Responder {
         nonces: &mut NonceCache,
         rng: &mut R,
     ) -> Result<(AwaitingConfirm, Vec<u8>), Refused> {
-        let unverified: Unverified<Hello> =
-            envelope::open(bytes).map_err(|e| refused(e.into()))?;
+        let unverified: Unverified<Hello> = envelope::open(bytes).map_err(|e| refused(e.into()))?;
         let claimed = unverified.claimed();
-        check_binding(ctx.local.peer_id, remote_peer, claimed.from, claimed.to)
-            .map_err(refused)?;
+        check_binding(ctx.local.peer_id, remote_peer, claimed.from, claimed.to).map_err(refused)?;
         let remote = check_card_key(&claimed.card, remote_peer).map_err(refused)?;
-        let hello = unverified
-            .verify(&remote)
-            .map_err(|e| refused(e.into()))?;
+        let hello = unverified.verify(&remote).map_err(|e| refused(e.into()))?;
         let blame = blame(&remote);
 
         check_time(hello.time, now, ctx.config.max_skew_secs).map_err(blame)?;
@@ -381,12 +386,15 @@ impl AwaitingConfirm {
         let unverified: Unverified<Confirm> =
             envelope::open(bytes).map_err(|e| refused(e.into()))?;
         let claimed = unverified.claimed();
-        check_binding(ctx.local.peer_id, self.remote_peer, claimed.from, claimed.to)
-            .map_err(refused)?;
+        check_binding(
+            ctx.local.peer_id,
+            self.remote_peer,
+            claimed.from,
+            claimed.to,
+        )
+        .map_err(refused)?;
         let remote = self.admitted.card.did.clone();
-        let confirm = unverified
-            .verify(&remote)
-            .map_err(|e| refused(e.into()))?;
+        let confirm = unverified.verify(&remote).map_err(|e| refused(e.into()))?;
         let blame = blame(&remote);
         if confirm.transcript_hash != self.transcript_hash {
             return Err(blame(Refusal::TranscriptMismatch(

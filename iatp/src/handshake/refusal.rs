@@ -218,7 +218,9 @@ impl From<EnvelopeError> for Refusal {
 impl From<CredentialError> for Refusal {
     fn from(e: CredentialError) -> Self {
         match e {
-            CredentialError::Expired { expires, now } => Refusal::CredentialExpired { expires, now },
+            CredentialError::Expired { expires, now } => {
+                Refusal::CredentialExpired { expires, now }
+            }
             CredentialError::NotYetValid { not_before, now } => {
                 Refusal::CredentialNotYetValid { not_before, now }
             }

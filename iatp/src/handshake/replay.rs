@@ -74,7 +74,8 @@ mod tests {
             c.check_and_insert([1; 32], Timestamp(1120)),
             Err(Refusal::ReplayedNonce)
         );
-        c.check_and_insert([1; 32], Timestamp(1122)).expect("expired from window");
+        c.check_and_insert([1; 32], Timestamp(1122))
+            .expect("expired from window");
     }
 
     #[test]
@@ -86,7 +87,8 @@ mod tests {
             c.check_and_insert([3; 32], Timestamp(1)),
             Err(Refusal::ReplayCacheFull)
         );
-        c.check_and_insert([3; 32], Timestamp(200)).expect("old ones expired");
+        c.check_and_insert([3; 32], Timestamp(200))
+            .expect("old ones expired");
         assert_eq!(c.len(), 1);
     }
 }

@@ -1,0 +1,231 @@
+//! The `mesh-node` CLI on good and bad input, including key interop with
+//! OpenSSL in both directions (`.ci/run` installs openssl).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mesh_node(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mesh-node"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("runs mesh-node")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn openssl(args: &[&str], dir: &Path) -> Output {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed (bash .ci/run installs it)");
+    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    out
+}
+
+fn field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no `{key}` in {text}"))
+        .to_owned()
+}
+
+#[test]
+fn identity_new_then_show() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = mesh_node(&["identity", "new", "--out", "a.pem"], dir.path());
+    assert!(new.status.success(), "{}", stderr(&new));
+    let did = stdout(&new).trim().to_owned();
+    assert!(did.starts_with("did:key:z6Mk"), "{did}");
+    let mode = fs::metadata(dir.path().join("a.pem"))
+        .expect("written")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let show = mesh_node(&["identity", "show", "a.pem"], dir.path());
+    assert!(show.status.success(), "{}", stderr(&show));
+    let text = stdout(&show);
+    assert_eq!(field(&text, "did"), did);
+    assert!(field(&text, "peer_id").starts_with("12D3KooW"));
+    assert_eq!(field(&text, "public_key_hex").len(), 64);
+    assert_eq!(text.lines().count(), 3);
+
+    let json = mesh_node(&["identity", "show", "a.pem", "--json"], dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v["did"], did.as_str());
+    assert_eq!(
+        v["peer_id"].as_str(),
+        Some(field(&text, "peer_id").as_str())
+    );
+}
+
+#[test]
+fn identity_new_never_overwrites() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(
+        mesh_node(&["identity", "new", "--out", "a.pem"], dir.path())
+            .status
+            .success()
+    );
+    let before = fs::read(dir.path().join("a.pem")).expect("key");
+    let again = mesh_node(&["identity", "new", "--out", "a.pem"], dir.path());
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(fs::read(dir.path().join("a.pem")).expect("key"), before);
+}
+
+#[test]
+fn readable_key_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(
+        mesh_node(&["identity", "new", "--out", "a.pem"], dir.path())
+            .status
+            .success()
+    );
+    fs::set_permissions(dir.path().join("a.pem"), fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    let show = mesh_node(&["identity", "show", "a.pem"], dir.path());
+    assert_eq!(show.status.code(), Some(1));
+    let err = stderr(&show);
+    assert!(err.contains("a.pem") && err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["identity"][..],
+        &["identity", "bogus"],
+        &["identity", "new"],
+        &[
+            "org", "issue", "--org", "k", "--agent", "d", "--role", "r", "--days", "0", "--out",
+            "x",
+        ],
+        &[
+            "org", "issue", "--org", "k", "--agent", "d", "--days", "3", "--out", "x",
+        ],
+    ] {
+        let out = mesh_node(args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    for args in [
+        &["--help"][..],
+        &["identity", "new", "--help"],
+        &["org", "issue", "--help"],
+    ] {
+        let out = mesh_node(args, dir.path());
+        assert!(
+            out.status.success() && stdout(&out).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn openssl_keys_load_and_our_keys_load_in_openssl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // openssl → mesh-node
+    openssl(&["genpkey", "-algorithm", "ed25519", "-out", "o.pem"], d);
+    fs::set_permissions(d.join("o.pem"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    let theirs = openssl(&["pkey", "-in", "o.pem", "-pubout", "-outform", "DER"], d).stdout;
+    let show = mesh_node(&["identity", "show", "o.pem"], d);
+    assert!(show.status.success(), "{}", stderr(&show));
+    assert_eq!(
+        field(&stdout(&show), "public_key_hex"),
+        hex::encode(&theirs[theirs.len() - 32..])
+    );
+    // mesh-node → openssl
+    assert!(
+        mesh_node(&["identity", "new", "--out", "m.pem"], d)
+            .status
+            .success()
+    );
+    let ours = openssl(&["pkey", "-in", "m.pem", "-pubout", "-outform", "DER"], d).stdout;
+    let show = mesh_node(&["identity", "show", "m.pem"], d);
+    assert_eq!(
+        field(&stdout(&show), "public_key_hex"),
+        hex::encode(&ours[ours.len() - 32..])
+    );
+}
+
+#[test]
+fn org_issue_and_show_a_credential() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let org_did = stdout(&mesh_node(&["org", "new", "--out", "org.pem"], d))
+        .trim()
+        .to_owned();
+    let agent_did = stdout(&mesh_node(&["identity", "new", "--out", "a.pem"], d))
+        .trim()
+        .to_owned();
+    let issue = mesh_node(
+        &[
+            "org", "issue", "--org", "org.pem", "--agent", &agent_did, "--role", "worker",
+            "--role", "reviewer", "--days", "30", "--out", "a.cred",
+        ],
+        d,
+    );
+    assert!(issue.status.success(), "{}", stderr(&issue));
+    let digest = stdout(&issue).trim().to_owned();
+    assert_eq!(digest.len(), 64);
+
+    let show = mesh_node(&["org", "show", "a.cred"], d);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let text = stdout(&show);
+    assert_eq!(field(&text, "org"), org_did);
+    assert_eq!(field(&text, "agent"), agent_did);
+    assert_eq!(field(&text, "roles"), "worker,reviewer");
+    assert_eq!(field(&text, "digest"), digest);
+    let nb: u64 = field(&text, "not_before").parse().expect("number");
+    let ex: u64 = field(&text, "expires").parse().expect("number");
+    assert_eq!(ex - nb, 30 * 86_400);
+
+    // A tampered credential file is refused.
+    let mut bytes = fs::read(d.join("a.cred")).expect("cred");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(d.join("bad.cred"), bytes).expect("write");
+    let bad = mesh_node(&["org", "show", "bad.cred"], d);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("not a valid org credential"),
+        "{}",
+        stderr(&bad)
+    );
+
+    // A bad agent DID is refused with the reason.
+    let bad = mesh_node(
+        &[
+            "org",
+            "issue",
+            "--org",
+            "org.pem",
+            "--agent",
+            "did:web:x",
+            "--role",
+            "r",
+            "--days",
+            "1",
+            "--out",
+            "b.cred",
+        ],
+        d,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("did:key"), "{}", stderr(&bad));
+    assert!(!d.join("b.cred").exists());
+}
