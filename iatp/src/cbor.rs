@@ -71,8 +71,20 @@ pub fn value_to_canonical_vec(value: Value) -> Result<Vec<u8>, CborError> {
 }
 
 /// Decode canonical bytes into a generic CBOR value, refusing anything
-/// longer than `max_len` before parsing and anything non-canonical after.
+/// longer than `max_len` before parsing and anything non-canonical.
 pub fn value_from_canonical_slice(bytes: &[u8], max_len: usize) -> Result<Value, CborError> {
+    check_canonical(bytes, max_len)?;
+    ciborium::de::from_reader_with_recursion_limit(bytes, MAX_NESTING)
+        .map_err(|e| CborError::Malformed(e.to_string()))
+}
+
+/// Check, in one pass over the bytes and without allocating, that `bytes`
+/// is exactly one data item in RFC 8949 §4.2.1 deterministic encoding:
+/// shortest-form heads, definite lengths, map keys strictly increasing in
+/// bytewise order of their encodings (so no duplicates), valid UTF-8 text,
+/// no floats, no tags, no simple values other than false/true/null, nesting
+/// at most [`MAX_NESTING`], nothing after the item.
+pub fn check_canonical(bytes: &[u8], max_len: usize) -> Result<(), CborError> {
     if bytes.len() > max_len {
         return Err(CborError::Oversized {
             len: bytes.len(),
@@ -82,26 +94,118 @@ pub fn value_from_canonical_slice(bytes: &[u8], max_len: usize) -> Result<Value,
     if bytes.is_empty() {
         return Err(CborError::Truncated);
     }
-    let mut rest = bytes;
-    let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_NESTING)
-        .map_err(|e| match e {
-            ciborium::de::Error::Io(_) => CborError::Truncated,
-            ciborium::de::Error::Syntax(at) => {
-                CborError::Malformed(format!("syntax error at {at}"))
-            }
-            ciborium::de::Error::Semantic(_, msg) => CborError::Malformed(msg),
-            ciborium::de::Error::RecursionLimitExceeded => {
-                CborError::Malformed(format!("nested deeper than {MAX_NESTING}"))
-            }
-        })?;
-    if !rest.is_empty() {
-        return Err(CborError::TrailingBytes { extra: rest.len() });
+    let end = skip_item(bytes, 0, 0)?;
+    if end != bytes.len() {
+        return Err(CborError::TrailingBytes {
+            extra: bytes.len() - end,
+        });
     }
-    let again = value_to_canonical_vec(value.clone())?;
-    if again != bytes {
+    Ok(())
+}
+
+/// Read a head at `pos`: (major type, argument, position after the head).
+fn read_head(bytes: &[u8], pos: usize) -> Result<(u8, u64, usize), CborError> {
+    let first = *bytes.get(pos).ok_or(CborError::Truncated)?;
+    let (major, info) = (first >> 5, first & 0x1f);
+    let width = match info {
+        0..=23 => return Ok((major, u64::from(info), pos + 1)),
+        24 => 1,
+        25 => 2,
+        26 => 4,
+        27 => 8,
+        31 => return Err(CborError::NotCanonical), // indefinite length
+        _ => {
+            return Err(CborError::Malformed(format!(
+                "reserved additional info {info}"
+            )));
+        }
+    };
+    if major == 7 {
+        // Floats (and 1-byte simple values) are never used by mesh messages.
+        return Err(if width >= 2 {
+            CborError::FloatNotAllowed
+        } else {
+            CborError::NotCanonical
+        });
+    }
+    let arg_bytes = bytes
+        .get(pos + 1..pos + 1 + width)
+        .ok_or(CborError::Truncated)?;
+    let arg = arg_bytes
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let minimal = match width {
+        1 => arg >= 24,
+        2 => arg > 0xff,
+        4 => arg > 0xffff,
+        _ => arg > 0xffff_ffff,
+    };
+    if !minimal {
         return Err(CborError::NotCanonical);
     }
-    Ok(value)
+    Ok((major, arg, pos + 1 + width))
+}
+
+/// Validate the item at `pos` and return the position just after it.
+fn skip_item(bytes: &[u8], pos: usize, depth: usize) -> Result<usize, CborError> {
+    if depth > MAX_NESTING {
+        return Err(CborError::Malformed(format!(
+            "nested deeper than {MAX_NESTING}"
+        )));
+    }
+    let (major, arg, mut at) = read_head(bytes, pos)?;
+    // Counts and lengths can't exceed the bytes left: refuse before looping.
+    let remaining = (bytes.len() - at) as u64;
+    match major {
+        0 | 1 => Ok(at),
+        2 | 3 => {
+            if arg > remaining {
+                return Err(CborError::Truncated);
+            }
+            let end = at + arg as usize;
+            if major == 3 && std::str::from_utf8(&bytes[at..end]).is_err() {
+                return Err(CborError::Malformed("text is not UTF-8".into()));
+            }
+            Ok(end)
+        }
+        4 => {
+            if arg > remaining {
+                return Err(CborError::Truncated);
+            }
+            for _ in 0..arg {
+                at = skip_item(bytes, at, depth + 1)?;
+            }
+            Ok(at)
+        }
+        5 => {
+            if arg.saturating_mul(2) > remaining {
+                return Err(CborError::Truncated);
+            }
+            let mut previous_key: Option<&[u8]> = None;
+            for _ in 0..arg {
+                let key_end = skip_item(bytes, at, depth + 1)?;
+                let key = &bytes[at..key_end];
+                if let Some(prev) = previous_key {
+                    match prev.cmp(key) {
+                        std::cmp::Ordering::Less => {}
+                        std::cmp::Ordering::Equal => return Err(CborError::DuplicateKey),
+                        std::cmp::Ordering::Greater => return Err(CborError::NotCanonical),
+                    }
+                }
+                previous_key = Some(key);
+                at = skip_item(bytes, key_end, depth + 1)?;
+            }
+            Ok(at)
+        }
+        6 => Err(CborError::Malformed(
+            "CBOR tags are not used by mesh messages".into(),
+        )),
+        // Major 7 with an immediate argument: false, true, null only.
+        _ => match arg {
+            20..=22 => Ok(at),
+            _ => Err(CborError::NotCanonical),
+        },
+    }
 }
 
 /// Decode canonical bytes into `T` (see [`value_from_canonical_slice`]).
@@ -199,6 +303,20 @@ mod tests {
             value_from_canonical_slice(&hex("f93c00"), 64),
             Err(CborError::FloatNotAllowed)
         );
+        // A tag, and the simple value `undefined`.
+        assert!(matches!(
+            value_from_canonical_slice(&hex("c11a514b67b0"), 64),
+            Err(CborError::Malformed(_))
+        ));
+        assert_eq!(
+            value_from_canonical_slice(&hex("f7"), 64),
+            Err(CborError::NotCanonical)
+        );
+        // Invalid UTF-8 in a text string.
+        assert!(matches!(
+            value_from_canonical_slice(&hex("62c328"), 64),
+            Err(CborError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -237,6 +355,80 @@ mod tests {
             value_from_canonical_slice(&hex("5b8000000000000000"), 64),
             Err(CborError::Truncated)
         );
-        assert!(value_from_canonical_slice(&hex("9b0000000100000000"), 64).is_err());
+        assert_eq!(
+            value_from_canonical_slice(&hex("9b0000000100000000"), 64),
+            Err(CborError::Truncated)
+        );
+        assert_eq!(
+            value_from_canonical_slice(&hex("bb4000000000000000"), 64),
+            Err(CborError::Truncated)
+        );
+    }
+}
+
+#[cfg(test)]
+mod agreement {
+    //! The one-pass validator must agree with the definition: an input is
+    //! canonical iff decoding and re-encoding it canonically gives it back.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference_is_canonical(bytes: &[u8]) -> bool {
+        let mut rest = bytes;
+        let Ok(v) =
+            ciborium::de::from_reader_with_recursion_limit::<Value, _>(&mut rest, MAX_NESTING)
+        else {
+            return false;
+        };
+        !has_tag(&v)
+            && rest.is_empty()
+            && value_to_canonical_vec(v).is_ok_and(|again| again == bytes)
+    }
+
+    /// Tags are refused by policy (no mesh message uses them).
+    fn has_tag(v: &Value) -> bool {
+        match v {
+            Value::Tag(..) => true,
+            Value::Array(items) => items.iter().any(has_tag),
+            Value::Map(entries) => entries.iter().any(|(k, v)| has_tag(k) || has_tag(v)),
+            _ => false,
+        }
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(|i| Value::Integer(i.into())),
+            any::<u64>().prop_map(|i| Value::Integer(i.into())),
+            ".{0,30}".prop_map(Value::Text),
+            prop::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::vec((inner.clone(), inner), 0..6).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn validator_accepts_what_we_encode(v in arb_value()) {
+            // Maps with duplicate keys cannot be encoded; skip those.
+            if let Ok(bytes) = value_to_canonical_vec(v) {
+                prop_assert_eq!(check_canonical(&bytes, usize::MAX), Ok(()));
+            }
+        }
+
+        #[test]
+        fn validator_agrees_with_reencoding(v in arb_value(), pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let mut raw = Vec::new();
+            // Possibly non-canonical: written as-is, maps unsorted.
+            if ciborium::into_writer(&v, &mut raw).is_err() || raw.is_empty() { return Ok(()); }
+            let i = pos.index(raw.len());
+            raw[i] = byte;
+            prop_assert_eq!(check_canonical(&raw, usize::MAX).is_ok(), reference_is_canonical(&raw), "{:02x?}", raw);
+        }
     }
 }

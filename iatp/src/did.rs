@@ -104,24 +104,22 @@ impl Did {
         let raw = bs58::decode(chars.as_str())
             .into_vec()
             .map_err(|e| DidError::InvalidBase58(e.to_string()))?;
-        let (code, used) = read_varint(&raw).ok_or(DidError::UnsupportedMulticodec {
-            code: raw.first().copied().unwrap_or(0).into(),
+        if !raw.starts_with(&ED25519_MULTICODEC) {
+            let code = read_varint(&raw)
+                .map_or_else(|| raw.first().copied().unwrap_or(0).into(), |(c, _)| c);
+            return Err(DidError::UnsupportedMulticodec { code });
+        }
+        let key_bytes: &[u8; 32] = raw[2..].try_into().map_err(|_| DidError::WrongKeyLength {
+            found: raw.len() - 2,
         })?;
-        if code != 0xed {
-            return Err(DidError::UnsupportedMulticodec { code });
-        }
-        let key_bytes: &[u8; 32] =
-            raw[used..]
-                .try_into()
-                .map_err(|_| DidError::WrongKeyLength {
-                    found: raw.len() - used,
-                })?;
-        let did = Self::from_public_key_bytes(key_bytes)?;
-        // Refuse non-canonical spellings (e.g. a padded varint): one key, one DID.
-        if *did.text != *s {
-            return Err(DidError::UnsupportedMulticodec { code });
-        }
-        Ok(did)
+        let key = VerifyingKey::from_bytes(key_bytes).map_err(|_| DidError::InvalidPublicKey)?;
+        // Base58 is a bijection for a fixed byte string (leading '1's are
+        // leading zero bytes, which would change the prefix or length), so the
+        // input is already the canonical spelling: keep it, don't re-encode.
+        Ok(Did {
+            key,
+            text: s.into(),
+        })
     }
 
     /// The Ed25519 key this DID names.
@@ -332,6 +330,18 @@ mod tests {
             let s = format!("did:key:z{}", bs58::encode(raw).into_string());
             assert_eq!(Did::parse(&s), Err(DidError::WrongKeyLength { found: len }));
         }
+    }
+
+    #[test]
+    fn refuses_padded_varint_spelling() {
+        // 0xed written as a 3-byte varint (ed 81 00): same code, not canonical.
+        let mut raw = vec![0xed, 0x81, 0x00];
+        raw.extend_from_slice(&[7u8; 32]);
+        let s = format!("did:key:z{}", bs58::encode(raw).into_string());
+        assert_eq!(
+            Did::parse(&s),
+            Err(DidError::UnsupportedMulticodec { code: 0xed })
+        );
     }
 
     #[test]

@@ -77,23 +77,53 @@ pub enum EnvelopeError {
 
 /// Sign `msg` as `signer` and return the envelope bytes.
 pub fn seal<M: SignedMessage>(msg: &M, signer: &Identity) -> Result<Vec<u8>, EnvelopeError> {
-    let body = Value::serialized(msg).map_err(|e| CborError::Encode(e.to_string()))?;
-    let unsigned = unsigned_map(M::TYPE, PROTOCOL_VERSION, body.clone());
-    let signing_input = signing_input(unsigned)?;
-    let sig = signer.sign(&signing_input);
-    let full = Value::Map(vec![
-        (Value::Text("t".into()), Value::Text(M::TYPE.into())),
-        (
-            Value::Text("v".into()),
-            Value::Integer(PROTOCOL_VERSION.into()),
-        ),
-        (
-            Value::Text("sig".into()),
-            Value::Bytes(sig.to_bytes().to_vec()),
-        ),
-        (Value::Text("body".into()), body),
-    ]);
-    Ok(cbor::value_to_canonical_vec(full)?)
+    let body = cbor::to_canonical_vec(msg)?;
+    // Canonical key order is t, v, sig, body (shorter encodings first), so
+    // both the signed map {t, v, body} and the envelope are assembled from
+    // the same pieces without re-encoding the body.
+    let mut head = Vec::with_capacity(16 + M::TYPE.len());
+    write_item(&mut head, &"t")?;
+    write_item(&mut head, &M::TYPE)?;
+    write_item(&mut head, &"v")?;
+    write_item(&mut head, &PROTOCOL_VERSION)?;
+
+    let mut input = Vec::with_capacity(SIGNATURE_DOMAIN.len() + 1 + head.len() + 5 + body.len());
+    input.extend_from_slice(SIGNATURE_DOMAIN);
+    input.push(0xa3);
+    input.extend_from_slice(&head);
+    input.extend_from_slice(BODY_KEY);
+    input.extend_from_slice(&body);
+    let sig = signer.sign(&input);
+
+    let mut out = Vec::with_capacity(1 + head.len() + SIG_ENTRY_LEN + 5 + body.len());
+    out.push(0xa4);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&SIG_ENTRY_HEAD);
+    out.extend_from_slice(&sig.to_bytes());
+    out.extend_from_slice(BODY_KEY);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// `"body"` as a CBOR text string.
+const BODY_KEY: &[u8] = b"\x64body";
+/// `"sig"` as a CBOR text string, then the head of a 64-byte byte string.
+const SIG_ENTRY_HEAD: [u8; 6] = [0x63, b's', b'i', b'g', 0x58, 0x40];
+const SIG_ENTRY_LEN: usize = SIG_ENTRY_HEAD.len() + 64;
+
+fn write_item<T: Serialize + ?Sized>(out: &mut Vec<u8>, item: &T) -> Result<(), EnvelopeError> {
+    ciborium::into_writer(item, out).map_err(|e| CborError::Encode(e.to_string()).into())
+}
+
+/// Length of a CBOR head carrying argument `n`.
+fn head_len(n: u64) -> usize {
+    match n {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
 }
 
 /// A decoded, well-formed envelope whose type and signature are not yet checked.
@@ -150,7 +180,21 @@ impl Envelope {
             .as_slice()
             .try_into()
             .map_err(|_| EnvelopeError::NotAnEnvelope("sig is not 64 bytes"))?;
-        let signing_input = signing_input(unsigned_map(&t, version, body.clone()))?;
+        // The bytes are canonical with exactly the keys t, v, sig, body, so
+        // they read A4 ‖ t-entry ‖ v-entry ‖ sig-entry ‖ body-entry and the
+        // signed map {t, v, body} is the same bytes without the sig entry.
+        let sig_at = 1 + 2 + head_len(t.len() as u64) + t.len() + 2 + head_len(version);
+        if bytes.get(sig_at..sig_at + SIG_ENTRY_HEAD.len()) != Some(&SIG_ENTRY_HEAD[..]) {
+            return Err(EnvelopeError::NotAnEnvelope(
+                "fields out of canonical order",
+            ));
+        }
+        let mut signing_input =
+            Vec::with_capacity(SIGNATURE_DOMAIN.len() + bytes.len() - SIG_ENTRY_LEN);
+        signing_input.extend_from_slice(SIGNATURE_DOMAIN);
+        signing_input.push(0xa3);
+        signing_input.extend_from_slice(&bytes[1..sig_at]);
+        signing_input.extend_from_slice(&bytes[sig_at + SIG_ENTRY_LEN..]);
         Ok(Envelope {
             msg_type: t,
             body,
@@ -221,20 +265,6 @@ impl<M> Unverified<M> {
     }
 }
 
-fn unsigned_map(t: &str, v: u64, body: Value) -> Value {
-    Value::Map(vec![
-        (Value::Text("t".into()), Value::Text(t.into())),
-        (Value::Text("v".into()), Value::Integer(v.into())),
-        (Value::Text("body".into()), body),
-    ])
-}
-
-fn signing_input(unsigned: Value) -> Result<Vec<u8>, EnvelopeError> {
-    let mut input = SIGNATURE_DOMAIN.to_vec();
-    input.extend_from_slice(&cbor::value_to_canonical_vec(unsigned)?);
-    Ok(input)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +299,27 @@ mod tests {
             from: alice().did().clone(),
             text: "hi".into(),
         }
+    }
+
+    #[test]
+    fn sealed_bytes_are_canonical_and_sign_the_unsigned_map() {
+        let bytes = seal(&note(), &alice()).expect("seals");
+        cbor::check_canonical(&bytes, usize::MAX).expect("canonical");
+        // The signing input is, by definition, DOMAIN ‖ canonical({t, v, body}).
+        let body = Value::serialized(&note()).expect("serialises");
+        let unsigned = Value::Map(vec![
+            (Value::Text("t".into()), Value::Text(Note::TYPE.into())),
+            (
+                Value::Text("v".into()),
+                Value::Integer(PROTOCOL_VERSION.into()),
+            ),
+            (Value::Text("body".into()), body),
+        ]);
+        let mut expected = SIGNATURE_DOMAIN.to_vec();
+        expected.extend(cbor::value_to_canonical_vec(unsigned).expect("encodes"));
+        let env = Envelope::decode(&bytes, 1024).expect("decodes");
+        assert_eq!(env.signing_input, expected);
+        assert!(alice().did().verify(&expected, &env.signature));
     }
 
     #[test]

@@ -53,15 +53,18 @@ impl PeerId {
     }
 
     /// Parse the binary multihash form (as libp2p's `PeerId::to_bytes`).
+    ///
+    /// Checks the format only; whether the 32 bytes are a valid curve point
+    /// is checked by [`PeerId::to_did`]. PeerIds are compared as bytes, so
+    /// decoding them in every handshake message need not pay for point
+    /// decompression.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PeerIdError> {
         let arr: [u8; ED25519_PEER_ID_LEN] =
             bytes.try_into().map_err(|_| PeerIdError::NotEd25519)?;
         if arr[..6] != ED25519_PEER_ID_PREFIX {
             return Err(PeerIdError::NotEd25519);
         }
-        let peer = PeerId(arr);
-        peer.to_did()?;
-        Ok(peer)
+        Ok(PeerId(arr))
     }
 
     /// The DID of the key inside this PeerId.
