@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench -p mesh-iatp --bench handshake`
 
+// Benchmark code: a failed expectation should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};

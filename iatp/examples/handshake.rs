@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo run -p mesh-iatp --example handshake`
 
+// Example code: a failed expectation should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use getrandom::SysRng;

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -63,8 +64,13 @@ pub enum DidError {
 /// Invariant: the key is a valid Ed25519 point and `text` is its canonical
 /// encoding, so equal keys give equal DIDs and parsing a DID we printed
 /// returns the same value.
+///
+/// A cheap-to-clone handle (one `Arc`): DIDs are copied into sessions,
+/// errors and evidence constantly, and the decompressed key is ~200 bytes.
 #[derive(Clone)]
-pub struct Did {
+pub struct Did(Arc<DidInner>);
+
+struct DidInner {
     key: VerifyingKey,
     text: Box<str>,
 }
@@ -76,10 +82,10 @@ impl Did {
         raw.extend_from_slice(&ED25519_MULTICODEC);
         raw.extend_from_slice(key.as_bytes());
         let text = format!("{DID_KEY_PREFIX}z{}", bs58::encode(raw).into_string());
-        Did {
+        Did(Arc::new(DidInner {
             key,
             text: text.into_boxed_str(),
-        }
+        }))
     }
 
     /// The DID naming the 32-byte Ed25519 public key `bytes`.
@@ -116,31 +122,31 @@ impl Did {
         // Base58 is a bijection for a fixed byte string (leading '1's are
         // leading zero bytes, which would change the prefix or length), so the
         // input is already the canonical spelling: keep it, don't re-encode.
-        Ok(Did {
+        Ok(Did(Arc::new(DidInner {
             key,
             text: s.into(),
-        })
+        })))
     }
 
     /// The Ed25519 key this DID names.
     pub fn verifying_key(&self) -> &VerifyingKey {
-        &self.key
+        &self.0.key
     }
 
     /// The raw 32-byte public key.
     pub fn public_key_bytes(&self) -> &[u8; 32] {
-        self.key.as_bytes()
+        self.0.key.as_bytes()
     }
 
     /// The DID text, `did:key:z6Mk…`.
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.0.text
     }
 
     /// Verify `sig` over `msg` with this DID's key (strict: rejects small-order
     /// keys and malleable signatures).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> bool {
-        self.key.verify_strict(msg, sig).is_ok()
+        self.0.key.verify_strict(msg, sig).is_ok()
     }
 }
 
@@ -158,14 +164,14 @@ fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 impl PartialEq for Did {
     fn eq(&self, other: &Self) -> bool {
-        self.key.as_bytes() == other.key.as_bytes()
+        self.0.key.as_bytes() == other.0.key.as_bytes()
     }
 }
 impl Eq for Did {}
 
 impl std::hash::Hash for Did {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key.as_bytes().hash(state);
+        self.0.key.as_bytes().hash(state);
     }
 }
 
@@ -176,19 +182,19 @@ impl PartialOrd for Did {
 }
 impl Ord for Did {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.text.cmp(&other.text)
+        self.0.text.cmp(&other.0.text)
     }
 }
 
 impl fmt::Display for Did {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(&self.0.text)
     }
 }
 
 impl fmt::Debug for Did {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Did({})", self.text)
+        write!(f, "Did({})", self.0.text)
     }
 }
 
@@ -201,7 +207,7 @@ impl FromStr for Did {
 
 impl Serialize for Did {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(&self.0.text)
     }
 }
 

@@ -146,6 +146,21 @@ mod tests {
     }
 
     #[test]
+    fn accepts_pkcs8_v2_with_public_key() {
+        // RFC 5958 OneAsymmetricKey v2 (version 1, [1] publicKey), as older
+        // versions of this crate and other tools write.
+        let v2 = "-----BEGIN PRIVATE KEY-----\n\
+            MFECAQEwBQYDK2VwBCIEIGwACYRdV7yuz8iK65lUmsN0E03UQDK4b1nlMU96OLcm\n\
+            gSEAbY20HOLxbrsgZ6Wv46sK6GV7HmMJvHsiBQFCe46EG9Y=\n\
+            -----END PRIVATE KEY-----\n";
+        let id = Identity::from_pkcs8_pem(v2).expect("v2 loads");
+        assert_eq!(
+            id.did().as_str(),
+            "did:key:z6MkmpuoozBL7GVZztdkM5x3TrpzwaoweaRikigDF7prGHBB"
+        );
+    }
+
+    #[test]
     fn refuses_non_ed25519_pem() {
         // An X25519 PKCS#8 key (OID 1.3.101.110), also from RFC 8410.
         let x25519 = "-----BEGIN PRIVATE KEY-----\n\

@@ -2,6 +2,9 @@
 //! refusal, plus the mutation property: no single-byte change to a valid
 //! message is accepted.
 
+// Test code: a failed expectation should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ciborium::Value;
 use mesh_iatp::cbor::{self, CborError};
 use mesh_iatp::credential::{AgentCard, RevokedCredentials, SignedCredential};
@@ -155,8 +158,7 @@ fn replayed_hello_nonce_is_refused() {
         .expect("first time");
     let err = m
         .on_hello(&bob, alice.peer_id(), &hello, NOW.plus_secs(5))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(err.refusal, Refusal::ReplayedNonce);
     assert_eq!(err.accountable.as_ref(), Some(alice.identity().did()));
 }
@@ -329,10 +331,10 @@ fn forged_signature_is_refused() {
     // A flipped bit in the signature itself.
     let flipped = edit_envelope(&hello, |entries| {
         for (k, v) in entries.iter_mut() {
-            if k.as_text() == Some("sig") {
-                if let Value::Bytes(b) = v {
-                    b[10] ^= 1;
-                }
+            if k.as_text() == Some("sig")
+                && let Value::Bytes(b) = v
+            {
+                b[10] ^= 1;
             }
         }
     });
@@ -454,8 +456,7 @@ fn revoked_credential_is_refused() {
     let (_, hello) = m.hello(&alice, &bob, NOW);
     let err = m
         .on_hello(&bob, alice.peer_id(), &hello, NOW)
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(err.refusal, Refusal::CredentialRevoked);
     assert_eq!(err.accountable.as_ref(), Some(alice.identity().did()));
 }
@@ -585,12 +586,12 @@ fn truncated_oversized_trailing_and_wrong_type_cbor_are_refused() {
     // An envelope whose body has a field of the wrong CBOR type.
     let wrong_body = edit_envelope(&hello, |entries| {
         for (k, v) in entries.iter_mut() {
-            if k.as_text() == Some("body") {
-                if let Value::Map(fields) = v {
-                    for (fk, fv) in fields.iter_mut() {
-                        if fk.as_text() == Some("time") {
-                            *fv = Value::Text("yesterday".into());
-                        }
+            if k.as_text() == Some("body")
+                && let Value::Map(fields) = v
+            {
+                for (fk, fv) in fields.iter_mut() {
+                    if fk.as_text() == Some("time") {
+                        *fv = Value::Text("yesterday".into());
                     }
                 }
             }

@@ -1,6 +1,9 @@
 //! The `mesh-node` CLI on good and bad input, including key interop with
 //! OpenSSL in both directions (`.ci/run` installs openssl).
 
+// Test code: a failed expectation should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
