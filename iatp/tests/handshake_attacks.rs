@@ -739,3 +739,25 @@ fn tampered_credential_bytes_fail_verification() {
     let tampered = SignedCredential(raw);
     assert!(tampered.verify_signature().is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    /// Decoding never panics and never accepts garbage, whatever the input.
+    #[test]
+    fn arbitrary_bytes_never_panic_and_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        prop_assert!(envelope::open::<Hello>(&bytes).is_err());
+        prop_assert!(envelope::open::<mesh_iatp::handshake::Response>(&bytes).is_err());
+        prop_assert!(envelope::open::<mesh_iatp::handshake::Confirm>(&bytes).is_err());
+        prop_assert!(SignedCredential(bytes.clone()).verify_signature().is_err());
+        let _ = cbor::value_from_canonical_slice(&bytes, 4096);
+    }
+
+    /// Valid-prefix inputs (a real Hello cut short and extended with noise).
+    #[test]
+    fn spliced_inputs_never_panic(cut in any::<prop::sample::Index>(), tail in prop::collection::vec(any::<u8>(), 0..64)) {
+        let t = transcript(&mut Mesh::new());
+        let mut bytes = t.hello[..cut.index(t.hello.len())].to_vec();
+        bytes.extend_from_slice(&tail);
+        prop_assert!(!step_accepts(0, &bytes));
+    }
+}

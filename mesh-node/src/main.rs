@@ -1,7 +1,8 @@
 //! `mesh-node`: run and administer a mesh node.
 //!
 //! For now: create and inspect agent identities, create organisation roots
-//! and issue org credentials. The node itself (`run`, `demo`) comes next.
+//! issue org credentials, and check trust bundles. The node itself (`run`,
+//! `demo`) comes next.
 
 use std::fs;
 use std::io::Write;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use getrandom::SysRng;
 use getrandom::rand_core::UnwrapErr;
-use mesh_iatp::{Did, Identity, OrgCredential, SignedCredential, Timestamp};
+use mesh_iatp::{Did, Identity, OrgCredential, SignedCredential, Timestamp, TrustBundle};
 use mesh_node::keyfile;
 
 /// A node of the agent mesh: identities, credentials, and (soon) the node itself.
@@ -31,6 +32,19 @@ enum Command {
     /// Create organisation roots and issue credentials to their agents.
     #[command(subcommand)]
     Org(OrgCmd),
+    /// Check trust bundles (which organisations a node accepts).
+    #[command(subcommand)]
+    Bundle(BundleCmd),
+}
+
+#[derive(Subcommand)]
+enum BundleCmd {
+    /// Validate a trust bundle TOML file and list its organisations;
+    /// errors name the line, column and field.
+    Check {
+        /// The bundle file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -164,6 +178,25 @@ fn run(cli: Cli) -> Result<()> {
                 ],
                 json,
             )?;
+        }
+        Command::Bundle(BundleCmd::Check { file }) => {
+            let text = fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
+            let bundle = TrustBundle::from_toml_str(&text)
+                .with_context(|| format!("{} is not a valid trust bundle", file.display()))?;
+            let mut out = std::io::stdout().lock();
+            for org in bundle.orgs() {
+                let caps: Vec<&str> = org.capabilities.iter().map(|c| c.as_str()).collect();
+                writeln!(
+                    out,
+                    "{}: root {} initial_trust {} trust_ceiling {} capabilities [{}]",
+                    org.name,
+                    org.root,
+                    org.initial_trust,
+                    org.trust_ceiling,
+                    caps.join(", ")
+                )?;
+            }
+            writeln!(out, "ok: {} organisation(s)", bundle.orgs().len())?;
         }
     }
     Ok(())

@@ -232,3 +232,36 @@ fn org_issue_and_show_a_credential() {
     assert!(stderr(&bad).contains("did:key"), "{}", stderr(&bad));
     assert!(!d.join("b.cred").exists());
 }
+
+#[test]
+fn bundle_check_lists_orgs_or_names_the_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let root = stdout(&mesh_node(&["org", "new", "--out", "org.pem"], d))
+        .trim()
+        .to_owned();
+    let good = format!(
+        "[[org]]\nname = \"acme\"\nroot = \"{root}\"\ninitial_trust = 500\ntrust_ceiling = 900\ncapabilities = [\"tools/*\"]\n"
+    );
+    fs::write(d.join("good.toml"), &good).expect("write");
+    let ok = mesh_node(&["bundle", "check", "good.toml"], d);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(
+        stdout(&ok).contains(&format!("acme: root {root} initial_trust 500")),
+        "{}",
+        stdout(&ok)
+    );
+
+    fs::write(
+        d.join("bad.toml"),
+        good.replace("trust_ceiling = 900", "trust_ceiling = 9000"),
+    )
+    .expect("write");
+    let bad = mesh_node(&["bundle", "check", "bad.toml"], d);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = stderr(&bad);
+    assert!(
+        err.contains("line 5") && err.contains("org[0].trust_ceiling"),
+        "{err}"
+    );
+}
