@@ -22,6 +22,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::toml_location::line_col;
+
 use crate::capability::CapabilityPattern;
 use crate::{Did, Score};
 
@@ -197,14 +199,6 @@ struct RawOrg {
     trust_ceiling: Spanned<i64>,
     #[serde(default)]
     capabilities: Vec<Spanned<String>>,
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, span: Range<usize>) -> (usize, usize) {
-    let upto = &text[..span.start.min(text.len())];
-    let line = upto.matches('\n').count() + 1;
-    let column = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

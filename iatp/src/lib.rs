@@ -51,6 +51,7 @@ mod peer_id;
 mod score;
 pub mod testing;
 mod time;
+pub mod toml_location;
 
 pub use bundle::{BundleError, OrgPolicy, TrustBundle};
 pub use capability::{CapabilityError, CapabilityPattern};

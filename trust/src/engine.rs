@@ -1,0 +1,531 @@
+//! The trust engine: one node's complete view of whom to trust.
+//!
+//! It holds this node's direct evidence ([`crate::direct`]), the latest
+//! verified report of every reporter ([`crate::report`]), and the last
+//! aggregation ([`crate::eigentrust`]). A subject's score is
+//!
+//! ```text
+//! β     = n / (n + k)                      n: direct evidence mass, k: blend_evidence
+//! final = min(ceiling, β·direct + (1 − β)·global)       (0 while severe evidence stands)
+//! global_j = (Σ_i t_i·conf_ij·s_ij + m₀·initial_j) / (Σ_i t_i·conf_ij + m₀)
+//! ```
+//!
+//! where `t_i` is reporter `i`'s EigenTrust credibility, `s_ij` its reported
+//! score for `j`, `conf_ij = e/(e + k)` for its evidence count `e`, and
+//! `m₀ = prior_mass / (number of reporters)`. Local trust for EigenTrust is
+//! `c_ij = conf_ij · max(s_ij − neutral, 0)`: only opinions above neutral
+//! pass credibility on. Everything is deterministic: maps are ordered and
+//! time is passed in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mesh_iatp::handshake::PeerTrust;
+use mesh_iatp::{Did, Identity, OrgPolicy, Score, Timestamp};
+
+use crate::config::{ConfigError, TrustConfig};
+use crate::direct::{DirectRecord, Masses, SevereMark};
+use crate::eigentrust::{self, Params, Row};
+use crate::evidence::{Dimension, Evidence};
+use crate::report::{self, ReportEntry, ReportError, TrustReport, VerifiedReport};
+use crate::tier::Tier;
+
+/// The starting point and cap of one agent's score on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentPolicy {
+    /// Score with no evidence at all.
+    pub initial: Score,
+    /// Never scored above this.
+    pub ceiling: Score,
+}
+
+/// What happened to a received report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// New: it replaced the reporter's previous report (or was its first).
+    Accepted,
+    /// Exactly the report already held: nothing changed.
+    Duplicate,
+}
+
+/// Figures from one aggregation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AggregationStats {
+    /// Reports taken into account (fresh ones, plus this node's own).
+    pub reporters: usize,
+    /// Distinct peers in the computation.
+    pub peers: usize,
+    /// Power iterations run.
+    pub iterations: u32,
+    /// Whether it met ε.
+    pub converged: bool,
+    /// Whether it started from the previous result.
+    pub warm_start: bool,
+}
+
+/// The global (reported) side of one subject's score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GlobalScore {
+    /// Credibility-weighted mean opinion, 0–1000 (the prior when nobody reports).
+    pub score: f64,
+    /// Reporters with an opinion on the subject.
+    pub reporters: usize,
+    /// Σ credibility × confidence behind it.
+    pub weight: f64,
+}
+
+/// One dimension's part of a score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DimensionBreakdown {
+    /// Which dimension.
+    pub dimension: Dimension,
+    /// Its weight in the score.
+    pub weight: f64,
+    /// Its estimate, 0–1000.
+    pub estimate: f64,
+    /// Decayed evidence for and against.
+    pub masses: Masses,
+}
+
+/// Why a subject has the score it has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// Whom.
+    pub subject: Did,
+    /// The final score.
+    pub score: Score,
+    /// Its tier.
+    pub tier: Tier,
+    /// Starting point and cap.
+    pub policy: AgentPolicy,
+    /// Direct score (0–1000) from this node's own evidence.
+    pub direct_score: f64,
+    /// Decayed direct evidence mass `n`.
+    pub direct_evidence: f64,
+    /// β: the direct score's share in the blend.
+    pub direct_weight: f64,
+    /// The per-dimension breakdown of the direct score.
+    pub dimensions: Vec<DimensionBreakdown>,
+    /// The reported side.
+    pub global: GlobalScore,
+    /// Did the ceiling lower the blend?
+    pub capped_by_ceiling: bool,
+    /// A severe finding holding the score at 0.
+    pub severe: Option<SevereMark>,
+    /// The latest evidence, oldest first.
+    pub recent_evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct GlobalView {
+    credibility: BTreeMap<Did, f64>,
+    scores: BTreeMap<Did, GlobalScore>,
+}
+
+/// One node's trust state. See the module docs for the formulas.
+#[derive(Debug, Clone)]
+pub struct TrustEngine {
+    config: TrustConfig,
+    local: Did,
+    policies: BTreeMap<Did, AgentPolicy>,
+    direct: BTreeMap<Did, DirectRecord>,
+    reports: BTreeMap<Did, VerifiedReport>,
+    pre_trusted: BTreeSet<Did>,
+    global: GlobalView,
+}
+
+impl TrustEngine {
+    /// An engine for the node `local`, with a validated config. `local` and
+    /// the config's anchors are pre-trusted.
+    pub fn new(local: Did, config: TrustConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut pre_trusted: BTreeSet<Did> = config.anchors.iter().cloned().collect();
+        pre_trusted.insert(local.clone());
+        Ok(TrustEngine {
+            config,
+            local,
+            policies: BTreeMap::new(),
+            direct: BTreeMap::new(),
+            reports: BTreeMap::new(),
+            pre_trusted,
+            global: GlobalView::default(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TrustConfig {
+        &self.config
+    }
+
+    /// Set an agent's initial score and ceiling (from its org's policy in
+    /// the trust bundle, or a spawn certificate's ceiling). The initial is
+    /// clamped to the ceiling.
+    pub fn register_agent(&mut self, agent: Did, initial: Score, ceiling: Score) {
+        self.policies.insert(
+            agent,
+            AgentPolicy {
+                initial: initial.min(ceiling),
+                ceiling,
+            },
+        );
+    }
+
+    /// [`TrustEngine::register_agent`] from a bundle's org policy.
+    pub fn register_from_policy(&mut self, agent: Did, policy: &OrgPolicy) {
+        self.register_agent(agent, policy.initial_trust, policy.trust_ceiling);
+    }
+
+    /// Add a pre-trusted peer (e.g. an agent of this node's own org).
+    pub fn add_pre_trusted(&mut self, peer: Did) {
+        self.pre_trusted.insert(peer);
+    }
+
+    /// The policy used for `agent`.
+    pub fn policy(&self, agent: &Did) -> AgentPolicy {
+        self.policies.get(agent).copied().unwrap_or(AgentPolicy {
+            initial: Score::saturating(self.config.unknown_initial),
+            ceiling: Score::saturating(self.config.unknown_ceiling),
+        })
+    }
+
+    /// Record one item of direct evidence.
+    pub fn record(&mut self, evidence: Evidence) {
+        let at = evidence.at;
+        self.direct
+            .entry(evidence.subject.clone())
+            .or_insert_with(|| DirectRecord::new(at))
+            .apply(evidence, &self.config);
+    }
+
+    /// Lift the severe mark on `subject` (an explicit operator decision).
+    pub fn clear_severe(&mut self, subject: &Did) -> Option<SevereMark> {
+        self.direct.get_mut(subject)?.clear_severe()
+    }
+
+    /// Verify and store a received trust report.
+    pub fn receive_report(
+        &mut self,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<ReportOutcome, ReportError> {
+        let agg = &self.config.aggregation;
+        let report =
+            report::verify_report(bytes, agg.max_report_entries, now, agg.max_clock_skew_secs)?;
+        if let Some(held) = self.reports.get(&report.reporter) {
+            if report.position < held.position {
+                return Err(ReportError::Stale {
+                    have: held.position,
+                    got: report.position,
+                });
+            }
+            if report.position == held.position {
+                return if held.bytes == report.bytes {
+                    Ok(ReportOutcome::Duplicate)
+                } else {
+                    Err(ReportError::Conflicting {
+                        reporter: report.reporter,
+                        position: report.position,
+                    })
+                };
+            }
+        }
+        self.reports.insert(report.reporter.clone(), report);
+        Ok(ReportOutcome::Accepted)
+    }
+
+    /// This node's direct opinions as a signed report, the subjects with the
+    /// most evidence first, at most `max_report_entries` of them.
+    pub fn make_report(
+        &self,
+        identity: &Identity,
+        epoch: u64,
+        sequence: u64,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, mesh_iatp::EnvelopeError> {
+        let mut opinions: Vec<(f64, &Did, f64)> = self
+            .direct
+            .iter()
+            .filter(|(subject, _)| **subject != self.local)
+            .map(|(subject, record)| {
+                let prior = self.policy(subject).initial.get() as f64 / 1000.0;
+                let (score, mass) = record.score(now, prior, &self.config);
+                (mass, subject, score)
+            })
+            .filter(|(mass, _, _)| *mass > 0.0)
+            .collect();
+        opinions.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        opinions.truncate(self.config.aggregation.max_report_entries);
+        let entries = opinions
+            .into_iter()
+            .map(|(mass, subject, score)| ReportEntry {
+                subject: subject.to_string(),
+                score: Score::saturating(score.round() as u16),
+                evidence: mass.ceil().min(u32::MAX as f64) as u32,
+            })
+            .collect();
+        report::seal_report(
+            &TrustReport {
+                reporter: identity.did().clone(),
+                epoch,
+                sequence,
+                issued: now,
+                entries,
+            },
+            identity,
+        )
+    }
+
+    fn confidence(&self, evidence: f64) -> f64 {
+        evidence / (evidence + self.config.blend_evidence)
+    }
+
+    /// Recompute global trust from the reports held (fresh ones only) and
+    /// this node's own opinions. Warm-starts from the previous result, which
+    /// makes a refresh after one changed report cheap.
+    pub fn refresh(&mut self, now: Timestamp) -> AggregationStats {
+        let agg = &self.config.aggregation;
+        let oldest = now.minus_secs(agg.report_ttl_secs);
+        // Opinions: (reporter, subject, score, confidence). This node's own
+        // direct opinions count as its report.
+        let mut opinions: Vec<(Did, Did, f64, f64)> = Vec::new();
+        for (subject, record) in &self.direct {
+            if *subject == self.local {
+                continue;
+            }
+            let prior = self.policy(subject).initial.get() as f64 / 1000.0;
+            let (score, mass) = record.score(now, prior, &self.config);
+            if mass > 0.0 || record.severe().is_some() {
+                opinions.push((
+                    self.local.clone(),
+                    subject.clone(),
+                    score,
+                    self.confidence(mass.max(1.0)),
+                ));
+            }
+        }
+        let mut reporters = 1;
+        for report in self.reports.values() {
+            if report.issued < oldest || report.reporter == self.local {
+                continue;
+            }
+            reporters += 1;
+            for (subject, score, evidence) in &report.entries {
+                opinions.push((
+                    report.reporter.clone(),
+                    subject.clone(),
+                    score.get() as f64,
+                    self.confidence(*evidence as f64),
+                ));
+            }
+        }
+        // Index every peer, in DID order.
+        let mut peers: BTreeSet<&Did> = self.pre_trusted.iter().collect();
+        for (r, s, _, _) in &opinions {
+            peers.insert(r);
+            peers.insert(s);
+        }
+        let index: BTreeMap<&Did, usize> = peers.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let n = index.len();
+        let neutral = f64::from(agg.neutral);
+        let mut rows: Vec<Row> = vec![Vec::new(); n];
+        for (r, s, score, conf) in &opinions {
+            let w = conf * (score - neutral).max(0.0);
+            if w > 0.0 {
+                rows[index[r]].push((index[s], w));
+            }
+        }
+        let pre: Vec<usize> = self.pre_trusted.iter().map(|d| index[d]).collect();
+        let start: Option<Vec<f64>> = (!self.global.credibility.is_empty()).then(|| {
+            index
+                .keys()
+                .map(|d| self.global.credibility.get(*d).copied().unwrap_or(0.0))
+                .collect()
+        });
+        let params = Params {
+            damping: agg.damping,
+            epsilon: agg.epsilon,
+            max_iterations: agg.max_iterations,
+        };
+        let result = eigentrust::credibility(n, &rows, &pre, params, start.as_deref());
+
+        // Global scores: credibility-weighted opinions of others (not ours:
+        // our own view enters through the direct side of the blend).
+        let outside_reporters = (reporters - 1).max(1) as f64;
+        let m0 = agg.prior_mass / outside_reporters;
+        let mut sums: BTreeMap<&Did, (f64, f64, usize)> = BTreeMap::new();
+        for (r, s, score, conf) in &opinions {
+            if *r == self.local {
+                continue;
+            }
+            let w = result.trust[index[r]] * conf;
+            let e = sums.entry(s).or_insert((0.0, 0.0, 0));
+            e.0 += w * score;
+            e.1 += w;
+            e.2 += 1;
+        }
+        let scores = sums
+            .into_iter()
+            .map(|(subject, (num, den, count))| {
+                let prior = f64::from(self.policy(subject).initial.get());
+                let score = if den + m0 > 0.0 {
+                    (num + m0 * prior) / (den + m0)
+                } else {
+                    prior
+                };
+                (
+                    subject.clone(),
+                    GlobalScore {
+                        score,
+                        reporters: count,
+                        weight: den,
+                    },
+                )
+            })
+            .collect();
+        let credibility = index
+            .iter()
+            .map(|(d, &i)| ((*d).clone(), result.trust[i]))
+            .collect();
+        let stats = AggregationStats {
+            reporters,
+            peers: n,
+            iterations: result.iterations,
+            converged: result.converged,
+            warm_start: start.is_some(),
+        };
+        self.global = GlobalView {
+            credibility,
+            scores,
+        };
+        stats
+    }
+
+    /// A peer's credibility as a reporter in the last aggregation (0–1, all sum to 1).
+    pub fn credibility(&self, peer: &Did) -> f64 {
+        self.global.credibility.get(peer).copied().unwrap_or(0.0)
+    }
+
+    fn global_score(&self, subject: &Did, policy: AgentPolicy) -> GlobalScore {
+        self.global
+            .scores
+            .get(subject)
+            .copied()
+            .unwrap_or(GlobalScore {
+                score: f64::from(policy.initial.get()),
+                reporters: 0,
+                weight: 0.0,
+            })
+    }
+
+    fn blend(
+        &self,
+        subject: &Did,
+        policy: AgentPolicy,
+        now: Timestamp,
+    ) -> (f64, f64, f64, f64, bool) {
+        let prior = f64::from(policy.initial.get()) / 1000.0;
+        let (direct, mass, severe) = match self.direct.get(subject) {
+            Some(r) => {
+                let (s, m) = r.score(now, prior, &self.config);
+                (s, m, r.severe().is_some())
+            }
+            None => (f64::from(policy.initial.get()), 0.0, false),
+        };
+        let beta = self.confidence(mass);
+        let global = self.global_score(subject, policy).score;
+        let blended = if severe {
+            0.0
+        } else {
+            beta * direct + (1.0 - beta) * global
+        };
+        (blended, direct, mass, beta, severe)
+    }
+
+    fn finish(blended: f64, policy: AgentPolicy) -> (Score, bool) {
+        let ceiling = f64::from(policy.ceiling.get());
+        let capped = blended > ceiling;
+        (
+            Score::saturating(blended.min(ceiling).max(0.0).round() as u16),
+            capped,
+        )
+    }
+
+    /// The subject's score now (with the last aggregation's global view).
+    pub fn score(&self, subject: &Did, now: Timestamp) -> Score {
+        let policy = self.policy(subject);
+        Self::finish(self.blend(subject, policy, now).0, policy).0
+    }
+
+    /// The subject's tier now.
+    pub fn tier(&self, subject: &Did, now: Timestamp) -> Tier {
+        self.config.tiers.tier_of(self.score(subject, now))
+    }
+
+    /// Everything behind the subject's score.
+    pub fn explain(&self, subject: &Did, now: Timestamp) -> Explanation {
+        let policy = self.policy(subject);
+        let (blended, direct_score, direct_evidence, direct_weight, _) =
+            self.blend(subject, policy, now);
+        let (score, capped_by_ceiling) = Self::finish(blended, policy);
+        let prior = f64::from(policy.initial.get()) / 1000.0;
+        let record = self.direct.get(subject);
+        let (estimates, masses) = match record {
+            Some(r) => (
+                r.estimate(now, prior, &self.config).0,
+                r.masses_at(now, self.config.half_life_secs),
+            ),
+            None => ([prior; 5], [Masses::default(); 5]),
+        };
+        Explanation {
+            subject: subject.clone(),
+            score,
+            tier: self.config.tiers.tier_of(score),
+            policy,
+            direct_score,
+            direct_evidence,
+            direct_weight,
+            dimensions: Dimension::ALL
+                .iter()
+                .map(|d| DimensionBreakdown {
+                    dimension: *d,
+                    weight: self.config.dimensions.weight(*d),
+                    estimate: 1000.0 * estimates[*d as usize],
+                    masses: masses[*d as usize],
+                })
+                .collect(),
+            global: self.global_score(subject, policy),
+            capped_by_ceiling,
+            severe: record.and_then(|r| r.severe().cloned()),
+            recent_evidence: record
+                .map(|r| r.recent().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A view at a fixed time, usable as the handshake's trust source.
+    pub fn view(&self, now: Timestamp) -> TrustView<'_> {
+        TrustView { engine: self, now }
+    }
+}
+
+/// The engine frozen at one instant; implements the handshake's [`PeerTrust`].
+#[derive(Debug, Clone, Copy)]
+pub struct TrustView<'a> {
+    engine: &'a TrustEngine,
+    now: Timestamp,
+}
+
+impl PeerTrust for TrustView<'_> {
+    fn score(&self, peer: &Did, policy: &OrgPolicy) -> Score {
+        let known = self
+            .engine
+            .policies
+            .get(peer)
+            .copied()
+            .unwrap_or(AgentPolicy {
+                initial: policy.initial_trust.min(policy.trust_ceiling),
+                ceiling: policy.trust_ceiling,
+            });
+        let (blended, ..) = self.engine.blend(peer, known, self.now);
+        TrustEngine::finish(blended, known).0
+    }
+}
