@@ -180,9 +180,11 @@ impl PartialOrd for Did {
         Some(self.cmp(other))
     }
 }
+/// Ordered by public key bytes: consistent with `Eq`, deterministic, and
+/// cheaper than comparing texts that all start `did:key:z6Mk`.
 impl Ord for Did {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.text.cmp(&other.0.text)
+        self.0.key.as_bytes().cmp(other.0.key.as_bytes())
     }
 }
 

@@ -61,24 +61,21 @@ pub fn credibility(
     for &i in pre_trusted {
         p[i] += share;
     }
-    // Normalise rows once; remember which peers defer to p.
-    let mut normalised: Vec<Row> = Vec::with_capacity(n);
-    let mut defers = vec![true; n];
-    for i in 0..n {
-        let row = rows.get(i).map(Vec::as_slice).unwrap_or(&[]);
-        let sum: f64 = row.iter().map(|(_, w)| w.max(0.0)).sum();
-        if sum > 0.0 {
-            defers[i] = false;
-            normalised.push(
+    // Normalised rows; an empty row means "defers to p".
+    let normalised: Vec<Row> = (0..n)
+        .map(|i| {
+            let row = rows.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            let sum: f64 = row.iter().map(|(_, w)| w.max(0.0)).sum();
+            if sum > 0.0 {
                 row.iter()
                     .filter(|(_, w)| *w > 0.0)
                     .map(|&(j, w)| (j, w / sum))
-                    .collect(),
-            );
-        } else {
-            normalised.push(Vec::new());
-        }
-    }
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     let mut t = match start {
         Some(s) if s.len() == n && s.iter().sum::<f64>() > 0.0 => {
             let total: f64 = s.iter().sum();
@@ -91,12 +88,12 @@ pub fn credibility(
     for iteration in 1..=params.max_iterations {
         next.iter_mut().for_each(|x| *x = 0.0);
         let mut deferred = 0.0;
-        for i in 0..n {
-            if defers[i] {
-                deferred += t[i];
+        for (ti, row) in t.iter().zip(&normalised) {
+            if row.is_empty() {
+                deferred += ti;
             } else {
-                for &(j, c) in &normalised[i] {
-                    next[j] += t[i] * c;
+                for &(j, c) in row {
+                    next[j] += ti * c;
                 }
             }
         }

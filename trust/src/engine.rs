@@ -17,7 +17,7 @@
 //! pass credibility on. Everything is deterministic: maps are ordered and
 //! time is passed in.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mesh_iatp::handshake::PeerTrust;
 use mesh_iatp::{Did, Identity, OrgPolicy, Score, Timestamp};
@@ -284,59 +284,65 @@ impl TrustEngine {
     pub fn refresh(&mut self, now: Timestamp) -> AggregationStats {
         let agg = &self.config.aggregation;
         let oldest = now.minus_secs(agg.report_ttl_secs);
-        // Opinions: (reporter, subject, score, confidence). This node's own
-        // direct opinions count as its report.
-        let mut opinions: Vec<(Did, Did, f64, f64)> = Vec::new();
-        for (subject, record) in &self.direct {
-            if *subject == self.local {
-                continue;
-            }
-            let prior = self.policy(subject).initial.get() as f64 / 1000.0;
-            let (score, mass) = record.score(now, prior, &self.config);
-            if mass > 0.0 || record.severe().is_some() {
-                opinions.push((
-                    self.local.clone(),
-                    subject.clone(),
-                    score,
-                    self.confidence(mass.max(1.0)),
-                ));
-            }
+        // This node's own direct opinions count as its report.
+        let own: Vec<(&Did, f64, f64)> = self
+            .direct
+            .iter()
+            .filter(|(subject, _)| **subject != self.local)
+            .filter_map(|(subject, record)| {
+                let prior = f64::from(self.policy(subject).initial.get()) / 1000.0;
+                let (score, mass) = record.score(now, prior, &self.config);
+                (mass > 0.0 || record.severe().is_some())
+                    .then(|| (subject, score, self.confidence(mass.max(1.0))))
+            })
+            .collect();
+        let fresh: Vec<&VerifiedReport> = self
+            .reports
+            .values()
+            .filter(|r| r.issued >= oldest && r.reporter != self.local)
+            .collect();
+
+        // Index every peer in DID order (deterministic), look up by hash.
+        let mut peers: Vec<&Did> = self.pre_trusted.iter().collect();
+        peers.extend(own.iter().map(|(s, _, _)| *s));
+        for r in &fresh {
+            peers.push(&r.reporter);
+            peers.extend(r.entries.iter().map(|(s, _, _)| s));
         }
-        let mut reporters = 1;
-        for report in self.reports.values() {
-            if report.issued < oldest || report.reporter == self.local {
-                continue;
-            }
-            reporters += 1;
-            for (subject, score, evidence) in &report.entries {
-                opinions.push((
-                    report.reporter.clone(),
-                    subject.clone(),
-                    score.get() as f64,
-                    self.confidence(*evidence as f64),
-                ));
-            }
+        peers.sort_unstable();
+        peers.dedup();
+        let index: HashMap<&Did, usize> = peers.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let n = peers.len();
+        let me = index[&self.local];
+
+        // Opinions as (reporter, subject, score, confidence) indices.
+        let mut opinions: Vec<(usize, usize, f64, f64)> = own
+            .iter()
+            .map(|(s, score, conf)| (me, index[s], *score, *conf))
+            .collect();
+        for r in &fresh {
+            let i = index[&r.reporter];
+            opinions.extend(r.entries.iter().map(|(s, score, evidence)| {
+                (
+                    i,
+                    index[s],
+                    f64::from(score.get()),
+                    self.confidence(f64::from(*evidence)),
+                )
+            }));
         }
-        // Index every peer, in DID order.
-        let mut peers: BTreeSet<&Did> = self.pre_trusted.iter().collect();
-        for (r, s, _, _) in &opinions {
-            peers.insert(r);
-            peers.insert(s);
-        }
-        let index: BTreeMap<&Did, usize> = peers.iter().enumerate().map(|(i, d)| (*d, i)).collect();
-        let n = index.len();
         let neutral = f64::from(agg.neutral);
         let mut rows: Vec<Row> = vec![Vec::new(); n];
-        for (r, s, score, conf) in &opinions {
+        for &(r, s, score, conf) in &opinions {
             let w = conf * (score - neutral).max(0.0);
             if w > 0.0 {
-                rows[index[r]].push((index[s], w));
+                rows[r].push((s, w));
             }
         }
         let pre: Vec<usize> = self.pre_trusted.iter().map(|d| index[d]).collect();
         let start: Option<Vec<f64>> = (!self.global.credibility.is_empty()).then(|| {
-            index
-                .keys()
+            peers
+                .iter()
                 .map(|d| self.global.credibility.get(*d).copied().unwrap_or(0.0))
                 .collect()
         });
@@ -347,24 +353,26 @@ impl TrustEngine {
         };
         let result = eigentrust::credibility(n, &rows, &pre, params, start.as_deref());
 
-        // Global scores: credibility-weighted opinions of others (not ours:
-        // our own view enters through the direct side of the blend).
-        let outside_reporters = (reporters - 1).max(1) as f64;
-        let m0 = agg.prior_mass / outside_reporters;
-        let mut sums: BTreeMap<&Did, (f64, f64, usize)> = BTreeMap::new();
-        for (r, s, score, conf) in &opinions {
-            if *r == self.local {
+        // Global scores: credibility-weighted opinions of others (ours enters
+        // through the direct side of the blend).
+        let m0 = agg.prior_mass / fresh.len().max(1) as f64;
+        let mut sums = vec![(0.0f64, 0.0f64, 0usize); n];
+        for &(r, s, score, conf) in &opinions {
+            if r == me {
                 continue;
             }
-            let w = result.trust[index[r]] * conf;
-            let e = sums.entry(s).or_insert((0.0, 0.0, 0));
+            let w = result.trust[r] * conf;
+            let e = &mut sums[s];
             e.0 += w * score;
             e.1 += w;
             e.2 += 1;
         }
         let scores = sums
             .into_iter()
-            .map(|(subject, (num, den, count))| {
+            .enumerate()
+            .filter(|(_, (_, _, count))| *count > 0)
+            .map(|(j, (num, den, count))| {
+                let subject = peers[j];
                 let prior = f64::from(self.policy(subject).initial.get());
                 let score = if den + m0 > 0.0 {
                     (num + m0 * prior) / (den + m0)
@@ -381,12 +389,13 @@ impl TrustEngine {
                 )
             })
             .collect();
-        let credibility = index
+        let credibility = peers
             .iter()
-            .map(|(d, &i)| ((*d).clone(), result.trust[i]))
+            .enumerate()
+            .map(|(i, d)| ((*d).clone(), result.trust[i]))
             .collect();
         let stats = AggregationStats {
-            reporters,
+            reporters: fresh.len() + 1,
             peers: n,
             iterations: result.iterations,
             converged: result.converged,
