@@ -279,4 +279,44 @@ mod tests {
         assert_eq!(kept, vec![7, 8, 9]);
         assert_eq!(r.items(), 10);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn kind() -> impl Strategy<Value = EvidenceKind> {
+            prop::sample::select(
+                EvidenceKind::ALL
+                    .iter()
+                    .copied()
+                    .filter(|k| !k.is_severe())
+                    .collect::<Vec<_>>(),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn one_more_item_moves_the_score_only_its_own_way(
+                history in prop::collection::vec((kind(), 0u64..1_000_000), 0..40),
+                extra in kind(),
+                prior in 0.0f64..=1.0,
+            ) {
+                let c = TrustConfig::default();
+                let mut r = DirectRecord::new(Timestamp(0));
+                for (k, at) in &history {
+                    r.apply(ev(*k, *at), &c);
+                }
+                let now = Timestamp(2_000_000);
+                let (before, _) = r.score(now, prior, &c);
+                r.apply(ev(extra, now.0), &c);
+                let (after, _) = r.score(now, prior, &c);
+                prop_assert!((0.0..=1000.0).contains(&after));
+                if extra.is_positive() {
+                    prop_assert!(after >= before - 1e-9, "{extra:?}: {before} -> {after}");
+                } else {
+                    prop_assert!(after <= before + 1e-9, "{extra:?}: {before} -> {after}");
+                }
+            }
+        }
+    }
 }
