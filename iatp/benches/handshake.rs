@@ -94,6 +94,8 @@ fn handshake(c: &mut Criterion) {
                 response
             },
             |response| {
+                // Cold: a peer never seen before (no DID parsed yet on this thread).
+                mesh_iatp::clear_parse_cache();
                 let (waiting, _) =
                     Initiator::start(w.ctx(&w.alice), w.bob.peer_id(), now, &mut seed_a.clone())
                         .expect("hello");
@@ -131,6 +133,7 @@ fn handshake(c: &mut Criterion) {
                 (hello, confirm)
             },
             |(hello, confirm)| {
+                mesh_iatp::clear_parse_cache();
                 let mut nonces = NonceCache::new(8, 60);
                 let (pending, _) = Responder::on_hello(
                     w.ctx(&w.bob),
@@ -143,6 +146,39 @@ fn handshake(c: &mut Criterion) {
                 .expect("response");
                 pending
                     .on_confirm(w.ctx(&w.bob), &confirm, now)
+                    .expect("session")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    // Warm: the same peer again (its DIDs already parsed on this thread).
+    let seed_a = ChaCha20Rng::seed_from_u64(1);
+    let mut seed_b = ChaCha20Rng::seed_from_u64(2);
+    g.bench_function("initiator_side_warm", |b| {
+        b.iter_batched(
+            || {
+                let (_, hello) =
+                    Initiator::start(w.ctx(&w.alice), w.bob.peer_id(), now, &mut seed_a.clone())
+                        .expect("hello");
+                let mut nonces = NonceCache::new(8, 60);
+                Responder::on_hello(
+                    w.ctx(&w.bob),
+                    w.alice.peer_id(),
+                    &hello,
+                    now,
+                    &mut nonces,
+                    &mut seed_b,
+                )
+                .expect("response")
+                .1
+            },
+            |response| {
+                let (waiting, _) =
+                    Initiator::start(w.ctx(&w.alice), w.bob.peer_id(), now, &mut seed_a.clone())
+                        .expect("hello");
+                waiting
+                    .on_response(w.ctx(&w.alice), &response, now)
                     .expect("session")
             },
             BatchSize::SmallInput,
@@ -188,17 +224,27 @@ fn parts(c: &mut Criterion) {
     .expect("hello");
     let did_text = w.alice.identity().did().to_string();
     let mut g = c.benchmark_group("parts");
+    // Warm: the Hello's one DID is cached after the first iteration.
     g.bench_function("envelope_open_hello_unverified", |b| {
         b.iter(|| {
             mesh_iatp::envelope::open::<mesh_iatp::handshake::Hello>(black_box(&hello))
                 .expect("opens")
         })
     });
-    g.bench_function("did_parse", |b| {
+    g.bench_function("did_parse_cold", |b| {
+        b.iter(|| {
+            mesh_iatp::clear_parse_cache();
+            mesh_iatp::Did::parse(black_box(&did_text)).expect("parses")
+        })
+    });
+    g.bench_function("did_parse_warm", |b| {
         b.iter(|| mesh_iatp::Did::parse(black_box(&did_text)).expect("parses"))
     });
-    g.bench_function("credential_verify_signature", |b| {
-        b.iter(|| w.alice.card().credential.verify_signature().expect("valid"))
+    g.bench_function("credential_verify_signature_cold", |b| {
+        b.iter(|| {
+            mesh_iatp::clear_parse_cache();
+            w.alice.card().credential.verify_signature().expect("valid")
+        })
     });
     g.finish();
 }

@@ -104,7 +104,8 @@ pub fn check_canonical(bytes: &[u8], max_len: usize) -> Result<(), CborError> {
 }
 
 /// Read a head at `pos`: (major type, argument, position after the head).
-fn read_head(bytes: &[u8], pos: usize) -> Result<(u8, u64, usize), CborError> {
+/// Refuses non-shortest forms, indefinite lengths and floats.
+pub(crate) fn read_head(bytes: &[u8], pos: usize) -> Result<(u8, u64, usize), CborError> {
     let first = *bytes.get(pos).ok_or(CborError::Truncated)?;
     let (major, info) = (first >> 5, first & 0x1f);
     let width = match info {

@@ -12,7 +12,6 @@
 
 use std::marker::PhantomData;
 
-use ciborium::Value;
 use ed25519_dalek::Signature;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -115,80 +114,70 @@ fn write_item<T: Serialize + ?Sized>(out: &mut Vec<u8>, item: &T) -> Result<(), 
     ciborium::into_writer(item, out).map_err(|e| CborError::Encode(e.to_string()).into())
 }
 
-/// Length of a CBOR head carrying argument `n`.
-fn head_len(n: u64) -> usize {
-    match n {
-        0..=23 => 1,
-        24..=0xff => 2,
-        0x100..=0xffff => 3,
-        0x1_0000..=0xffff_ffff => 5,
-        _ => 9,
-    }
-}
-
-/// A decoded, well-formed envelope whose type and signature are not yet checked.
+/// A decoded, well-formed envelope whose type and signature are not yet
+/// checked. Borrows the bytes it was decoded from.
 #[derive(Debug, Clone)]
-pub struct Envelope {
-    msg_type: String,
-    body: Value,
+pub struct Envelope<'a> {
+    msg_type: &'a str,
+    body: &'a [u8],
     signature: Signature,
     signing_input: Vec<u8>,
 }
 
-impl Envelope {
+impl<'a> Envelope<'a> {
     /// Decode envelope bytes, refusing inputs over `max_len` before parsing,
     /// non-canonical encodings, and versions other than [`PROTOCOL_VERSION`].
-    pub fn decode(bytes: &[u8], max_len: usize) -> Result<Self, EnvelopeError> {
-        let Value::Map(entries) = cbor::value_from_canonical_slice(bytes, max_len)? else {
-            return Err(EnvelopeError::NotAnEnvelope("top level is not a map"));
-        };
-        if entries.len() != 4 {
-            return Err(EnvelopeError::NotAnEnvelope(
-                "expected exactly the keys t, v, sig, body",
-            ));
+    ///
+    /// Once the bytes are known to be canonical, a map with exactly the keys
+    /// t, v, sig, body can only be laid out as
+    /// `a4 ‖ "t"-entry ‖ "v"-entry ‖ "sig"-entry ‖ "body"-entry`, so the
+    /// fields are read in place and the body is later decoded straight into
+    /// its type, without an intermediate CBOR value tree.
+    pub fn decode(bytes: &'a [u8], max_len: usize) -> Result<Self, EnvelopeError> {
+        cbor::check_canonical(bytes, max_len)?;
+        let shape = EnvelopeError::NotAnEnvelope;
+        let (major, entries, mut at) = cbor::read_head(bytes, 0)?;
+        if major != 5 || entries != 4 {
+            return Err(shape("expected a map of exactly t, v, sig, body"));
         }
-        let (mut t, mut v, mut sig, mut body) = (None, None, None, None);
-        for (k, val) in entries {
-            match (k.as_text(), val) {
-                (Some("t"), Value::Text(s)) => t = Some(s),
-                (Some("v"), Value::Integer(i)) => v = Some(i),
-                (Some("sig"), Value::Bytes(b)) => sig = Some(b),
-                (Some("body"), b) => body = Some(b),
-                (Some("t" | "v" | "sig"), _) => {
-                    return Err(EnvelopeError::NotAnEnvelope(
-                        "t, v or sig has the wrong CBOR type",
-                    ));
-                }
-                _ => return Err(EnvelopeError::NotAnEnvelope("unknown envelope key")),
+        let key = |name: &'static [u8], at: &mut usize| -> Result<(), EnvelopeError> {
+            if bytes.get(*at..*at + name.len()) != Some(name) {
+                return Err(shape("expected exactly the keys t, v, sig, body"));
             }
-        }
-        let (Some(t), Some(v), Some(sig), Some(body)) = (t, v, sig, body) else {
-            return Err(EnvelopeError::NotAnEnvelope(
-                "missing one of t, v, sig, body",
-            ));
+            *at += name.len();
+            Ok(())
         };
-        let version = u64::try_from(v).map_err(|_| EnvelopeError::NotAnEnvelope("negative v"))?;
+        key(b"\x61t", &mut at)?;
+        let (major, len, start) = cbor::read_head(bytes, at)?;
+        if major != 3 {
+            return Err(shape("t must be a text string"));
+        }
+        let end = start + len as usize;
+        let msg_type =
+            std::str::from_utf8(&bytes[start..end]).map_err(|_| shape("t is not UTF-8"))?;
+        at = end;
+        key(b"\x61v", &mut at)?;
+        let (major, version, after) = cbor::read_head(bytes, at)?;
+        if major != 0 {
+            return Err(shape("v must be an unsigned integer"));
+        }
+        at = after;
+        let sig_at = at;
+        key(&SIG_ENTRY_HEAD, &mut at)?;
+        let sig: [u8; 64] = bytes
+            .get(at..at + 64)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(shape("sig must be 64 bytes"))?;
+        at += 64;
+        key(BODY_KEY, &mut at)?;
+        let body = &bytes[at..];
         if version != PROTOCOL_VERSION {
             return Err(EnvelopeError::UnsupportedVersion { found: version });
         }
-        if t.is_empty() || t.len() > MAX_TYPE_LEN {
-            return Err(EnvelopeError::NotAnEnvelope(
-                "message type is empty or too long",
-            ));
+        if msg_type.is_empty() || msg_type.len() > MAX_TYPE_LEN {
+            return Err(shape("message type is empty or too long"));
         }
-        let sig: [u8; 64] = sig
-            .as_slice()
-            .try_into()
-            .map_err(|_| EnvelopeError::NotAnEnvelope("sig is not 64 bytes"))?;
-        // The bytes are canonical with exactly the keys t, v, sig, body, so
-        // they read A4 ‖ t-entry ‖ v-entry ‖ sig-entry ‖ body-entry and the
-        // signed map {t, v, body} is the same bytes without the sig entry.
-        let sig_at = 1 + 2 + head_len(t.len() as u64) + t.len() + 2 + head_len(version);
-        if bytes.get(sig_at..sig_at + SIG_ENTRY_HEAD.len()) != Some(&SIG_ENTRY_HEAD[..]) {
-            return Err(EnvelopeError::NotAnEnvelope(
-                "fields out of canonical order",
-            ));
-        }
+        // The signed map {t, v, body} is these bytes without the sig entry.
         let mut signing_input =
             Vec::with_capacity(SIGNATURE_DOMAIN.len() + bytes.len() - SIG_ENTRY_LEN);
         signing_input.extend_from_slice(SIGNATURE_DOMAIN);
@@ -196,7 +185,7 @@ impl Envelope {
         signing_input.extend_from_slice(&bytes[1..sig_at]);
         signing_input.extend_from_slice(&bytes[sig_at + SIG_ENTRY_LEN..]);
         Ok(Envelope {
-            msg_type: t,
+            msg_type,
             body,
             signature: Signature::from_bytes(&sig),
             signing_input,
@@ -205,7 +194,7 @@ impl Envelope {
 
     /// The message type `t`.
     pub fn msg_type(&self) -> &str {
-        &self.msg_type
+        self.msg_type
     }
 
     /// Check the type is `M` and decode the body as `M` (still unverified).
@@ -213,16 +202,17 @@ impl Envelope {
         if self.msg_type != M::TYPE {
             return Err(EnvelopeError::UnexpectedType {
                 expected: M::TYPE,
-                found: self.msg_type,
+                found: self.msg_type.to_owned(),
             });
         }
-        let msg = cbor::from_value(self.body).map_err(|e| EnvelopeError::InvalidBody {
-            msg_type: M::TYPE,
-            reason: match e {
-                CborError::Schema(s) => s,
-                other => other.to_string(),
-            },
-        })?;
+        let msg = ciborium::de::from_reader_with_recursion_limit(self.body, cbor::MAX_NESTING)
+            .map_err(|e| EnvelopeError::InvalidBody {
+                msg_type: M::TYPE,
+                reason: match e {
+                    ciborium::de::Error::Semantic(_, m) => m,
+                    other => other.to_string(),
+                },
+            })?;
         Ok(Unverified {
             msg,
             signature: self.signature,
@@ -300,6 +290,8 @@ mod tests {
             text: "hi".into(),
         }
     }
+
+    use ciborium::Value;
 
     #[test]
     fn sealed_bytes_are_canonical_and_sign_the_unsigned_map() {
