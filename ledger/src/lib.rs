@@ -1,0 +1,11 @@
+//! # mesh-ledger: who did what, with whose consent, provably
+//!
+//! Every cross-agent action is an [`ActionRecord`] signed by the actor and
+//! countersigned by the counterparty, appended to each party's append-only
+//! RFC 6962 Merkle log ([`merkle`]). Logs publish C2SP checkpoints
+//! ([`checkpoint`], signed notes), peers witness them and cosign
+//! ([`witness`]), and two conflicting checkpoints become a self-contained
+//! equivocation proof ([`equivocation`]).
+#![forbid(unsafe_code)]
+
+pub mod merkle;
