@@ -8,4 +8,9 @@
 //! equivocation proof ([`equivocation`]).
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod merkle;
+pub mod note;
+pub mod record;
+
+pub use record::{ActionKind, ActionRecord, ActorSigned, CoSignedRecord, RecordError};

@@ -1,0 +1,293 @@
+//! Co-signed action records: the leaves of every log.
+//!
+//! An [`ActionRecord`] is signed by its actor and countersigned by its
+//! counterparty, each over the same canonical bytes with its own domain tag;
+//! the countersignature is the counterparty's acknowledgement. Only a
+//! [`CoSignedRecord`] (both signatures verified) can be appended, so a
+//! record with one signature is unappendable by construction. The leaf is
+//! the record's exact canonical encoding, signatures included.
+
+use serde::{Deserialize, Serialize};
+
+use mesh_iatp::cbor::{self, CborError};
+use mesh_iatp::{Did, Identity, Signature, Timestamp};
+
+use crate::merkle::{Hash, leaf_hash};
+
+/// Domain tag for the actor's signature.
+pub const ACTOR_DOMAIN: &[u8] = b"mesh-ledger/v1 record actor\0";
+/// Domain tag for the counterparty's countersignature.
+pub const COUNTERPARTY_DOMAIN: &[u8] = b"mesh-ledger/v1 record counterparty\0";
+/// Largest encoded co-signed record.
+pub const MAX_RECORD_BYTES: usize = 4096;
+
+/// What kind of action a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A capability was delegated.
+    Delegate,
+    /// A delegated capability was invoked (a task handed over).
+    Invoke,
+    /// The outcome of an invocation.
+    Result,
+    /// A child agent was spawned.
+    Spawn,
+    /// A grant or certificate was revoked.
+    Revoke,
+}
+
+/// One cross-agent action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRecord {
+    /// What happened.
+    pub kind: ActionKind,
+    /// Who acted (signs first).
+    pub actor: Did,
+    /// With whom (countersigns).
+    pub counterparty: Did,
+    /// The grant (link hash) under whose authority, if any.
+    #[serde(with = "opt_hash")]
+    pub grant: Option<Hash>,
+    /// SHA-256 of the action's payload (kept off-ledger).
+    #[serde(with = "serde_bytes")]
+    pub payload_digest: Hash,
+    /// When.
+    pub timestamp: Timestamp,
+    /// Makes otherwise identical records distinct.
+    #[serde(with = "serde_bytes")]
+    pub nonce: [u8; 16],
+}
+
+mod opt_hash {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(h) => s.serialize_bytes(h),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+        let v: Option<serde_bytes::ByteBuf> = Option::deserialize(d)?;
+        v.map(|b| {
+            <[u8; 32]>::try_from(b.as_slice())
+                .map_err(|_| serde::de::Error::custom("hash must be 32 bytes"))
+        })
+        .transpose()
+    }
+}
+
+/// Why a record is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Not canonical CBOR of the record shape.
+    #[error("malformed record: {0}")]
+    Malformed(#[from] CborError),
+    /// Actor and counterparty are the same agent.
+    #[error("actor and counterparty are the same agent")]
+    SelfDealing,
+    /// The signing key is not the named party's.
+    #[error("{0} is not the key of the party that must sign")]
+    WrongSigner(Did),
+    /// The actor's signature does not verify.
+    #[error("actor signature does not verify for {0}")]
+    BadActorSignature(Did),
+    /// The counterparty's countersignature does not verify.
+    #[error("countersignature does not verify for {0}")]
+    BadCountersignature(Did),
+}
+
+impl ActionRecord {
+    /// The canonical bytes both parties sign.
+    pub fn signing_bytes(&self) -> Result<Vec<u8>, RecordError> {
+        Ok(cbor::to_canonical_vec(self)?)
+    }
+
+    /// Sign as the actor: the first half of a co-signed record.
+    pub fn sign(self, actor: &Identity) -> Result<ActorSigned, RecordError> {
+        if self.actor == self.counterparty {
+            return Err(RecordError::SelfDealing);
+        }
+        if actor.did() != &self.actor {
+            return Err(RecordError::WrongSigner(actor.did().clone()));
+        }
+        let bytes = self.signing_bytes()?;
+        let sig = actor.sign(&[ACTOR_DOMAIN, &bytes].concat());
+        Ok(ActorSigned {
+            record: self,
+            actor_sig: sig,
+        })
+    }
+}
+
+/// A record signed by its actor, awaiting the counterparty. Not appendable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorSigned {
+    record: ActionRecord,
+    actor_sig: Signature,
+}
+
+impl ActorSigned {
+    /// The record, for the counterparty to inspect before countersigning.
+    pub fn record(&self) -> &ActionRecord {
+        &self.record
+    }
+
+    /// Verify the actor's signature and countersign as the counterparty.
+    pub fn countersign(self, counterparty: &Identity) -> Result<CoSignedRecord, RecordError> {
+        if counterparty.did() != &self.record.counterparty {
+            return Err(RecordError::WrongSigner(counterparty.did().clone()));
+        }
+        let bytes = self.record.signing_bytes()?;
+        if !self
+            .record
+            .actor
+            .verify(&[ACTOR_DOMAIN, &bytes].concat(), &self.actor_sig)
+        {
+            return Err(RecordError::BadActorSignature(self.record.actor.clone()));
+        }
+        let counter_sig = counterparty.sign(&[COUNTERPARTY_DOMAIN, &bytes].concat());
+        CoSignedRecord::from_parts(self.record, self.actor_sig, counter_sig)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    record: ActionRecord,
+    #[serde(with = "serde_bytes")]
+    actor_sig: [u8; 64],
+    #[serde(with = "serde_bytes")]
+    counterparty_sig: [u8; 64],
+}
+
+/// A record with both signatures verified: the only thing a log appends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoSignedRecord {
+    record: ActionRecord,
+    bytes: Vec<u8>,
+}
+
+impl CoSignedRecord {
+    fn from_parts(
+        record: ActionRecord,
+        actor_sig: Signature,
+        counter_sig: Signature,
+    ) -> Result<Self, RecordError> {
+        let wire = Wire {
+            record,
+            actor_sig: actor_sig.to_bytes(),
+            counterparty_sig: counter_sig.to_bytes(),
+        };
+        let bytes = cbor::to_canonical_vec(&wire)?;
+        Ok(CoSignedRecord {
+            record: wire.record,
+            bytes,
+        })
+    }
+
+    /// Decode and verify both signatures (e.g. reading a log back).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        let wire: Wire = cbor::from_canonical_slice(bytes, MAX_RECORD_BYTES)?;
+        let r = &wire.record;
+        if r.actor == r.counterparty {
+            return Err(RecordError::SelfDealing);
+        }
+        let signed = r.signing_bytes()?;
+        if !r.actor.verify(
+            &[ACTOR_DOMAIN, &signed].concat(),
+            &Signature::from_bytes(&wire.actor_sig),
+        ) {
+            return Err(RecordError::BadActorSignature(r.actor.clone()));
+        }
+        if !r.counterparty.verify(
+            &[COUNTERPARTY_DOMAIN, &signed].concat(),
+            &Signature::from_bytes(&wire.counterparty_sig),
+        ) {
+            return Err(RecordError::BadCountersignature(r.counterparty.clone()));
+        }
+        Ok(CoSignedRecord {
+            record: wire.record,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The record.
+    pub fn record(&self) -> &ActionRecord {
+        &self.record
+    }
+
+    /// The exact leaf bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// RFC 6962 leaf hash of the record.
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_iatp::testing::identity;
+
+    fn record() -> ActionRecord {
+        ActionRecord {
+            kind: ActionKind::Invoke,
+            actor: identity("agent alice").did().clone(),
+            counterparty: identity("agent bob").did().clone(),
+            grant: Some([3; 32]),
+            payload_digest: [4; 32],
+            timestamp: Timestamp(1000),
+            nonce: [5; 16],
+        }
+    }
+
+    #[test]
+    fn co_signed_records_round_trip_and_verify() {
+        let signed = record()
+            .sign(&identity("agent alice"))
+            .unwrap()
+            .countersign(&identity("agent bob"))
+            .unwrap();
+        let back = CoSignedRecord::from_bytes(signed.bytes()).unwrap();
+        assert_eq!(back, signed);
+        assert_eq!(back.record(), &record());
+    }
+
+    #[test]
+    fn wrong_signers_and_self_dealing_are_refused() {
+        assert!(matches!(
+            record().sign(&identity("agent bob")),
+            Err(RecordError::WrongSigner(_))
+        ));
+        let half = record().sign(&identity("agent alice")).unwrap();
+        assert!(matches!(
+            half.countersign(&identity("agent carol")),
+            Err(RecordError::WrongSigner(_))
+        ));
+        let mut r = record();
+        r.counterparty = r.actor.clone();
+        assert_eq!(
+            r.sign(&identity("agent alice")),
+            Err(RecordError::SelfDealing)
+        );
+    }
+
+    #[test]
+    fn every_flipped_byte_is_refused() {
+        let signed = record()
+            .sign(&identity("agent alice"))
+            .unwrap()
+            .countersign(&identity("agent bob"))
+            .unwrap();
+        for i in 0..signed.bytes().len() {
+            let mut b = signed.bytes().to_vec();
+            b[i] ^= 0x01;
+            assert!(CoSignedRecord::from_bytes(&b).is_err(), "byte {i}");
+        }
+    }
+}
