@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod equivocation;
 pub mod merkle;
 pub mod note;
 pub mod record;
+pub mod witness;
 
 pub use record::{ActionKind, ActionRecord, ActorSigned, CoSignedRecord, RecordError};
