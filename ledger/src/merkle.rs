@@ -68,7 +68,7 @@ pub fn subtree_hash<S: NodeSource + ?Sized>(
     if size == 0 {
         return Ok(empty_root());
     }
-    if size.is_power_of_two() && start % size == 0 {
+    if size.is_power_of_two() && start.is_multiple_of(size) {
         return src.node(size.trailing_zeros(), start / size);
     }
     let k = split(size);
@@ -305,7 +305,7 @@ impl MemoryTree {
             let index = self.levels[level].len() as u64;
             self.levels[level].push(hash);
             created.push((level as u32, index, hash));
-            if index % 2 == 0 {
+            if index.is_multiple_of(2) {
                 break;
             }
             let left = self.levels[level][index as usize - 1];
