@@ -173,6 +173,11 @@ fn consistency_vectors() -> Vec<(u64, u64, Vec<Hash>)> {
     ]
 }
 
+/// (what, index, size, leaf, proof, root)
+type InclusionProbe = (&'static str, u64, u64, Hash, Vec<Hash>, Hash);
+/// (what, old, new, old root, new root, proof)
+type ConsistencyProbe = (&'static str, u64, u64, Hash, Hash, Vec<Hash>);
+
 const SOME_HASH: &str = "abacaba000000000000000000000000000000000000000000060061e00123456";
 
 #[test]
@@ -195,7 +200,7 @@ fn mutated_inclusion_proofs_are_refused() {
     for (index, size, proof) in inclusion_vectors() {
         let leaf = leaf_hash(&hex::decode(LEAVES[index as usize]).unwrap());
         let r = h(ROOTS[size as usize]);
-        let mut probes: Vec<(&str, u64, u64, Hash, Vec<Hash>, Hash)> = vec![
+        let mut probes: Vec<InclusionProbe> = vec![
             (
                 "index - 1",
                 index.wrapping_sub(1),
@@ -297,7 +302,7 @@ fn mutated_consistency_proofs_are_refused() {
         .filter(|(_, _, p)| !p.is_empty())
     {
         let (r1, r2) = (h(ROOTS[old as usize]), h(ROOTS[new as usize]));
-        let mut probes: Vec<(&str, u64, u64, Hash, Hash, Vec<Hash>)> = vec![
+        let mut probes: Vec<ConsistencyProbe> = vec![
             ("old - 1", old - 1, new, r1, r2, proof.clone()),
             ("old + 1", old + 1, new, r1, r2, proof.clone()),
             ("old ^ 2", old ^ 2, new, r1, r2, proof.clone()),
