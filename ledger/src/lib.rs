@@ -13,6 +13,9 @@ pub mod equivocation;
 pub mod merkle;
 pub mod note;
 pub mod record;
+pub mod store;
+pub mod testing;
+pub mod verify;
 pub mod witness;
 
 pub use record::{ActionKind, ActionRecord, ActorSigned, CoSignedRecord, RecordError};

@@ -339,3 +339,161 @@ pub fn infallible<T>(r: Result<T, std::convert::Infallible>) -> T {
         Err(never) => match never {},
     }
 }
+
+/// The right edge of a tree: the complete subtrees of its size's binary
+/// decomposition, largest first. Enough to append and to compute the root,
+/// in O(log n) space — what a store keeps in memory between appends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactRange {
+    size: u64,
+    nodes: Vec<(u32, Hash)>,
+}
+
+impl CompactRange {
+    /// The empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `(level, index)` of the complete subtrees making up a tree of `size`
+    /// leaves, largest first.
+    pub fn positions(size: u64) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        let mut start = 0u64;
+        for level in (0..64u32).rev() {
+            if size >> level & 1 == 1 {
+                out.push((level, start >> level));
+                start += 1 << level;
+            }
+        }
+        out
+    }
+
+    /// Rebuild from the hashes at [`CompactRange::positions`] of `size`.
+    pub fn from_hashes(size: u64, hashes: &[Hash]) -> Option<Self> {
+        let positions = Self::positions(size);
+        if positions.len() != hashes.len() {
+            return None;
+        }
+        Some(CompactRange {
+            size,
+            nodes: positions
+                .iter()
+                .zip(hashes)
+                .map(|((l, _), h)| (*l, *h))
+                .collect(),
+        })
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Append a leaf hash; returns the complete-subtree nodes created, as
+    /// `(level, index, hash)`.
+    pub fn append(&mut self, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+        let index = self.size;
+        let mut created = vec![(0, index, leaf)];
+        let mut hash = leaf;
+        let mut level = 0u32;
+        while let Some(&(l, left)) = self.nodes.last() {
+            if l != level {
+                break;
+            }
+            self.nodes.pop();
+            hash = node_hash(&left, &hash);
+            level += 1;
+            created.push((level, index >> level, hash));
+        }
+        self.nodes.push((level, hash));
+        self.size += 1;
+        created
+    }
+
+    /// The root.
+    pub fn root(&self) -> Hash {
+        let mut iter = self.nodes.iter().rev();
+        let Some(&(_, mut acc)) = iter.next() else {
+            return empty_root();
+        };
+        for (_, left) in iter {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
+/// A [`NodeSource`] that records which nodes are asked for (answering
+/// zeros), so a store can fetch exactly those before computing a proof.
+#[derive(Debug, Default)]
+pub struct NodeRecorder(std::cell::RefCell<std::collections::BTreeSet<(u32, u64)>>);
+
+impl NodeRecorder {
+    /// The positions asked for so far.
+    pub fn positions(self) -> Vec<(u32, u64)> {
+        self.0.into_inner().into_iter().collect()
+    }
+}
+
+impl NodeSource for NodeRecorder {
+    type Error = std::convert::Infallible;
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        self.0.borrow_mut().insert((level, index));
+        Ok([0; 32])
+    }
+}
+
+/// Nodes fetched from somewhere, by position.
+#[derive(Debug, Default, Clone)]
+pub struct NodeMap(pub std::collections::HashMap<(u32, u64), Hash>);
+
+/// A node a [`NodeMap`] was asked for but does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("missing Merkle node at level {0}, index {1}")]
+pub struct MissingNode(pub u32, pub u64);
+
+impl NodeSource for NodeMap {
+    type Error = MissingNode;
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        self.0
+            .get(&(level, index))
+            .copied()
+            .ok_or(MissingNode(level, index))
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+
+    #[test]
+    fn compact_range_matches_the_full_tree_and_reloads() {
+        let mut full = MemoryTree::new();
+        let mut compact = CompactRange::new();
+        for i in 0u64..300 {
+            let leaf = leaf_hash(&i.to_be_bytes());
+            let a = full.append(leaf);
+            let b = compact.append(leaf);
+            assert_eq!(a, b, "created nodes at {i}");
+            assert_eq!(full.root(), compact.root());
+            let size = i + 1;
+            let hashes: Vec<Hash> = CompactRange::positions(size)
+                .into_iter()
+                .map(|(l, ix)| infallible(full.node(l, ix)))
+                .collect();
+            assert_eq!(
+                CompactRange::from_hashes(size, &hashes).as_ref(),
+                Some(&compact)
+            );
+        }
+    }
+
+    #[test]
+    fn a_recorded_proof_needs_only_logarithmically_many_nodes() {
+        let rec = NodeRecorder::default();
+        infallible(inclusion_proof(&rec, 123_456, 10_000_000));
+        let n = rec.positions().len();
+        assert!(n <= 2 * 24, "{n} nodes for a 10M-leaf inclusion proof");
+    }
+}

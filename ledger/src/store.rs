@@ -1,0 +1,408 @@
+//! Durable storage of logs with sqlx: a SQLite file by default, PostgreSQL
+//! by `postgres://` URL, one schema and one set of migrations for both
+//! (`ledger/migrations`, run on open).
+//!
+//! A batch of records is appended in one transaction — leaves, the new
+//! complete-subtree nodes and the new size together — and acknowledged only
+//! when the commit returns. SQLite runs in WAL mode with `synchronous=FULL`,
+//! so a returned commit is on disk. A crash at any point leaves either the
+//! whole batch or none of it. Proofs read only the O(log n) nodes they need.
+
+use std::collections::HashMap;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor, Row};
+
+use mesh_iatp::{Did, DidError};
+
+use crate::checkpoint::{Checkpoint, CheckpointError, log_verifier, open_checkpoint};
+use crate::merkle::{self, CompactRange, Hash, MissingNode, NodeMap, NodeRecorder, infallible};
+use crate::record::{CoSignedRecord, RecordError};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// No such log.
+    #[error("no log {0:?} in this store")]
+    UnknownLog(String),
+    /// A log with this origin already exists.
+    #[error("a log {0:?} already exists")]
+    LogExists(String),
+    /// Stored data is corrupt (run `verify` for the full report).
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// Index or size beyond the log.
+    #[error("{what} {value} is beyond the log size {size}")]
+    OutOfRange {
+        /// What was asked for.
+        what: &'static str,
+        /// The value.
+        value: u64,
+        /// The log's size.
+        size: u64,
+    },
+    /// A checkpoint that does not fit this log.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+impl From<MissingNode> for StoreError {
+    fn from(e: MissingNode) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+fn url_for(location: &str) -> String {
+    if location.starts_with("postgres://")
+        || location.starts_with("postgresql://")
+        || location.starts_with("sqlite:")
+    {
+        location.to_owned()
+    } else {
+        format!("sqlite://{location}?mode=rwc")
+    }
+}
+
+fn i64_of(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::Corrupt(format!("{v} does not fit the database's BIGINT")))
+}
+
+fn u64_of(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative size or index {v}")))
+}
+
+fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
+}
+
+/// A database holding any number of logs.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Open (creating and migrating if needed) a SQLite file path, a
+    /// `sqlite:` URL or a `postgres://` URL.
+    pub async fn open(location: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url_for(location))
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Create a new, empty log named `origin` for the log key `key`.
+    pub async fn create_log(&self, origin: &str, key: &Did) -> Result<Log, StoreError> {
+        let exists = sqlx::query("SELECT 1 FROM ledger_logs WHERE origin = $1")
+            .bind(origin)
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::LogExists(origin.into()));
+        }
+        sqlx::query("INSERT INTO ledger_logs (origin, public_key, size) VALUES ($1, $2, $3)")
+            .bind(origin)
+            .bind(key.public_key_bytes().to_vec())
+            .bind(0i64)
+            .execute(&self.pool)
+            .await?;
+        self.log(origin).await
+    }
+
+    /// The origins of every log in the store.
+    pub async fn origins(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT origin FROM ledger_logs ORDER BY origin")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("origin")?))
+            .collect()
+    }
+
+    /// Open an existing log, loading its right edge (O(log n) nodes).
+    pub async fn log(&self, origin: &str) -> Result<Log, StoreError> {
+        let row = sqlx::query("SELECT public_key, size FROM ledger_logs WHERE origin = $1")
+            .bind(origin)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::UnknownLog(origin.into()))?;
+        let key_bytes: Vec<u8> = row.try_get("public_key")?;
+        let key = <[u8; 32]>::try_from(key_bytes.as_slice())
+            .map_err(|_| StoreError::Corrupt("log public key is not 32 bytes".into()))
+            .and_then(|k| {
+                Did::from_public_key_bytes(&k)
+                    .map_err(|e: DidError| StoreError::Corrupt(e.to_string()))
+            })?;
+        let size = u64_of(row.try_get("size")?)?;
+        let mut log = Log {
+            pool: self.pool.clone(),
+            origin: origin.into(),
+            key,
+            range: CompactRange::new(),
+        };
+        let positions = CompactRange::positions(size);
+        let nodes = log.fetch_nodes(&positions).await?;
+        let hashes: Vec<Hash> = positions
+            .iter()
+            .map(|p| nodes.0.get(p).copied().ok_or(MissingNode(p.0, p.1)))
+            .collect::<Result<_, _>>()?;
+        log.range = CompactRange::from_hashes(size, &hashes)
+            .ok_or_else(|| StoreError::Corrupt("right edge does not match the size".into()))?;
+        Ok(log)
+    }
+
+    /// The pool, for the verifier.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// One log in a store.
+#[derive(Debug)]
+pub struct Log {
+    pool: AnyPool,
+    origin: String,
+    key: Did,
+    range: CompactRange,
+}
+
+impl Log {
+    /// The log's origin (its checkpoint key name).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The log's public key.
+    pub fn key(&self) -> &Did {
+        &self.key
+    }
+
+    /// Records durably appended.
+    pub fn size(&self) -> u64 {
+        self.range.size()
+    }
+
+    /// The current root.
+    pub fn root(&self) -> Hash {
+        self.range.root()
+    }
+
+    /// Append co-signed records in one transaction; returns the new size
+    /// once the commit is durable. On error nothing was appended.
+    pub async fn append(&mut self, records: &[CoSignedRecord]) -> Result<u64, StoreError> {
+        if records.is_empty() {
+            return Ok(self.size());
+        }
+        let mut range = self.range.clone();
+        let mut tx = self.pool.begin().await?;
+        for record in records {
+            let index = range.size();
+            sqlx::query("INSERT INTO ledger_records (origin, idx, leaf) VALUES ($1, $2, $3)")
+                .bind(&self.origin)
+                .bind(i64_of(index)?)
+                .bind(record.bytes().to_vec())
+                .execute(&mut *tx)
+                .await?;
+            for (level, idx, hash) in range.append(record.leaf_hash()) {
+                sqlx::query(
+                    "INSERT INTO ledger_nodes (origin, level, idx, hash) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&self.origin)
+                .bind(level as i32)
+                .bind(i64_of(idx)?)
+                .bind(hash.to_vec())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let updated =
+            sqlx::query("UPDATE ledger_logs SET size = $1 WHERE origin = $2 AND size = $3")
+                .bind(i64_of(range.size())?)
+                .bind(&self.origin)
+                .bind(i64_of(self.size())?)
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Corrupt(
+                "the log grew under this handle (two writers?)".into(),
+            ));
+        }
+        tx.commit().await?;
+        self.range = range;
+        Ok(self.size())
+    }
+
+    async fn fetch_nodes(&self, positions: &[(u32, u64)]) -> Result<NodeMap, StoreError> {
+        let mut map = HashMap::with_capacity(positions.len());
+        for &(level, idx) in positions {
+            let row = sqlx::query(
+                "SELECT hash FROM ledger_nodes WHERE origin = $1 AND level = $2 AND idx = $3",
+            )
+            .bind(&self.origin)
+            .bind(level as i32)
+            .bind(i64_of(idx)?)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                map.insert((level, idx), hash_of(row.try_get("hash")?, "node hash")?);
+            }
+        }
+        Ok(NodeMap(map))
+    }
+
+    /// Fetch what `op` needs from the store, then run it.
+    async fn with_nodes<T>(
+        &self,
+        op: impl Fn(&dyn NodeSourceDyn) -> Result<T, MissingNode>,
+    ) -> Result<T, StoreError> {
+        let rec = NodeRecorder::default();
+        let _ = op(&rec);
+        let nodes = self.fetch_nodes(&rec.positions()).await?;
+        Ok(op(&nodes)?)
+    }
+
+    fn check(&self, what: &'static str, value: u64, limit: u64) -> Result<(), StoreError> {
+        if value > limit {
+            return Err(StoreError::OutOfRange {
+                what,
+                value,
+                size: limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The root at an earlier size.
+    pub async fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        self.check("size", size, self.size())?;
+        self.with_nodes(|s| s.root_of(size)).await
+    }
+
+    /// RFC 9162 inclusion proof for `index` in the tree of `size` leaves.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check("size", size, self.size())?;
+        if index >= size {
+            return Err(StoreError::OutOfRange {
+                what: "index",
+                value: index,
+                size,
+            });
+        }
+        self.with_nodes(|s| s.inclusion(index, size)).await
+    }
+
+    /// RFC 9162 consistency proof from `old` to `new`.
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check("size", new, self.size())?;
+        self.check("old size", old, new)?;
+        self.with_nodes(|s| s.consistency(old, new)).await
+    }
+
+    /// The record at `index`, signatures verified.
+    pub async fn record(&self, index: u64) -> Result<CoSignedRecord, StoreError> {
+        self.check("index", index + 1, self.size())?;
+        let row = sqlx::query("SELECT leaf FROM ledger_records WHERE origin = $1 AND idx = $2")
+            .bind(&self.origin)
+            .bind(i64_of(index)?)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("record {index} is missing")))?;
+        let bytes: Vec<u8> = row.try_get("leaf")?;
+        CoSignedRecord::from_bytes(&bytes)
+            .map_err(|e: RecordError| StoreError::Corrupt(format!("record {index}: {e}")))
+    }
+
+    /// Store a signed checkpoint (its log signature must verify and its root
+    /// must be this log's root at its size). Cosignature lines may follow.
+    pub async fn add_checkpoint(&self, note: &[u8]) -> Result<Checkpoint, StoreError> {
+        let verifier = log_verifier(&self.origin, self.key.clone())
+            .map_err(|e| StoreError::Checkpoint(e.to_string()))?;
+        let (cp, _) = open_checkpoint(note, &verifier)
+            .map_err(|e: CheckpointError| StoreError::Checkpoint(e.to_string()))?;
+        let root = self.root_at(cp.size).await?;
+        if root != cp.root {
+            return Err(StoreError::Checkpoint(format!(
+                "root at size {} does not match the log",
+                cp.size
+            )));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM ledger_checkpoints WHERE origin = $1 AND size = $2")
+            .bind(&self.origin)
+            .bind(i64_of(cp.size)?)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO ledger_checkpoints (origin, size, note) VALUES ($1, $2, $3)")
+            .bind(&self.origin)
+            .bind(i64_of(cp.size)?)
+            .bind(note.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(cp)
+    }
+
+    /// The latest stored checkpoint note, if any.
+    pub async fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT note FROM ledger_checkpoints WHERE origin = $1 ORDER BY size DESC LIMIT 1",
+        )
+        .bind(&self.origin)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("note")).transpose()?)
+    }
+}
+
+/// Object-safe view of a node source with the proof operations the store
+/// runs twice (once recording, once for real).
+trait NodeSourceDyn {
+    fn root_of(&self, size: u64) -> Result<Hash, MissingNode>;
+    fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, MissingNode>;
+    fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, MissingNode>;
+}
+
+impl NodeSourceDyn for NodeRecorder {
+    fn root_of(&self, size: u64) -> Result<Hash, MissingNode> {
+        Ok(infallible(merkle::root(self, size)))
+    }
+    fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, MissingNode> {
+        Ok(infallible(merkle::inclusion_proof(self, index, size)))
+    }
+    fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, MissingNode> {
+        Ok(infallible(merkle::consistency_proof(self, old, new)))
+    }
+}
+
+impl NodeSourceDyn for NodeMap {
+    fn root_of(&self, size: u64) -> Result<Hash, MissingNode> {
+        merkle::root(self, size)
+    }
+    fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, MissingNode> {
+        merkle::inclusion_proof(self, index, size)
+    }
+    fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, MissingNode> {
+        merkle::consistency_proof(self, old, new)
+    }
+}

@@ -1,0 +1,245 @@
+//! Offline verification of a stored log: every record's two signatures,
+//! every stored tree node against the recomputed tree, every checkpoint's
+//! signature and root, every cosignature from a known witness, and the
+//! consistency of successive checkpoints. Each fault is named by where it
+//! is; nothing stored is trusted.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use crate::checkpoint::{log_verifier, open_checkpoint, verify_cosignature};
+use crate::merkle::{CompactRange, Hash, leaf_hash, verify_consistency};
+use crate::note::NoteVerifier;
+use crate::record::CoSignedRecord;
+use crate::store::{Store, StoreError};
+
+/// Records read per query.
+const PAGE: i64 = 10_000;
+
+/// One thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Where: `record 17`, `node level 2 index 5`, `checkpoint at size 40`, …
+    pub location: String,
+    /// What failed.
+    pub what: String,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.what)
+    }
+}
+
+/// The outcome of verifying one log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReport {
+    /// The log.
+    pub origin: String,
+    /// Records read.
+    pub records: u64,
+    /// Recomputed root over them.
+    pub root: Hash,
+    /// Checkpoints checked.
+    pub checkpoints: usize,
+    /// Cosignatures verified against known witnesses.
+    pub cosignatures: usize,
+    /// Cosignature lines from witnesses not given to the verifier.
+    pub unknown_cosigners: usize,
+    /// Everything wrong, in the order found.
+    pub faults: Vec<Fault>,
+}
+
+impl LogReport {
+    /// No faults?
+    pub fn is_sound(&self) -> bool {
+        self.faults.is_empty()
+    }
+}
+
+fn fault(location: impl Into<String>, what: impl Into<String>) -> Fault {
+    Fault {
+        location: location.into(),
+        what: what.into(),
+    }
+}
+
+/// Verify the log `origin`. `witnesses` are the cosigners whose keys the
+/// auditor trusts; `progress(done, total)` is called after each page.
+pub async fn verify_log(
+    store: &Store,
+    origin: &str,
+    witnesses: &[NoteVerifier],
+    mut progress: impl FnMut(u64, u64),
+) -> Result<LogReport, StoreError> {
+    let log = store.log(origin).await?;
+    let pool = store.pool();
+    let size = log.size();
+    let mut faults = Vec::new();
+
+    // Checkpoint sizes, so their roots can be captured during the pass.
+    let rows =
+        sqlx::query("SELECT size, note FROM ledger_checkpoints WHERE origin = $1 ORDER BY size")
+            .bind(origin)
+            .fetch_all(pool)
+            .await?;
+    let mut checkpoints: Vec<(u64, Vec<u8>)> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let s: i64 = r.try_get("size")?;
+        checkpoints.push((u64::try_from(s).unwrap_or(u64::MAX), r.try_get("note")?));
+    }
+    let mut roots_at: BTreeMap<u64, Hash> = BTreeMap::new();
+    let wanted: Vec<u64> = checkpoints.iter().map(|(s, _)| *s).collect();
+
+    let mut range = CompactRange::new();
+    if wanted.contains(&0) {
+        roots_at.insert(0, range.root());
+    }
+    let mut next: i64 = 0;
+    'pages: loop {
+        let page = sqlx::query("SELECT idx, leaf FROM ledger_records WHERE origin = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
+            .bind(origin)
+            .bind(next)
+            .bind(PAGE)
+            .fetch_all(pool)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        let first = next;
+        let mut created: Vec<(u32, u64, Hash)> = Vec::new();
+        for row in page {
+            let idx: i64 = row.try_get("idx")?;
+            if idx != next {
+                faults.push(fault(
+                    format!("record {next}"),
+                    "missing; later records cannot be placed in the tree",
+                ));
+                break 'pages;
+            }
+            // A value of the wrong SQL type is a fault to name, not a reason to stop.
+            let leaf: Vec<u8> = match row.try_get("leaf") {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    faults.push(fault(
+                        format!("record {idx}"),
+                        format!("stored value is not bytes ({e})"),
+                    ));
+                    Vec::new()
+                }
+            };
+            if let Err(e) = CoSignedRecord::from_bytes(&leaf) {
+                faults.push(fault(format!("record {idx}"), e.to_string()));
+            }
+            created.extend(range.append(leaf_hash(&leaf)));
+            next += 1;
+            let n = range.size();
+            if wanted.binary_search(&n).is_ok() {
+                roots_at.insert(n, range.root());
+            }
+        }
+        // Stored nodes for this page, compared with the recomputed ones.
+        let mut stored: BTreeMap<(u32, u64), Vec<u8>> = BTreeMap::new();
+        let max_level = created.iter().map(|c| c.0).max().unwrap_or(0);
+        for level in 0..=max_level {
+            let lo = (first as u64) >> level;
+            let hi = (next as u64) >> level;
+            let rows = sqlx::query("SELECT idx, hash FROM ledger_nodes WHERE origin = $1 AND level = $2 AND idx >= $3 AND idx <= $4")
+                .bind(origin)
+                .bind(level as i32)
+                .bind(lo as i64)
+                .bind(hi as i64)
+                .fetch_all(pool)
+                .await?;
+            for r in rows {
+                let i: i64 = r.try_get("idx")?;
+                // Undecodable (wrong SQL type) counts as a differing hash.
+                stored.insert((level, i as u64), r.try_get("hash").unwrap_or_default());
+            }
+        }
+        for (level, idx, hash) in created {
+            match stored.get(&(level, idx)) {
+                Some(h) if h.as_slice() == hash => {}
+                Some(_) => faults.push(fault(
+                    format!("node level {level} index {idx}"),
+                    "stored hash differs from the recomputed tree",
+                )),
+                None => faults.push(fault(format!("node level {level} index {idx}"), "missing")),
+            }
+        }
+        progress(range.size(), size);
+    }
+    if range.size() != size {
+        faults.push(fault(
+            "log size",
+            format!(
+                "the log claims {size} records but {} were read",
+                range.size()
+            ),
+        ));
+    }
+
+    // Checkpoints and cosignatures.
+    let verifier =
+        log_verifier(origin, log.key().clone()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (mut cosignatures, mut unknown) = (0usize, 0usize);
+    let mut previous: Option<(u64, Hash)> = None;
+    for (cp_size, note) in &checkpoints {
+        let at = format!("checkpoint at size {cp_size}");
+        let (cp, parsed) = match open_checkpoint(note, &verifier) {
+            Ok(ok) => ok,
+            Err(e) => {
+                faults.push(fault(at, e.to_string()));
+                continue;
+            }
+        };
+        if cp.size != *cp_size {
+            faults.push(fault(&at, format!("note says size {}", cp.size)));
+            continue;
+        }
+        match roots_at.get(&cp.size) {
+            Some(root) if *root == cp.root => {}
+            Some(_) => faults.push(fault(&at, "signed root does not match the records")),
+            None => faults.push(fault(&at, "beyond the records that could be read")),
+        }
+        for line in parsed.signatures.iter().filter(|l| l.name != origin) {
+            match witnesses
+                .iter()
+                .find(|w| w.name == line.name && w.key_id() == line.key_id)
+            {
+                Some(w) => match verify_cosignature(&parsed, w) {
+                    Ok(_) => cosignatures += 1,
+                    Err(e) => faults.push(fault(
+                        format!("{at}, cosignature by {}", w.name),
+                        e.to_string(),
+                    )),
+                },
+                None => unknown += 1,
+            }
+        }
+        if let Some((old, old_root)) = previous {
+            let ok = log
+                .consistency_proof(old, cp.size)
+                .await
+                .map(|p| verify_consistency(old, cp.size, &p, &old_root, &cp.root).is_ok())
+                .unwrap_or(false);
+            if !ok {
+                faults.push(fault(
+                    &at,
+                    format!("not consistent with the checkpoint at size {old}"),
+                ));
+            }
+        }
+        previous = Some((cp.size, cp.root));
+    }
+    Ok(LogReport {
+        origin: origin.into(),
+        records: range.size(),
+        root: range.root(),
+        checkpoints: checkpoints.len(),
+        cosignatures,
+        unknown_cosigners: unknown,
+        faults,
+    })
+}
