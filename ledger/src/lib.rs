@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod equivocation;
 pub mod merkle;
 pub mod note;
+pub mod populate;
 pub mod record;
 pub mod store;
 pub mod testing;

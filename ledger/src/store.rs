@@ -22,12 +22,15 @@ use crate::record::{CoSignedRecord, RecordError};
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed.
-    #[error("database: {0}")]
+    /// The database failed (the cause follows in the error chain).
+    #[error("database error")]
     Database(#[from] sqlx::Error),
     /// Migrations failed.
-    #[error("migrating the database: {0}")]
+    #[error("migrating the database")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Nothing at that path, or not a mesh ledger.
+    #[error("{0}")]
+    NotALedger(String),
     /// No such log.
     #[error("no log {0:?} in this store")]
     UnknownLog(String),
@@ -58,12 +61,17 @@ impl From<MissingNode> for StoreError {
     }
 }
 
-fn url_for(location: &str) -> String {
-    if location.starts_with("postgres://")
+fn is_url(location: &str) -> bool {
+    location.starts_with("postgres://")
         || location.starts_with("postgresql://")
         || location.starts_with("sqlite:")
-    {
+}
+
+fn url_for(location: &str, read_only: bool) -> String {
+    if is_url(location) {
         location.to_owned()
+    } else if read_only {
+        format!("sqlite://{location}?mode=ro")
     } else {
         format!("sqlite://{location}?mode=rwc")
     }
@@ -94,22 +102,52 @@ impl Store {
     /// Open (creating and migrating if needed) a SQLite file path, a
     /// `sqlite:` URL or a `postgres://` URL.
     pub async fn open(location: &str) -> Result<Store, StoreError> {
+        let pool = Self::connect(location, false).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Open an existing ledger without writing to it (for auditing): a
+    /// missing file or a database without the ledger tables is an error,
+    /// and nothing is created or migrated.
+    pub async fn open_read_only(location: &str) -> Result<Store, StoreError> {
+        if !is_url(location) && !std::path::Path::new(location).is_file() {
+            return Err(StoreError::NotALedger(format!(
+                "no ledger file at {location}"
+            )));
+        }
+        let pool = Self::connect(location, true).await?;
+        if sqlx::query("SELECT COUNT(*) FROM ledger_logs")
+            .fetch_one(&pool)
+            .await
+            .is_err()
+        {
+            return Err(StoreError::NotALedger(format!(
+                "{location} is not a mesh ledger (it has no ledger tables)"
+            )));
+        }
+        Ok(Store { pool })
+    }
+
+    async fn connect(location: &str, read_only: bool) -> Result<AnyPool, StoreError> {
         install_default_drivers();
-        let pool = AnyPoolOptions::new()
+        Ok(AnyPoolOptions::new()
             .max_connections(4)
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
-                            .await?;
+                        let pragmas = if read_only {
+                            "PRAGMA busy_timeout = 5000;"
+                        } else {
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;"
+                        };
+                        conn.execute(pragmas).await?;
                     }
                     Ok(())
                 })
             })
-            .connect(&url_for(location))
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+            .connect(&url_for(location, read_only))
+            .await?)
     }
 
     /// Create a new, empty log named `origin` for the log key `key`.

@@ -1,0 +1,380 @@
+//! `mesh-ledger`: audit agent-mesh ledgers offline.
+//!
+//! Works on a SQLite ledger file or a `postgres://` URL. No networking
+//! beyond the database connection.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use mesh_ledger::merkle::{verify_consistency, verify_inclusion};
+use mesh_ledger::note::NoteVerifier;
+use mesh_ledger::store::{Log, Store};
+use mesh_ledger::verify::verify_log;
+use serde_json::json;
+
+/// Audit agent-mesh ledgers: verify every signature and root, prove
+/// inclusion and consistency, inspect records and checkpoints.
+#[derive(Parser)]
+#[command(name = "mesh-ledger", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check every record signature and countersignature, the tree, every
+    /// checkpoint signature, cosignature and consistency. Exit 1 on any fault.
+    Verify {
+        /// A SQLite ledger file or a postgres:// URL.
+        path: String,
+        /// Only this log (default: every log in the ledger).
+        #[arg(long)]
+        origin: Option<String>,
+        /// A witness whose cosignatures to check, as a C2SP verifier key
+        /// (`name+keyid+base64`); repeat for several.
+        #[arg(long = "witness", value_name = "VKEY")]
+        witnesses: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an inclusion proof for a record against the latest checkpoint (JSON).
+    Prove {
+        /// A SQLite ledger file or a postgres:// URL.
+        path: String,
+        /// The record's index.
+        #[arg(long)]
+        index: u64,
+        /// The log (default: the only log).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Print a consistency proof between two sizes (JSON).
+    Consistency {
+        /// A SQLite ledger file or a postgres:// URL.
+        path: String,
+        /// Old size.
+        #[arg(long)]
+        from: u64,
+        /// New size.
+        #[arg(long)]
+        to: u64,
+        /// The log (default: the only log).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Summarise the ledger, or print one record (JSON).
+    Inspect {
+        /// A SQLite ledger file or a postgres:// URL.
+        path: String,
+        /// A record to print.
+        #[arg(long)]
+        index: Option<u64>,
+        /// The log (default: the only log).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Print the latest signed checkpoint note.
+    Checkpoint {
+        /// A SQLite ledger file or a postgres:// URL.
+        path: String,
+        /// The log (default: the only log).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Fill a ledger with generated co-signed records (for trying the tool).
+    Populate {
+        /// The SQLite file to write (created if missing).
+        #[arg(long)]
+        db: String,
+        /// Total records wanted in the log.
+        #[arg(long, default_value_t = 1000)]
+        records: u64,
+        /// Generated agents taking part.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=10_000))]
+        agents: u64,
+        /// Records per durable transaction.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        batch: u64,
+    },
+}
+
+/// Print a line to stdout; a reader that went away (`| head`) ends the
+/// program quietly instead of with a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit_raw(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+fn emit_raw(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => Ok(other?),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_log(store: &Store, origin: Option<String>) -> Result<Log> {
+    let origin = match origin {
+        Some(o) => o,
+        None => {
+            let all = store.origins().await?;
+            match all.as_slice() {
+                [one] => one.clone(),
+                [] => bail!("the ledger holds no logs"),
+                many => bail!(
+                    "the ledger holds {} logs; choose one with --origin ({})",
+                    many.len(),
+                    many.join(", ")
+                ),
+            }
+        }
+    };
+    Ok(store.log(&origin).await?)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Verify {
+            path,
+            origin,
+            witnesses,
+            json,
+        } => {
+            let store = Store::open_read_only(&path)
+                .await
+                .with_context(|| format!("opening {path}"))?;
+            let witnesses: Vec<NoteVerifier> = witnesses
+                .iter()
+                .map(|w| NoteVerifier::from_vkey(w).with_context(|| format!("--witness {w:?}")))
+                .collect::<Result<_>>()?;
+            let origins = match origin {
+                Some(o) => vec![o],
+                None => store.origins().await?,
+            };
+            let mut sound = true;
+            let mut reports = Vec::new();
+            for origin in origins {
+                let bar = std::io::stderr().is_terminal().then(|| {
+                    let b = indicatif::ProgressBar::new(0);
+                    b.set_message(origin.clone());
+                    b
+                });
+                let report = verify_log(&store, &origin, &witnesses, |done, total| {
+                    if let Some(b) = &bar {
+                        b.set_length(total);
+                        b.set_position(done);
+                    }
+                })
+                .await?;
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                sound &= report.is_sound();
+                reports.push(report);
+            }
+            if json {
+                let out: Vec<_> = reports
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "origin": r.origin, "records": r.records, "root": hex::encode(r.root),
+                            "checkpoints": r.checkpoints, "cosignatures": r.cosignatures,
+                            "unknown_cosigners": r.unknown_cosigners,
+                            "faults": r.faults.iter().map(|f| json!({"location": f.location, "what": f.what})).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                out!("{}", json!({ "sound": sound, "logs": out }));
+            } else {
+                for r in &reports {
+                    out!(
+                        "{}: {} records, root {}, {} checkpoints, {} cosignatures verified, {} from unknown witnesses, {} faults",
+                        r.origin,
+                        r.records,
+                        hex::encode(r.root),
+                        r.checkpoints,
+                        r.cosignatures,
+                        r.unknown_cosigners,
+                        r.faults.len()
+                    );
+                    for f in &r.faults {
+                        out!("  FAULT {f}");
+                    }
+                }
+                out!(
+                    "{}",
+                    if sound {
+                        "ledger is sound"
+                    } else {
+                        "ledger has faults"
+                    }
+                );
+            }
+            Ok(if sound {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Prove {
+            path,
+            index,
+            origin,
+        } => {
+            let store = Store::open_read_only(&path)
+                .await
+                .with_context(|| format!("opening {path}"))?;
+            let log = open_log(&store, origin).await?;
+            let note = log
+                .latest_checkpoint()
+                .await?
+                .context("the log has no checkpoint to prove against")?;
+            let verifier = mesh_ledger::checkpoint::log_verifier(log.origin(), log.key().clone())?;
+            let (cp, _) = mesh_ledger::checkpoint::open_checkpoint(&note, &verifier)?;
+            if index >= cp.size {
+                bail!(
+                    "index {index} is not covered by the latest checkpoint (size {})",
+                    cp.size
+                );
+            }
+            let record = log.record(index).await?;
+            let proof = log.inclusion_proof(index, cp.size).await?;
+            verify_inclusion(index, cp.size, &record.leaf_hash(), &proof, &cp.root)
+                .context("the generated proof does not verify")?;
+            out!(
+                "{}",
+                json!({
+                    "origin": log.origin(), "index": index, "tree_size": cp.size, "root": hex::encode(cp.root),
+                    "leaf": hex::encode(record.bytes()), "leaf_hash": hex::encode(record.leaf_hash()),
+                    "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+                    "checkpoint": String::from_utf8_lossy(&note),
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Consistency {
+            path,
+            from,
+            to,
+            origin,
+        } => {
+            let store = Store::open_read_only(&path)
+                .await
+                .with_context(|| format!("opening {path}"))?;
+            let log = open_log(&store, origin).await?;
+            let proof = log.consistency_proof(from, to).await?;
+            let (old_root, new_root) = (log.root_at(from).await?, log.root_at(to).await?);
+            verify_consistency(from, to, &proof, &old_root, &new_root)
+                .context("the generated proof does not verify")?;
+            out!(
+                "{}",
+                json!({
+                    "origin": log.origin(), "from": from, "to": to,
+                    "from_root": hex::encode(old_root), "to_root": hex::encode(new_root),
+                    "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect {
+            path,
+            index,
+            origin,
+        } => {
+            let store = Store::open_read_only(&path)
+                .await
+                .with_context(|| format!("opening {path}"))?;
+            match index {
+                Some(i) => {
+                    let log = open_log(&store, origin).await?;
+                    let rec = log.record(i).await?;
+                    let r = rec.record();
+                    out!(
+                        "{}",
+                        json!({
+                            "origin": log.origin(), "index": i, "kind": format!("{:?}", r.kind).to_lowercase(),
+                            "actor": r.actor.to_string(), "counterparty": r.counterparty.to_string(),
+                            "grant": r.grant.map(hex::encode), "payload_digest": hex::encode(r.payload_digest),
+                            "timestamp": r.timestamp.0, "nonce": hex::encode(r.nonce),
+                            "leaf_hash": hex::encode(rec.leaf_hash()), "signatures": "actor and counterparty verified",
+                        })
+                    );
+                }
+                None => {
+                    for o in store.origins().await? {
+                        let log = store.log(&o).await?;
+                        out!(
+                            "{o}: {} records, root {}, log key {}",
+                            log.size(),
+                            hex::encode(log.root()),
+                            log.key()
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoint { path, origin } => {
+            let store = Store::open_read_only(&path)
+                .await
+                .with_context(|| format!("opening {path}"))?;
+            let log = open_log(&store, origin).await?;
+            let note = log
+                .latest_checkpoint()
+                .await?
+                .context("the log has no checkpoint yet")?;
+            emit_raw(&String::from_utf8_lossy(&note))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Populate {
+            db,
+            records,
+            agents,
+            batch,
+        } => {
+            let size = mesh_ledger::populate::populate(
+                &db,
+                records,
+                agents as usize,
+                batch as usize,
+                &mut std::io::stdout(),
+            )
+            .await?;
+            eprintln!(
+                "{size} records in {db}; verify with: mesh-ledger verify {db} --witness {}",
+                mesh_ledger::populate::witness().to_vkey()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

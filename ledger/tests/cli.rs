@@ -1,0 +1,158 @@
+//! The `mesh-ledger` tool, as an auditor uses it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tool(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mesh-ledger"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn populated() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tool(
+        &[
+            "populate",
+            "--db",
+            "l.db",
+            "--records",
+            "300",
+            "--agents",
+            "4",
+            "--batch",
+            "100",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().last(), Some("acked 300"));
+    dir
+}
+
+#[test]
+fn a_sound_ledger_verifies_with_its_witness() {
+    let dir = populated();
+    let vkey = mesh_ledger::populate::witness().to_vkey();
+    let out = tool(&["verify", "l.db", "--witness", &vkey], dir.path());
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("300 records")
+            && s.contains("3 cosignatures verified")
+            && s.contains("0 faults"),
+        "{s}"
+    );
+    let out = tool(&["verify", "l.db", "--json"], dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sound"], true);
+    assert_eq!(v["logs"][0]["unknown_cosigners"], 3);
+}
+
+#[test]
+fn a_tampered_ledger_fails_naming_the_fault() {
+    let dir = populated();
+    let db = dir.path().join("l.db");
+    let conn = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             b=bytearray(c.execute('select leaf from ledger_records where idx=42').fetchone()[0]); b[-3]^=4; \
+             c.execute('update ledger_records set leaf=? where idx=42',(bytes(b),)); c.commit()",
+            db.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(conn.status.success(), "{}", text(&conn.stderr));
+    let out = tool(&["verify", "l.db"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert!(s.contains("FAULT record 42:"), "{s}");
+    assert!(s.contains("ledger has faults"), "{s}");
+}
+
+#[test]
+fn proofs_printed_by_the_tool_verify() {
+    let dir = populated();
+    let out = tool(&["prove", "l.db", "--index", "123"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = |s: &serde_json::Value| -> [u8; 32] {
+        hex::decode(s.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let proof: Vec<[u8; 32]> = v["proof"].as_array().unwrap().iter().map(h).collect();
+    let leaf = hex::decode(v["leaf"].as_str().unwrap()).unwrap();
+    assert_eq!(mesh_ledger::merkle::leaf_hash(&leaf), h(&v["leaf_hash"]));
+    mesh_ledger::merkle::verify_inclusion(123, 300, &h(&v["leaf_hash"]), &proof, &h(&v["root"]))
+        .unwrap();
+
+    let out = tool(
+        &["consistency", "l.db", "--from", "100", "--to", "300"],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let proof: Vec<[u8; 32]> = v["proof"].as_array().unwrap().iter().map(h).collect();
+    mesh_ledger::merkle::verify_consistency(
+        100,
+        300,
+        &proof,
+        &h(&v["from_root"]),
+        &h(&v["to_root"]),
+    )
+    .unwrap();
+
+    let out = tool(&["checkpoint", "l.db"], dir.path());
+    assert!(text(&out.stdout).starts_with("mesh.example/log/populate\n300\n"));
+    let out = tool(&["inspect", "l.db", "--index", "5"], dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["actor"].as_str().unwrap().starts_with("did:key:z6Mk"));
+}
+
+#[test]
+fn auditing_never_creates_or_alters_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tool(&["verify", "missing.db"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no ledger file at missing.db"));
+    assert!(!dir.path().join("missing.db").exists());
+    std::fs::write(dir.path().join("notes.txt"), b"not a database").unwrap();
+    let out = tool(&["verify", "notes.txt"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read(dir.path().join("notes.txt")).unwrap(),
+        b"not a database"
+    );
+    let out = tool(&["prove", "missing.db", "--index", "0"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn out_of_range_requests_and_usage_errors_are_clear() {
+    let dir = populated();
+    let out = tool(&["prove", "l.db", "--index", "300"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not covered by the latest checkpoint"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(tool(&["prove", "l.db"], dir.path()).status.code(), Some(2));
+    assert_eq!(tool(&["bogus"], dir.path()).status.code(), Some(2));
+    assert!(tool(&["verify", "--help"], dir.path()).status.success());
+}
