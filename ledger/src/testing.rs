@@ -33,7 +33,9 @@ pub fn record(i: u64, agents: &[Identity]) -> CoSignedRecord {
         kind: kinds[(i % 5) as usize],
         actor: agents[a].did().clone(),
         counterparty: agents[b].did().clone(),
-        grant: i.is_multiple_of(3).then(|| Sha256::digest(i.to_le_bytes()).into()),
+        grant: i
+            .is_multiple_of(3)
+            .then(|| Sha256::digest(i.to_le_bytes()).into()),
         payload_digest: Sha256::digest(i.to_be_bytes()).into(),
         timestamp: Timestamp(1_767_225_600 + i),
         nonce,

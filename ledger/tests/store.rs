@@ -17,6 +17,45 @@ use sqlx::Connection;
 
 const ORIGIN: &str = "mesh.example/log/alice";
 
+/// Every backend to run each test on: SQLite always, PostgreSQL when
+/// `MESH_TEST_POSTGRES_URL` names a server (`.ci/run` starts one), with a
+/// fresh database per test.
+async fn backends() -> Vec<(tempfile::TempDir, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("ledger.db").to_string_lossy().into_owned();
+    let mut out = vec![(dir, sqlite)];
+    if let Ok(admin) = std::env::var("MESH_TEST_POSTGRES_URL") {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "mesh_test_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(b, _)| b)
+            .to_owned();
+        out.push((tempfile::tempdir().unwrap(), format!("{base}/{name}")));
+    }
+    out
+}
+
+#[test]
+fn postgres_is_exercised_in_ci() {
+    if std::env::var_os("CI").is_some() {
+        assert!(
+            std::env::var_os("MESH_TEST_POSTGRES_URL").is_some(),
+            "CI must run the store tests against PostgreSQL: .ci/run sets MESH_TEST_POSTGRES_URL"
+        );
+    }
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     path: String,
@@ -25,9 +64,7 @@ struct Fixture {
     witness: Identity,
 }
 
-async fn fixture(n: u64) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db").to_string_lossy().into_owned();
+async fn fixture_at(dir: tempfile::TempDir, path: String, n: u64) -> Fixture {
     let store = Store::open(&path).await.unwrap();
     let log_key = identity("log alice");
     let mut log = store.create_log(ORIGIN, log_key.did()).await.unwrap();
@@ -61,6 +98,15 @@ async fn fixture(n: u64) -> Fixture {
     }
 }
 
+/// One fixture of `n` records per backend.
+async fn fixtures(n: u64) -> Vec<Fixture> {
+    let mut out = Vec::new();
+    for (dir, path) in backends().await {
+        out.push(fixture_at(dir, path, n).await);
+    }
+    out
+}
+
 fn witnesses(f: &Fixture) -> Vec<NoteVerifier> {
     vec![witness_verifier("witness.example/bob", f.witness.did().clone()).unwrap()]
 }
@@ -71,23 +117,41 @@ async fn report(f: &Fixture) -> LogReport {
         .unwrap()
 }
 
-/// Run raw SQL against the fixture's file, as an attacker with disk access would.
+async fn raw(f: &Fixture) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    let url = if f.path.starts_with("postgres") {
+        f.path.clone()
+    } else {
+        format!("sqlite://{}", f.path)
+    };
+    sqlx::AnyConnection::connect(&url).await.unwrap()
+}
+
+/// Run raw SQL against the fixture's database, as an attacker with access would.
 async fn tamper(f: &Fixture, sql: &str) {
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", f.path))
-        .await
-        .unwrap();
+    let mut conn = raw(f).await;
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
         .execute(&mut conn)
         .await
         .unwrap();
 }
 
+/// Overwrite one blob.
+async fn set_blob(f: &Fixture, table: &str, column: &str, filter: &str, bytes: Vec<u8>) {
+    let mut conn = raw(f).await;
+    let update = format!("UPDATE {table} SET {column} = $1 WHERE {filter}");
+    let done = sqlx::query(sqlx::AssertSqlSafe(update))
+        .bind(bytes)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+}
+
 /// Flip the bits `mask` of byte `at` (negative: from the end) of one blob.
 async fn flip(f: &Fixture, table: &str, column: &str, filter: &str, at: isize, mask: u8) {
     use sqlx::Row;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", f.path))
-        .await
-        .unwrap();
+    let mut conn = raw(f).await;
     let select = format!("SELECT {column} FROM {table} WHERE {filter}");
     let row = sqlx::query(sqlx::AssertSqlSafe(select))
         .fetch_one(&mut conn)
@@ -100,305 +164,311 @@ async fn flip(f: &Fixture, table: &str, column: &str, filter: &str, at: isize, m
         at as usize
     };
     bytes[i] ^= mask;
-    let update = format!("UPDATE {table} SET {column} = ? WHERE {filter}");
-    let done = sqlx::query(sqlx::AssertSqlSafe(update))
-        .bind(bytes)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
+    drop(conn);
+    set_blob(f, table, column, filter, bytes).await;
 }
 
 #[tokio::test]
 async fn appended_records_survive_reopening_with_the_same_root() {
-    let f = fixture(100).await;
-    let log = f.store.log(ORIGIN).await.unwrap();
-    let mut reference = MemoryTree::new();
-    for i in 0..100 {
-        reference.append(record(i, &agents(5)).leaf_hash());
+    for f in fixtures(100).await {
+        let log = f.store.log(ORIGIN).await.unwrap();
+        let mut reference = MemoryTree::new();
+        for i in 0..100 {
+            reference.append(record(i, &agents(5)).leaf_hash());
+        }
+        assert_eq!(log.size(), 100);
+        assert_eq!(log.root(), reference.root());
+        let reopened = Store::open(&f.path)
+            .await
+            .unwrap()
+            .log(ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(reopened.root(), reference.root());
+        assert_eq!(reopened.record(42).await.unwrap(), record(42, &agents(5)));
     }
-    assert_eq!(log.size(), 100);
-    assert_eq!(log.root(), reference.root());
-    let reopened = Store::open(&f.path)
-        .await
-        .unwrap()
-        .log(ORIGIN)
-        .await
-        .unwrap();
-    assert_eq!(reopened.root(), reference.root());
-    assert_eq!(reopened.record(42).await.unwrap(), record(42, &agents(5)));
 }
 
 #[tokio::test]
 async fn proofs_from_the_store_match_the_reference_and_verify() {
-    let f = fixture(77).await;
-    let log = f.store.log(ORIGIN).await.unwrap();
-    let mut reference = MemoryTree::new();
-    for i in 0..77 {
-        reference.append(record(i, &agents(5)).leaf_hash());
+    for f in fixtures(77).await {
+        let log = f.store.log(ORIGIN).await.unwrap();
+        let mut reference = MemoryTree::new();
+        for i in 0..77 {
+            reference.append(record(i, &agents(5)).leaf_hash());
+        }
+        for (index, size) in [(0, 1), (5, 77), (76, 77), (40, 64), (13, 50)] {
+            let p = log.inclusion_proof(index, size).await.unwrap();
+            assert_eq!(p, infallible(inclusion_proof(&reference, index, size)));
+            let root = log.root_at(size).await.unwrap();
+            verify_inclusion(
+                index,
+                size,
+                &record(index, &agents(5)).leaf_hash(),
+                &p,
+                &root,
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            log.consistency_proof(10, 77).await.unwrap(),
+            infallible(consistency_proof(&reference, 10, 77))
+        );
+        assert!(matches!(
+            log.inclusion_proof(77, 77).await,
+            Err(StoreError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            log.consistency_proof(10, 78).await,
+            Err(StoreError::OutOfRange { .. })
+        ));
     }
-    for (index, size) in [(0, 1), (5, 77), (76, 77), (40, 64), (13, 50)] {
-        let p = log.inclusion_proof(index, size).await.unwrap();
-        assert_eq!(p, infallible(inclusion_proof(&reference, index, size)));
-        let root = log.root_at(size).await.unwrap();
-        verify_inclusion(
-            index,
-            size,
-            &record(index, &agents(5)).leaf_hash(),
-            &p,
-            &root,
-        )
-        .unwrap();
-    }
-    assert_eq!(
-        log.consistency_proof(10, 77).await.unwrap(),
-        infallible(consistency_proof(&reference, 10, 77))
-    );
-    assert!(matches!(
-        log.inclusion_proof(77, 77).await,
-        Err(StoreError::OutOfRange { .. })
-    ));
-    assert!(matches!(
-        log.consistency_proof(10, 78).await,
-        Err(StoreError::OutOfRange { .. })
-    ));
 }
 
 #[tokio::test]
 async fn a_sound_log_verifies() {
-    let f = fixture(120).await;
-    let r = report(&f).await;
-    assert!(r.is_sound(), "{:?}", r.faults);
-    assert_eq!(r.records, 120);
-    assert_eq!(r.checkpoints, 2);
-    assert_eq!(r.cosignatures, 2);
-    // Without the witness key the cosignatures are counted as unknown, not trusted.
-    let r = verify_log(&f.store, ORIGIN, &[], |_, _| {}).await.unwrap();
-    assert_eq!((r.cosignatures, r.unknown_cosigners), (0, 2));
+    for f in fixtures(120).await {
+        let r = report(&f).await;
+        assert!(r.is_sound(), "{:?}", r.faults);
+        assert_eq!(r.records, 120);
+        assert_eq!(r.checkpoints, 2);
+        assert_eq!(r.cosignatures, 2);
+        // Without the witness key the cosignatures are counted as unknown, not trusted.
+        let r = verify_log(&f.store, ORIGIN, &[], |_, _| {}).await.unwrap();
+        assert_eq!((r.cosignatures, r.unknown_cosigners), (0, 2));
+    }
 }
 
 #[tokio::test]
 async fn a_flipped_byte_in_a_record_is_named() {
-    let f = fixture(30).await;
-    // Flip one bit of record 7's countersignature (the leaf's last bytes).
-    flip(&f, "ledger_records", "leaf", "idx = 7", -1, 0x01).await;
-    let r = report(&f).await;
-    assert!(
-        r.faults.iter().any(|x| x.location == "record 7"),
-        "{:?}",
-        r.faults
-    );
-    // The recomputed tree no longer matches the stored leaf node either.
-    assert!(
-        r.faults
-            .iter()
-            .any(|x| x.location == "node level 0 index 7"),
-        "{:?}",
-        r.faults
-    );
+    for f in fixtures(30).await {
+        // Flip one bit of record 7's countersignature (the leaf's last bytes).
+        flip(&f, "ledger_records", "leaf", "idx = 7", -1, 0x01).await;
+        let r = report(&f).await;
+        assert!(
+            r.faults.iter().any(|x| x.location == "record 7"),
+            "{:?}",
+            r.faults
+        );
+        // The recomputed tree no longer matches the stored leaf node either.
+        assert!(
+            r.faults
+                .iter()
+                .any(|x| x.location == "node level 0 index 7"),
+            "{:?}",
+            r.faults
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_value_of_the_wrong_type_is_named_not_fatal() {
-    let f = fixture(30).await;
-    tamper(
-        &f,
-        "UPDATE ledger_records SET leaf = 'not bytes' WHERE idx = 4",
-    )
-    .await;
-    let r = report(&f).await;
-    assert!(
-        r.faults.iter().any(|x| x.location == "record 4"),
-        "{:?}",
-        r.faults
-    );
+    for f in fixtures(30).await {
+        tamper(
+            &f,
+            "UPDATE ledger_records SET leaf = 'not bytes' WHERE idx = 4",
+        )
+        .await;
+        let r = report(&f).await;
+        assert!(
+            r.faults.iter().any(|x| x.location == "record 4"),
+            "{:?}",
+            r.faults
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_flipped_node_hash_is_named() {
-    let f = fixture(30).await;
-    flip(&f, "ledger_nodes", "hash", "level = 2 AND idx = 3", 0, 0x80).await;
-    let r = report(&f).await;
-    assert_eq!(r.faults.len(), 1, "{:?}", r.faults);
-    assert_eq!(r.faults[0].location, "node level 2 index 3");
+    for f in fixtures(30).await {
+        flip(&f, "ledger_nodes", "hash", "level = 2 AND idx = 3", 0, 0x80).await;
+        let r = report(&f).await;
+        assert_eq!(r.faults.len(), 1, "{:?}", r.faults);
+        assert_eq!(r.faults[0].location, "node level 2 index 3");
+    }
 }
 
 #[tokio::test]
 async fn a_tampered_checkpoint_or_cosignature_is_named() {
-    let f = fixture(30).await;
-    // Re-sign size 30 with a different key: the log signature fails.
-    let forged = Checkpoint {
-        origin: ORIGIN.into(),
-        size: 30,
-        root: f.store.log(ORIGIN).await.unwrap().root(),
-    }
-    .sign(&identity("mallory"))
-    .unwrap();
-    tamper(
-        &f,
-        &format!(
-            "UPDATE ledger_checkpoints SET note = X'{}' WHERE size = 30",
-            hex::encode(forged.to_bytes())
-        ),
-    )
-    .await;
-    let r = report(&f).await;
-    assert!(
-        r.faults
-            .iter()
-            .any(|x| x.location == "checkpoint at size 30"),
-        "{:?}",
-        r.faults
-    );
+    for f in fixtures(30).await {
+        // Re-sign size 30 with a different key: the log signature fails.
+        let forged = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 30,
+            root: f.store.log(ORIGIN).await.unwrap().root(),
+        }
+        .sign(&identity("mallory"))
+        .unwrap();
+        set_blob(
+            &f,
+            "ledger_checkpoints",
+            "note",
+            "size = 30",
+            forged.to_bytes(),
+        )
+        .await;
+        let r = report(&f).await;
+        assert!(
+            r.faults
+                .iter()
+                .any(|x| x.location == "checkpoint at size 30"),
+            "{:?}",
+            r.faults
+        );
 
-    let g = fixture(30).await;
-    // A cosignature line for a different body.
-    let log = g.store.log(ORIGIN).await.unwrap();
-    let cp = Checkpoint {
-        origin: ORIGIN.into(),
-        size: 15,
-        root: log.root_at(15).await.unwrap(),
-    };
-    let mut note = cp.sign(&g.log_key).unwrap();
-    note.signatures.push(cosign(
-        "other body\n",
-        "witness.example/bob",
-        &g.witness,
-        Timestamp(5),
-    ));
-    tamper(
-        &g,
-        &format!(
-            "UPDATE ledger_checkpoints SET note = X'{}' WHERE size = 15",
-            hex::encode(note.to_bytes())
-        ),
-    )
-    .await;
-    let r = report(&g).await;
-    assert!(
-        r.faults
-            .iter()
-            .any(|x| x.location == "checkpoint at size 15, cosignature by witness.example/bob"),
-        "{:?}",
-        r.faults
-    );
+        let g = &f;
+        // A cosignature line for a different body.
+        let log = g.store.log(ORIGIN).await.unwrap();
+        let cp = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 15,
+            root: log.root_at(15).await.unwrap(),
+        };
+        let mut note = cp.sign(&g.log_key).unwrap();
+        note.signatures.push(cosign(
+            "other body\n",
+            "witness.example/bob",
+            &g.witness,
+            Timestamp(5),
+        ));
+        set_blob(
+            g,
+            "ledger_checkpoints",
+            "note",
+            "size = 15",
+            note.to_bytes(),
+        )
+        .await;
+        let r = report(g).await;
+        assert!(
+            r.faults
+                .iter()
+                .any(|x| x.location == "checkpoint at size 15, cosignature by witness.example/bob"),
+            "{:?}",
+            r.faults
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_checkpoint_over_a_rewritten_history_is_named() {
-    let f = fixture(30).await;
-    // The log signs a root for size 15 that is not the records' root.
-    let bogus = Checkpoint {
-        origin: ORIGIN.into(),
-        size: 15,
-        root: [7; 32],
-    }
-    .sign(&f.log_key)
-    .unwrap();
-    tamper(
-        &f,
-        &format!(
-            "UPDATE ledger_checkpoints SET note = X'{}' WHERE size = 15",
-            hex::encode(bogus.to_bytes())
-        ),
-    )
-    .await;
-    let r = report(&f).await;
-    let at15: Vec<_> = r
-        .faults
-        .iter()
-        .filter(|x| x.location == "checkpoint at size 15")
-        .collect();
-    assert_eq!(at15.len(), 1, "{:?}", r.faults);
-    assert!(at15[0].what.contains("does not match the records"));
-    assert!(
-        r.faults
+    for f in fixtures(30).await {
+        // The log signs a root for size 15 that is not the records' root.
+        let bogus = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 15,
+            root: [7; 32],
+        }
+        .sign(&f.log_key)
+        .unwrap();
+        set_blob(
+            &f,
+            "ledger_checkpoints",
+            "note",
+            "size = 15",
+            bogus.to_bytes(),
+        )
+        .await;
+        let r = report(&f).await;
+        let at15: Vec<_> = r
+            .faults
             .iter()
-            .any(|x| x.location == "checkpoint at size 30" && x.what.contains("not consistent"))
-    );
+            .filter(|x| x.location == "checkpoint at size 15")
+            .collect();
+        assert_eq!(at15.len(), 1, "{:?}", r.faults);
+        assert!(at15[0].what.contains("does not match the records"));
+        assert!(
+            r.faults
+                .iter()
+                .any(|x| x.location == "checkpoint at size 30" && x.what.contains("not consistent"))
+        );
+    }
 }
 
 #[tokio::test]
 async fn missing_records_and_a_wrong_size_are_named() {
-    let f = fixture(30).await;
-    tamper(&f, "DELETE FROM ledger_records WHERE idx = 12").await;
-    let r = report(&f).await;
-    assert!(
-        r.faults
-            .iter()
-            .any(|x| x.location == "record 12" && x.what.contains("missing")),
-        "{:?}",
-        r.faults
-    );
-    assert!(
-        r.faults.iter().any(|x| x.location == "log size"),
-        "{:?}",
-        r.faults
-    );
+    for f in fixtures(30).await {
+        tamper(&f, "DELETE FROM ledger_records WHERE idx = 12").await;
+        let r = report(&f).await;
+        assert!(
+            r.faults
+                .iter()
+                .any(|x| x.location == "record 12" && x.what.contains("missing")),
+            "{:?}",
+            r.faults
+        );
+        assert!(
+            r.faults.iter().any(|x| x.location == "log size"),
+            "{:?}",
+            r.faults
+        );
+    }
 }
 
 #[tokio::test]
 async fn checkpoints_must_fit_the_log_and_logs_are_unique() {
-    let f = fixture(10).await;
-    let log = f.store.log(ORIGIN).await.unwrap();
-    let wrong_root = Checkpoint {
-        origin: ORIGIN.into(),
-        size: 10,
-        root: [1; 32],
+    for f in fixtures(10).await {
+        let log = f.store.log(ORIGIN).await.unwrap();
+        let wrong_root = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 10,
+            root: [1; 32],
+        }
+        .sign(&f.log_key)
+        .unwrap();
+        assert!(matches!(
+            log.add_checkpoint(&wrong_root.to_bytes()).await,
+            Err(StoreError::Checkpoint(_))
+        ));
+        let too_big = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 11,
+            root: [1; 32],
+        }
+        .sign(&f.log_key)
+        .unwrap();
+        assert!(log.add_checkpoint(&too_big.to_bytes()).await.is_err());
+        let other_key = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 10,
+            root: log.root(),
+        }
+        .sign(&identity("x"))
+        .unwrap();
+        assert!(matches!(
+            log.add_checkpoint(&other_key.to_bytes()).await,
+            Err(StoreError::Checkpoint(_))
+        ));
+        assert!(matches!(
+            f.store.create_log(ORIGIN, f.log_key.did()).await,
+            Err(StoreError::LogExists(_))
+        ));
+        assert!(matches!(
+            f.store.log("nope").await,
+            Err(StoreError::UnknownLog(_))
+        ));
+        let latest = Note::parse(&log.latest_checkpoint().await.unwrap().unwrap()).unwrap();
+        assert!(latest.text.starts_with(&format!("{ORIGIN}\n10\n")));
     }
-    .sign(&f.log_key)
-    .unwrap();
-    assert!(matches!(
-        log.add_checkpoint(&wrong_root.to_bytes()).await,
-        Err(StoreError::Checkpoint(_))
-    ));
-    let too_big = Checkpoint {
-        origin: ORIGIN.into(),
-        size: 11,
-        root: [1; 32],
-    }
-    .sign(&f.log_key)
-    .unwrap();
-    assert!(log.add_checkpoint(&too_big.to_bytes()).await.is_err());
-    let other_key = Checkpoint {
-        origin: ORIGIN.into(),
-        size: 10,
-        root: log.root(),
-    }
-    .sign(&identity("x"))
-    .unwrap();
-    assert!(matches!(
-        log.add_checkpoint(&other_key.to_bytes()).await,
-        Err(StoreError::Checkpoint(_))
-    ));
-    assert!(matches!(
-        f.store.create_log(ORIGIN, f.log_key.did()).await,
-        Err(StoreError::LogExists(_))
-    ));
-    assert!(matches!(
-        f.store.log("nope").await,
-        Err(StoreError::UnknownLog(_))
-    ));
-    let latest = Note::parse(&log.latest_checkpoint().await.unwrap().unwrap()).unwrap();
-    assert!(latest.text.starts_with(&format!("{ORIGIN}\n10\n")));
 }
 
 #[tokio::test]
 async fn a_stale_writer_appends_nothing() {
-    let f = fixture(10).await;
-    let mut a = f.store.log(ORIGIN).await.unwrap();
-    let mut b = f.store.log(ORIGIN).await.unwrap();
-    let people = agents(5);
-    a.append(&[record(10, &people)]).await.unwrap();
-    let err = b
-        .append(&[record(100, &people), record(101, &people)])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Database(_) | StoreError::Corrupt(_)),
-        "{err}"
-    );
-    let fresh = f.store.log(ORIGIN).await.unwrap();
-    assert_eq!(fresh.size(), 11);
-    assert!(report(&f).await.is_sound());
+    for f in fixtures(10).await {
+        let mut a = f.store.log(ORIGIN).await.unwrap();
+        let mut b = f.store.log(ORIGIN).await.unwrap();
+        let people = agents(5);
+        a.append(&[record(10, &people)]).await.unwrap();
+        let err = b
+            .append(&[record(100, &people), record(101, &people)])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Database(_) | StoreError::Corrupt(_)),
+            "{err}"
+        );
+        let fresh = f.store.log(ORIGIN).await.unwrap();
+        assert_eq!(fresh.size(), 11);
+        assert!(report(&f).await.is_sound());
+    }
 }
