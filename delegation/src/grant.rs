@@ -38,7 +38,7 @@ pub struct Grant {
     #[serde(with = "serde_bytes")]
     pub nonce: [u8; 16],
     /// Hash of the grant this one re-delegates; `None` for a root grant.
-    #[serde(with = "crate::grant_hash_option")]
+    #[serde(with = "mesh_iatp::cbor::opt_bytes32")]
     pub parent: Option<LinkHash>,
 }
 

@@ -56,8 +56,6 @@ pub mod capability;
 pub mod chain;
 mod gate;
 pub mod grant;
-#[path = "hash_option.rs"]
-mod grant_hash_option;
 pub mod revocation;
 pub mod spawn;
 

@@ -39,7 +39,7 @@ pub struct SpawnCertificate {
     /// 1 for a child of an unspawned agent, +1 per generation.
     pub spawn_depth: u8,
     /// Hash of the parent's own certificate, if the parent was spawned.
-    #[serde(with = "crate::grant_hash_option")]
+    #[serde(with = "mesh_iatp::cbor::opt_bytes32")]
     pub parent_certificate: Option<LinkHash>,
     /// Makes otherwise identical certificates distinct.
     #[serde(with = "serde_bytes")]

@@ -48,7 +48,7 @@ pub struct ActionRecord {
     /// With whom (countersigns).
     pub counterparty: Did,
     /// The grant (link hash) under whose authority, if any.
-    #[serde(with = "opt_hash")]
+    #[serde(with = "mesh_iatp::cbor::opt_bytes32")]
     pub grant: Option<Hash>,
     /// SHA-256 of the action's payload (kept off-ledger).
     #[serde(with = "serde_bytes")]
@@ -58,24 +58,6 @@ pub struct ActionRecord {
     /// Makes otherwise identical records distinct.
     #[serde(with = "serde_bytes")]
     pub nonce: [u8; 16],
-}
-
-mod opt_hash {
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(h) => s.serialize_bytes(h),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
-        let v: Option<serde_bytes::ByteBuf> = Option::deserialize(d)?;
-        v.map(|b| {
-            <[u8; 32]>::try_from(b.as_slice())
-                .map_err(|_| serde::de::Error::custom("hash must be 32 bytes"))
-        })
-        .transpose()
-    }
 }
 
 /// Why a record is not acceptable.

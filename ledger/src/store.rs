@@ -77,6 +77,27 @@ fn url_for(location: &str, read_only: bool) -> String {
     }
 }
 
+/// Rows per multi-row INSERT: 200 × 4 parameters stays far below SQLite's
+/// and PostgreSQL's limits on bound parameters.
+const ROWS_PER_INSERT: usize = 200;
+
+/// Append `rows` groups of `cols` numbered placeholders: `($1, $2), ($3, $4)`.
+fn push_placeholders(sql: &mut String, rows: usize, cols: usize) {
+    use std::fmt::Write;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            let _ = write!(
+                sql,
+                "{}${}",
+                if c == 0 { "" } else { ", " },
+                r * cols + c + 1
+            );
+        }
+        sql.push(')');
+    }
+}
+
 fn i64_of(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v)
         .map_err(|_| StoreError::Corrupt(format!("{v} does not fit the database's BIGINT")))
@@ -253,26 +274,36 @@ impl Log {
             return Ok(self.size());
         }
         let mut range = self.range.clone();
-        let mut tx = self.pool.begin().await?;
+        let mut leaves: Vec<(u64, &[u8])> = Vec::with_capacity(records.len());
+        let mut nodes: Vec<(u32, u64, Hash)> = Vec::with_capacity(records.len() * 2);
         for record in records {
-            let index = range.size();
-            sqlx::query("INSERT INTO ledger_records (origin, idx, leaf) VALUES ($1, $2, $3)")
-                .bind(&self.origin)
-                .bind(i64_of(index)?)
-                .bind(record.bytes().to_vec())
-                .execute(&mut *tx)
-                .await?;
-            for (level, idx, hash) in range.append(record.leaf_hash()) {
-                sqlx::query(
-                    "INSERT INTO ledger_nodes (origin, level, idx, hash) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&self.origin)
-                .bind(level as i32)
-                .bind(i64_of(idx)?)
-                .bind(hash.to_vec())
-                .execute(&mut *tx)
-                .await?;
+            leaves.push((range.size(), record.bytes()));
+            nodes.extend(range.append(record.leaf_hash()));
+        }
+        let mut tx = self.pool.begin().await?;
+        // Multi-row INSERTs (bounded so no backend's parameter limit is hit).
+        for chunk in leaves.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from("INSERT INTO ledger_records (origin, idx, leaf) VALUES ");
+            push_placeholders(&mut sql, chunk.len(), 3);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (idx, leaf) in chunk {
+                q = q.bind(&self.origin).bind(i64_of(*idx)?).bind(leaf.to_vec());
             }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in nodes.chunks(ROWS_PER_INSERT) {
+            let mut sql =
+                String::from("INSERT INTO ledger_nodes (origin, level, idx, hash) VALUES ");
+            push_placeholders(&mut sql, chunk.len(), 4);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (level, idx, hash) in chunk {
+                q = q
+                    .bind(&self.origin)
+                    .bind(*level as i32)
+                    .bind(i64_of(*idx)?)
+                    .bind(hash.to_vec());
+            }
+            q.execute(&mut *tx).await?;
         }
         let updated =
             sqlx::query("UPDATE ledger_logs SET size = $1 WHERE origin = $2 AND size = $3")
