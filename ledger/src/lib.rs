@@ -10,6 +10,7 @@
 
 pub mod checkpoint;
 pub mod equivocation;
+pub mod export;
 pub mod merkle;
 pub mod note;
 pub mod populate;

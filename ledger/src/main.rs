@@ -85,6 +85,14 @@ enum Command {
         #[arg(long)]
         origin: Option<String>,
     },
+    /// Write the whole ledger to a versioned export file (docs/LEDGER.md §9).
+    Export {
+        /// A SQLite ledger file or a postgres:// URL.
+        path: String,
+        /// The export file to create; never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: String,
+    },
     /// Fill a ledger with generated co-signed records (for trying the tool).
     Populate {
         /// The SQLite file to write (created if missing).
@@ -143,6 +151,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// A ledger opened for auditing: a database read-only, or an export file
+/// imported into a private temporary database (kept alive here).
+struct Audit {
+    store: Store,
+    _tmp: Option<tempfile::TempDir>,
+    import_faults: Vec<mesh_ledger::verify::Fault>,
+}
+
+async fn open_for_audit(path: &str) -> Result<Audit> {
+    let p = std::path::Path::new(path);
+    if p.is_file() && mesh_ledger::export::looks_like_export(p) {
+        let tmp = tempfile::tempdir().context("creating a temporary directory for the import")?;
+        let db = tmp.path().join("import.db");
+        let store = Store::open(&db.to_string_lossy()).await?;
+        let mut file = std::io::BufReader::new(
+            std::fs::File::open(p).with_context(|| format!("opening {path}"))?,
+        );
+        let import_faults = mesh_ledger::export::import(&mut file, &store)
+            .await
+            .with_context(|| format!("reading the export {path}"))?;
+        return Ok(Audit {
+            store,
+            _tmp: Some(tmp),
+            import_faults,
+        });
+    }
+    let store = Store::open_read_only(path)
+        .await
+        .with_context(|| format!("opening {path}"))?;
+    Ok(Audit {
+        store,
+        _tmp: None,
+        import_faults: Vec::new(),
+    })
+}
+
 async fn open_log(store: &Store, origin: Option<String>) -> Result<Log> {
     let origin = match origin {
         Some(o) => o,
@@ -170,9 +214,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             witnesses,
             json,
         } => {
-            let store = Store::open_read_only(&path)
-                .await
-                .with_context(|| format!("opening {path}"))?;
+            let audit = open_for_audit(&path).await?;
+            let store = &audit.store;
             let witnesses: Vec<NoteVerifier> = witnesses
                 .iter()
                 .map(|w| NoteVerifier::from_vkey(w).with_context(|| format!("--witness {w:?}")))
@@ -189,7 +232,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     b.set_message(origin.clone());
                     b
                 });
-                let report = verify_log(&store, &origin, &witnesses, |done, total| {
+                let mut report = verify_log(store, &origin, &witnesses, |done, total| {
                     if let Some(b) = &bar {
                         b.set_length(total);
                         b.set_position(done);
@@ -199,6 +242,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 if let Some(b) = bar {
                     b.finish_and_clear();
                 }
+                let prefix = format!("export, log {origin}");
+                report.faults.extend(
+                    audit
+                        .import_faults
+                        .iter()
+                        .filter(|f| f.location == prefix)
+                        .cloned(),
+                );
                 sound &= report.is_sound();
                 reports.push(report);
             }
@@ -251,10 +302,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             index,
             origin,
         } => {
-            let store = Store::open_read_only(&path)
-                .await
-                .with_context(|| format!("opening {path}"))?;
-            let log = open_log(&store, origin).await?;
+            let audit = open_for_audit(&path).await?;
+            let store = &audit.store;
+            let log = open_log(store, origin).await?;
             let note = log
                 .latest_checkpoint()
                 .await?
@@ -288,10 +338,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             to,
             origin,
         } => {
-            let store = Store::open_read_only(&path)
-                .await
-                .with_context(|| format!("opening {path}"))?;
-            let log = open_log(&store, origin).await?;
+            let audit = open_for_audit(&path).await?;
+            let store = &audit.store;
+            let log = open_log(store, origin).await?;
             let proof = log.consistency_proof(from, to).await?;
             let (old_root, new_root) = (log.root_at(from).await?, log.root_at(to).await?);
             verify_consistency(from, to, &proof, &old_root, &new_root)
@@ -311,12 +360,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             index,
             origin,
         } => {
-            let store = Store::open_read_only(&path)
-                .await
-                .with_context(|| format!("opening {path}"))?;
+            let audit = open_for_audit(&path).await?;
+            let store = &audit.store;
             match index {
                 Some(i) => {
-                    let log = open_log(&store, origin).await?;
+                    let log = open_log(store, origin).await?;
                     let rec = log.record(i).await?;
                     let r = rec.record();
                     out!(
@@ -345,15 +393,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Checkpoint { path, origin } => {
-            let store = Store::open_read_only(&path)
-                .await
-                .with_context(|| format!("opening {path}"))?;
-            let log = open_log(&store, origin).await?;
+            let audit = open_for_audit(&path).await?;
+            let store = &audit.store;
+            let log = open_log(store, origin).await?;
             let note = log
                 .latest_checkpoint()
                 .await?
                 .context("the log has no checkpoint yet")?;
             emit_raw(&String::from_utf8_lossy(&note))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { path, out } => {
+            let audit = open_for_audit(&path).await?;
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .with_context(|| format!("cannot create {out} (it must not exist yet)"))?;
+            let mut writer = std::io::BufWriter::new(file);
+            let n = mesh_ledger::export::export(&audit.store, &mut writer).await?;
+            writer
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()?;
+            eprintln!("{n} records written to {out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Populate {

@@ -231,7 +231,7 @@ impl Store {
         Ok(log)
     }
 
-    /// The pool, for the verifier.
+    /// The pool, for the verifier and the export.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -84,10 +84,16 @@ pub async fn verify_log(
             .bind(origin)
             .fetch_all(pool)
             .await?;
+    // A negative size key marks an imported note whose size could not be
+    // read (see `export::import`): it is still checked, and named as such.
     let mut checkpoints: Vec<(u64, Vec<u8>)> = Vec::with_capacity(rows.len());
+    let mut unreadable: Vec<Vec<u8>> = Vec::new();
     for r in rows {
         let s: i64 = r.try_get("size")?;
-        checkpoints.push((u64::try_from(s).unwrap_or(u64::MAX), r.try_get("note")?));
+        match u64::try_from(s) {
+            Ok(size) => checkpoints.push((size, r.try_get("note")?)),
+            Err(_) => unreadable.push(r.try_get("note")?),
+        }
     }
     let mut roots_at: BTreeMap<u64, Hash> = BTreeMap::new();
     let wanted: Vec<u64> = checkpoints.iter().map(|(s, _)| *s).collect();
@@ -178,6 +184,14 @@ pub async fn verify_log(
                 range.size()
             ),
         ));
+    }
+
+    for (i, note) in unreadable.iter().enumerate() {
+        let why = match crate::note::Note::parse(note) {
+            Err(e) => e.to_string(),
+            Ok(_) => "size is duplicated or unreadable".into(),
+        };
+        faults.push(fault(format!("imported checkpoint #{}", i + 1), why));
     }
 
     // Checkpoints and cosignatures.

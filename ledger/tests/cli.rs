@@ -156,3 +156,19 @@ fn out_of_range_requests_and_usage_errors_are_clear() {
     assert_eq!(tool(&["bogus"], dir.path()).status.code(), Some(2));
     assert!(tool(&["verify", "--help"], dir.path()).status.success());
 }
+
+#[test]
+fn an_export_verifies_like_the_database_and_is_never_overwritten() {
+    let dir = populated();
+    let out = tool(&["export", "l.db", "--out", "l.export"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db = text(&tool(&["verify", "l.db"], dir.path()).stdout);
+    let ex = tool(&["verify", "l.export"], dir.path());
+    assert!(ex.status.success(), "{}", text(&ex.stderr));
+    // Same records, root and checkpoints from either form.
+    assert_eq!(db.lines().next(), text(&ex.stdout).lines().next());
+    let before = std::fs::read(dir.path().join("l.export")).unwrap();
+    let again = tool(&["export", "l.db", "--out", "l.export"], dir.path());
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(std::fs::read(dir.path().join("l.export")).unwrap(), before);
+}
