@@ -209,12 +209,17 @@ fn skip_item(bytes: &[u8], pos: usize, depth: usize) -> Result<usize, CborError>
     }
 }
 
-/// Decode canonical bytes into `T` (see [`value_from_canonical_slice`]).
+/// Decode canonical bytes straight into `T`: the one-pass canonical check,
+/// then a typed decode with no intermediate value tree.
 pub fn from_canonical_slice<T: DeserializeOwned>(
     bytes: &[u8],
     max_len: usize,
 ) -> Result<T, CborError> {
-    from_value(value_from_canonical_slice(bytes, max_len)?)
+    check_canonical(bytes, max_len)?;
+    ciborium::de::from_reader_with_recursion_limit(bytes, MAX_NESTING).map_err(|e| match e {
+        ciborium::de::Error::Semantic(_, m) => CborError::Schema(m),
+        other => CborError::Schema(other.to_string()),
+    })
 }
 
 /// Interpret a decoded value as `T`.

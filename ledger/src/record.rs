@@ -144,6 +144,58 @@ struct Wire {
     counterparty_sig: [u8; 64],
 }
 
+/// A decoded co-signed record whose signatures are not yet checked: what a
+/// verifier batches. `signed` is the record's canonical bytes, sliced from
+/// the leaf (the leaf is `a3 ‖ "record" ‖ R ‖ "actor_sig" ‖ … ‖
+/// "counterparty_sig" ‖ …` by the key-order rule), so nothing is re-encoded.
+#[derive(Debug, Clone)]
+pub struct RecordParts<'a> {
+    /// The record.
+    pub record: ActionRecord,
+    /// Its canonical bytes (what both parties signed, after their domain tags).
+    pub signed: &'a [u8],
+    /// The actor's signature.
+    pub actor_sig: Signature,
+    /// The counterparty's signature.
+    pub counterparty_sig: Signature,
+}
+
+/// Length of `"actor_sig": bytes(64)` and `"counterparty_sig": bytes(64)` entries.
+const ACTOR_SIG_ENTRY: usize = 1 + 9 + 2 + 64;
+const COUNTER_SIG_ENTRY: usize = 1 + 16 + 2 + 64;
+/// `a3` and the `"record"` key.
+const RECORD_KEY_PREFIX: usize = 1 + 1 + 6;
+
+impl<'a> RecordParts<'a> {
+    /// Decode (canonical, bounded, shaped) without checking signatures.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, RecordError> {
+        let wire: Wire = cbor::from_canonical_slice(bytes, MAX_RECORD_BYTES)?;
+        if wire.record.actor == wire.record.counterparty {
+            return Err(RecordError::SelfDealing);
+        }
+        let end = bytes.len().checked_sub(ACTOR_SIG_ENTRY + COUNTER_SIG_ENTRY);
+        let signed = end
+            .and_then(|end| bytes.get(RECORD_KEY_PREFIX..end))
+            .ok_or(RecordError::Malformed(CborError::Schema(
+                "record layout".into(),
+            )))?;
+        Ok(RecordParts {
+            record: wire.record,
+            signed,
+            actor_sig: Signature::from_bytes(&wire.actor_sig),
+            counterparty_sig: Signature::from_bytes(&wire.counterparty_sig),
+        })
+    }
+
+    /// The two signed messages: (actor's, counterparty's).
+    pub fn messages(&self) -> (Vec<u8>, Vec<u8>) {
+        (
+            [ACTOR_DOMAIN, self.signed].concat(),
+            [COUNTERPARTY_DOMAIN, self.signed].concat(),
+        )
+    }
+}
+
 /// A record with both signatures verified: the only thing a log appends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoSignedRecord {
@@ -257,6 +309,17 @@ mod tests {
             r.sign(&identity("agent alice")),
             Err(RecordError::SelfDealing)
         );
+    }
+
+    #[test]
+    fn the_sliced_signing_bytes_are_the_canonical_record() {
+        let signed = record()
+            .sign(&identity("agent alice"))
+            .unwrap()
+            .countersign(&identity("agent bob"))
+            .unwrap();
+        let parts = RecordParts::decode(signed.bytes()).unwrap();
+        assert_eq!(parts.signed, record().signing_bytes().unwrap().as_slice());
     }
 
     #[test]

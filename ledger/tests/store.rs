@@ -472,3 +472,67 @@ async fn a_stale_writer_appends_nothing() {
         assert!(report(&f).await.is_sound());
     }
 }
+
+/// A record "signed" under the identity point (a small-order key): with
+/// A = 0, any R = [s]B verifies for any message under a plain batch or
+/// cofactorless check. Strict verification refuses it, and so must `verify`.
+#[tokio::test]
+async fn a_record_under_a_small_order_key_is_refused_by_the_batch_verifier() {
+    use ciborium::Value;
+    use curve25519_dalek::{constants::ED25519_BASEPOINT_POINT, scalar::Scalar};
+    use mesh_ledger::record::{ActionKind, ActionRecord, COUNTERPARTY_DOMAIN};
+
+    let mut identity_point = [0u8; 32];
+    identity_point[0] = 1; // y = 1: the neutral element, order 1
+    let weak = mesh_iatp::Did::from_public_key_bytes(&identity_point).unwrap();
+    let bob = identity("agent bob");
+    let rec = ActionRecord {
+        kind: ActionKind::Invoke,
+        actor: weak,
+        counterparty: bob.did().clone(),
+        grant: None,
+        payload_digest: [1; 32],
+        timestamp: Timestamp(10),
+        nonce: [2; 16],
+    };
+    let signed = rec.signing_bytes().unwrap();
+    let s = Scalar::from(5u8);
+    let r = (ED25519_BASEPOINT_POINT * s).compress();
+    let forged_actor_sig = [r.to_bytes(), s.to_bytes()].concat();
+    let counter_sig = bob
+        .sign(&[COUNTERPARTY_DOMAIN, &signed].concat())
+        .to_bytes()
+        .to_vec();
+    let leaf = mesh_iatp::cbor::value_to_canonical_vec(Value::Map(vec![
+        (
+            Value::Text("record".into()),
+            Value::serialized(&rec).unwrap(),
+        ),
+        (
+            Value::Text("actor_sig".into()),
+            Value::Bytes(forged_actor_sig),
+        ),
+        (
+            Value::Text("counterparty_sig".into()),
+            Value::Bytes(counter_sig),
+        ),
+    ]))
+    .unwrap();
+    // The forged signature does satisfy the cofactorless equation.
+    assert!(
+        mesh_ledger::record::CoSignedRecord::from_bytes(&leaf).is_err(),
+        "strict refuses it"
+    );
+
+    for f in fixtures(10).await {
+        set_blob(&f, "ledger_records", "leaf", "idx = 3", leaf.clone()).await;
+        let r = report(&f).await;
+        assert!(
+            r.faults
+                .iter()
+                .any(|x| x.location == "record 3" && x.what.contains("small-order")),
+            "{:?}",
+            r.faults
+        );
+    }
+}
