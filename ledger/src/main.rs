@@ -37,6 +37,12 @@ enum Command {
         /// (`name+keyid+base64`); repeat for several.
         #[arg(long = "witness", value_name = "VKEY")]
         witnesses: Vec<String>,
+        /// A mesh witness by DID (its key name is its DID); repeat for several.
+        #[arg(long = "witness-did", value_name = "DID")]
+        witness_dids: Vec<String>,
+        /// A trust bundle: every org root in it is accepted as a witness by DID.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -212,14 +218,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             path,
             origin,
             witnesses,
+            witness_dids,
+            bundle,
             json,
         } => {
             let audit = open_for_audit(&path).await?;
             let store = &audit.store;
-            let witnesses: Vec<NoteVerifier> = witnesses
+            let mut witnesses: Vec<NoteVerifier> = witnesses
                 .iter()
                 .map(|w| NoteVerifier::from_vkey(w).with_context(|| format!("--witness {w:?}")))
                 .collect::<Result<_>>()?;
+            let mut dids: Vec<mesh_iatp::Did> = witness_dids
+                .iter()
+                .map(|d| d.parse().with_context(|| format!("--witness-did {d:?}")))
+                .collect::<Result<_>>()?;
+            if let Some(file) = &bundle {
+                let text =
+                    std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+                let b = mesh_iatp::TrustBundle::from_toml_str(&text)
+                    .with_context(|| format!("{file} is not a valid trust bundle"))?;
+                dids.extend(b.orgs().iter().map(|o| o.root.clone()));
+            }
+            for did in dids {
+                witnesses.push(mesh_ledger::checkpoint::witness_verifier(
+                    did.as_str(),
+                    did.clone(),
+                )?);
+            }
             let origins = match origin {
                 Some(o) => vec![o],
                 None => store.origins().await?,

@@ -172,3 +172,77 @@ fn an_export_verifies_like_the_database_and_is_never_overwritten() {
     assert_eq!(again.status.code(), Some(1));
     assert_eq!(std::fs::read(dir.path().join("l.export")).unwrap(), before);
 }
+
+#[test]
+fn witnesses_named_by_did_are_accepted_from_a_bundle() {
+    use mesh_iatp::Timestamp;
+    use mesh_iatp::testing::identity;
+    use mesh_ledger::checkpoint::{Checkpoint, cosign};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db").to_string_lossy().into_owned();
+    let witness = identity("org witness root");
+    let did = witness.did().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = mesh_ledger::store::Store::open(&db).await.unwrap();
+        let log_key = identity("log w");
+        let mut log = store
+            .create_log("mesh.example/log/w", log_key.did())
+            .await
+            .unwrap();
+        let people = mesh_ledger::testing::agents(3);
+        let recs: Vec<_> = (0..20)
+            .map(|i| mesh_ledger::testing::record(i, &people))
+            .collect();
+        log.append(&recs).await.unwrap();
+        let mut note = Checkpoint {
+            origin: "mesh.example/log/w".into(),
+            size: 20,
+            root: log.root(),
+        }
+        .sign(&log_key)
+        .unwrap();
+        note.signatures
+            .push(cosign(&note.text, &did, &witness, Timestamp(7)));
+        log.add_checkpoint(&note.to_bytes()).await.unwrap();
+    });
+    std::fs::write(
+        dir.path().join("bundle.toml"),
+        format!(
+            "[[org]]\nname = \"w\"\nroot = \"{did}\"\ninitial_trust = 500\ntrust_ceiling = 900\n"
+        ),
+    )
+    .unwrap();
+    let out = tool(&["verify", "w.db", "--bundle", "bundle.toml"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("1 cosignatures verified, 0 from unknown witnesses"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = tool(&["verify", "w.db", "--witness-did", &did], dir.path());
+    assert!(
+        text(&out.stdout).contains("1 cosignatures verified"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = tool(
+        &["verify", "w.db", "--witness-did", "did:key:nope"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--witness-did"),
+        "{}",
+        text(&out.stderr)
+    );
+}
