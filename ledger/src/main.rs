@@ -254,6 +254,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             for origin in origins {
                 let bar = std::io::stderr().is_terminal().then(|| {
                     let b = indicatif::ProgressBar::new(0);
+                    if let Ok(style) = indicatif::ProgressStyle::with_template(
+                        "verifying {msg} [{bar:40}] {pos}/{len} records, {per_sec}, eta {eta}",
+                    ) {
+                        b.set_style(style.progress_chars("=> "));
+                    }
                     b.set_message(origin.clone());
                     b
                 });
