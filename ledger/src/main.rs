@@ -193,6 +193,14 @@ async fn open_for_audit(path: &str) -> Result<Audit> {
     })
 }
 
+/// Open `path` for auditing and pick its log (`--origin`, or the only one).
+/// The `Audit` must live as long as the `Log` (it may own the import).
+async fn open_audited_log(path: &str, origin: Option<String>) -> Result<(Audit, Log)> {
+    let audit = open_for_audit(path).await?;
+    let log = open_log(&audit.store, origin).await?;
+    Ok((audit, log))
+}
+
 async fn open_log(store: &Store, origin: Option<String>) -> Result<Log> {
     let origin = match origin {
         Some(o) => o,
@@ -332,9 +340,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             index,
             origin,
         } => {
-            let audit = open_for_audit(&path).await?;
-            let store = &audit.store;
-            let log = open_log(store, origin).await?;
+            let (_audit, log) = open_audited_log(&path, origin).await?;
             let note = log
                 .latest_checkpoint()
                 .await?
@@ -368,9 +374,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             to,
             origin,
         } => {
-            let audit = open_for_audit(&path).await?;
-            let store = &audit.store;
-            let log = open_log(store, origin).await?;
+            let (_audit, log) = open_audited_log(&path, origin).await?;
             let proof = log.consistency_proof(from, to).await?;
             let (old_root, new_root) = (log.root_at(from).await?, log.root_at(to).await?);
             verify_consistency(from, to, &proof, &old_root, &new_root)
@@ -423,9 +427,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Checkpoint { path, origin } => {
-            let audit = open_for_audit(&path).await?;
-            let store = &audit.store;
-            let log = open_log(store, origin).await?;
+            let (_audit, log) = open_audited_log(&path, origin).await?;
             let note = log
                 .latest_checkpoint()
                 .await?
