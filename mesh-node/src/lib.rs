@@ -17,4 +17,5 @@
 #![forbid(unsafe_code)]
 
 pub mod keyfile;
+pub mod node;
 pub mod transport_key;
