@@ -9,6 +9,7 @@ use std::time::Duration;
 use mesh_iatp::handshake::{HandshakeConfig, LocalAgent};
 use mesh_iatp::testing::{FIXTURE_NOW, Federation};
 use mesh_node::node::{FixedClock, NodeConfig, NodeEvent, NodeHandle, start};
+use mesh_trust::{Evidence, EvidenceKind, TrustConfig};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use tokio::sync::mpsc::Receiver;
@@ -23,6 +24,7 @@ fn node(fed: &Federation, local: LocalAgent, seed: u64) -> (NodeHandle, Receiver
         handshake: HandshakeConfig::default(),
         clock: FixedClock(FIXTURE_NOW),
         rng: ChaCha20Rng::seed_from_u64(seed),
+        trust: TrustConfig::default(),
     })
     .unwrap()
 }
@@ -133,4 +135,68 @@ async fn federated_agents_authenticate_over_tcp_and_outsiders_are_refused() {
     let sessions = bob.sessions().await.unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].remote_card.name, "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_feed_trust_and_the_trust_floor_refuses_over_the_network() {
+    let fed = Federation::new();
+    let alice_agent = fed.agent(&fed.acme, "alice", &[]);
+    let carol_agent = fed.agent(&fed.acme, "carol", &[]);
+    let eve_agent = fed.agent(&fed.rogue, "eve", &[]);
+    let (alice_did, carol_did, eve_did) = (
+        alice_agent.identity().did().clone(),
+        carol_agent.identity().did().clone(),
+        eve_agent.identity().did().clone(),
+    );
+    let (bob, mut bob_ev) = node(&fed, fed.agent(&fed.globex, "bob", &[]), 12);
+    let (alice, mut alice_ev) = node(&fed, alice_agent, 11);
+    let (carol, mut carol_ev) = node(&fed, carol_agent, 13);
+    let (eve, mut eve_ev) = node(&fed, eve_agent, 14);
+    let bob_addr = listening(&bob, &mut bob_ev).await;
+
+    // A completed handshake is a (small) good observation, under acme's policy.
+    alice.dial(bob_addr.clone()).await.unwrap();
+    next("bob: session", &mut bob_ev, |e| {
+        matches!(e, NodeEvent::SessionEstablished(_)).then_some(())
+    })
+    .await;
+    next("alice: session", &mut alice_ev, |e| {
+        matches!(e, NodeEvent::SessionEstablished(_)).then_some(())
+    })
+    .await;
+    let alice_score = bob.trust_score(&alice_did).await.unwrap().get();
+    assert!(
+        alice_score > 500 && alice_score < 600,
+        "acme starts at 500: {alice_score}"
+    );
+
+    // eve's signature verified before her org was refused: accountable, so
+    // bob records a handshake failure against her (unknown org: starts at 300).
+    eve.dial(bob_addr.clone()).await.unwrap();
+    next("eve: told why", &mut eve_ev, |e| {
+        matches!(e, NodeEvent::RefusedByPeer { .. }).then_some(())
+    })
+    .await;
+    let eve_score = bob.trust_score(&eve_did).await.unwrap().get();
+    assert!(
+        eve_score < 300,
+        "a refused handshake lowers trust: {eve_score}"
+    );
+
+    // bob holds severe evidence against carol: she is refused at the floor.
+    bob.record_evidence(Evidence::new(
+        carol_did.clone(),
+        EvidenceKind::InvalidSignature,
+        FIXTURE_NOW,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(bob.trust_score(&carol_did).await.unwrap().get(), 0);
+    carol.dial(bob_addr).await.unwrap();
+    let told = next("carol: told why", &mut carol_ev, |e| match e {
+        NodeEvent::RefusedByPeer { code, reason, .. } => Some((code, reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((told.0, told.1.as_str()), (19, "below_trust_floor"));
 }

@@ -20,10 +20,11 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, Swarm, identify, noise, ping, tcp, yamux};
 use mesh_iatp::handshake::{
-    AwaitingConfirm, AwaitingResponse, Context, HandshakeConfig, InitialTrust, Initiator,
-    LocalAgent, NonceCache, Refusal, Responder, Session,
+    AwaitingConfirm, AwaitingResponse, Context, HandshakeConfig, Initiator, LocalAgent, NonceCache,
+    Refusal, Refused, Responder, Session,
 };
-use mesh_iatp::{PeerId, RevokedCredentials, Timestamp, TrustBundle};
+use mesh_iatp::{Did, PeerId, RevokedCredentials, Timestamp, TrustBundle};
+use mesh_trust::{Evidence, EvidenceKind, TrustConfig, TrustEngine};
 use rand_core::CryptoRng;
 use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot};
@@ -114,6 +115,8 @@ enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), NodeError>>),
     Sessions(oneshot::Sender<Vec<Session>>),
     ConnectedPeers(oneshot::Sender<Vec<libp2p::PeerId>>),
+    Record(Box<Evidence>),
+    Score(Did, oneshot::Sender<mesh_iatp::Score>),
 }
 
 /// Control of a running node.
@@ -159,6 +162,25 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeError::Stopped)
     }
 
+    /// Report evidence about an agent (e.g. a task outcome the embedding
+    /// application observed); it feeds this node's trust engine.
+    pub async fn record_evidence(&self, evidence: Evidence) -> Result<(), NodeError> {
+        self.commands
+            .send(Command::Record(Box::new(evidence)))
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    /// This node's current trust score for an agent.
+    pub async fn trust_score(&self, agent: &Did) -> Result<mesh_iatp::Score, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Score(agent.clone(), tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
     /// The authenticated sessions now.
     pub async fn sessions(&self) -> Result<Vec<Session>, NodeError> {
         let (tx, rx) = oneshot::channel();
@@ -182,6 +204,8 @@ pub struct NodeConfig<C: Clock, R: CryptoRng + Send + 'static> {
     pub clock: C,
     /// Randomness for nonces.
     pub rng: R,
+    /// Trust parameters (the node keeps a `TrustEngine` seeded with them).
+    pub trust: TrustConfig,
 }
 
 /// Start a node on the current tokio runtime. Returns its handle and the
@@ -222,6 +246,8 @@ pub fn start<C: Clock, R: CryptoRng + Send + 'static>(
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::channel(256);
     let nonces = NonceCache::new(65_536, config.handshake.max_skew_secs);
+    let trust = TrustEngine::new(config.local.identity().did().clone(), config.trust.clone())
+        .map_err(|e| NodeError::Setup(e.to_string()))?;
     let task = NodeTask {
         swarm,
         config,
@@ -230,6 +256,7 @@ pub fn start<C: Clock, R: CryptoRng + Send + 'static>(
         initiating: HashMap::new(),
         responding: HashMap::new(),
         sessions: HashMap::new(),
+        trust,
         refused: HashSet::new(),
         closing: HashMap::new(),
         events: ev_tx,
@@ -263,6 +290,7 @@ struct NodeTask<C: Clock, R: CryptoRng + Send + 'static> {
     initiating: HashMap<libp2p::PeerId, AwaitingResponse>,
     responding: HashMap<libp2p::PeerId, AwaitingConfirm>,
     sessions: HashMap<libp2p::PeerId, Session>,
+    trust: TrustEngine,
     /// Refused peers whose refusal is being sent.
     refused: HashSet<libp2p::PeerId>,
     /// Refused peers to disconnect at the given instant.
@@ -328,6 +356,10 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
             }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Record(evidence) => self.trust.record(*evidence),
+            Command::Score(did, reply) => {
+                let _ = reply.send(self.trust.score(&did, self.config.clock.now()));
             }
         }
     }
@@ -403,14 +435,18 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
             return;
         };
         let now = self.config.clock.now();
-        let ctx = Context {
-            local: &self.config.local,
-            bundle: &self.config.bundle,
-            revoked: &self.revoked,
-            trust: &InitialTrust,
-            config: &self.config.handshake,
+        let started = {
+            let view = self.trust.view(now);
+            let ctx = Context {
+                local: &self.config.local,
+                bundle: &self.config.bundle,
+                revoked: &self.revoked,
+                trust: &view,
+                config: &self.config.handshake,
+            };
+            Initiator::start(ctx, remote, now, &mut self.config.rng)
         };
-        match Initiator::start(ctx, remote, now, &mut self.config.rng) {
+        match started {
             Ok((waiting, hello)) => {
                 self.initiating.insert(peer, waiting);
                 self.swarm
@@ -418,76 +454,105 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
                     .iatp
                     .send_request(&peer, IatpRequest::Hello(ByteBuf::from(hello)));
             }
-            Err(refused) => self.refuse(peer, refused.refusal).await,
+            Err(refused) => {
+                emit(
+                    &self.events,
+                    NodeEvent::RefusedPeer {
+                        peer,
+                        refusal: refused.refusal,
+                    },
+                )
+                .await;
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
         }
     }
 
-    async fn refuse(&mut self, peer: libp2p::PeerId, refusal: Refusal) {
-        emit(&self.events, NodeEvent::RefusedPeer { peer, refusal }).await;
+    /// A completed handshake: the peer's org policy and a good observation.
+    fn learn_session(&mut self, session: &Session, now: Timestamp) {
+        self.trust
+            .register_from_policy(session.remote.clone(), &session.policy);
+        self.trust.record(Evidence::new(
+            session.remote.clone(),
+            EvidenceKind::HandshakeCompleted,
+            now,
+        ));
+    }
+
+    /// A refusal is evidence only against a peer whose signature verified.
+    fn learn_refusal(&mut self, refused: &Refused, now: Timestamp) {
+        if let Some(peer) = &refused.accountable {
+            self.trust.record(Evidence::new(
+                peer.clone(),
+                EvidenceKind::HandshakeFailure,
+                now,
+            ));
+        }
     }
 
     /// Answer an IATP request: the reply, an event to report, and whether
     /// to close the connection once the reply is sent.
     fn on_request(&mut self, peer: libp2p::PeerId, request: IatpRequest) -> Reply {
         let now = self.config.clock.now();
-        let refuse = |refusal: Refusal| Reply {
-            response: IatpResponse::Refused {
-                code: refusal.code(),
-                reason: refusal.name().into(),
-            },
-            event: Some(NodeEvent::RefusedPeer { peer, refusal }),
-            close: true,
-        };
         let Some(remote) = Self::mesh_peer(&peer) else {
-            return refuse(Refusal::InvalidCard(
-                "the connection's PeerId is not an Ed25519 key",
-            ));
+            return refusal_reply(
+                peer,
+                Refusal::InvalidCard("the connection's PeerId is not an Ed25519 key"),
+            );
         };
-        let ctx = Context {
-            local: &self.config.local,
-            bundle: &self.config.bundle,
-            revoked: &self.revoked,
-            trust: &InitialTrust,
-            config: &self.config.handshake,
-        };
-        match request {
-            IatpRequest::Hello(bytes) => {
-                match Responder::on_hello(
+        let outcome: Result<(IatpResponse, Option<Session>), Refused> = {
+            let view = self.trust.view(now);
+            let ctx = Context {
+                local: &self.config.local,
+                bundle: &self.config.bundle,
+                revoked: &self.revoked,
+                trust: &view,
+                config: &self.config.handshake,
+            };
+            match request {
+                IatpRequest::Hello(bytes) => Responder::on_hello(
                     ctx,
                     remote,
                     &bytes,
                     now,
                     &mut self.nonces,
                     &mut self.config.rng,
-                ) {
-                    Ok((pending, response)) => {
-                        self.responding.insert(peer, pending);
-                        Reply {
-                            response: IatpResponse::Response(ByteBuf::from(response)),
-                            event: None,
-                            close: false,
-                        }
-                    }
-                    Err(refused) => refuse(refused.refusal),
+                )
+                .map(|(pending, response)| {
+                    self.responding.insert(peer, pending);
+                    (IatpResponse::Response(ByteBuf::from(response)), None)
+                }),
+                IatpRequest::Confirm(bytes) => match self.responding.remove(&peer) {
+                    None => Err(Refused {
+                        refusal: Refusal::UnexpectedMessage {
+                            expected: "iatp/hello",
+                            found: "iatp/confirm".into(),
+                        },
+                        accountable: None,
+                    }),
+                    Some(pending) => pending
+                        .on_confirm(ctx, &bytes, now)
+                        .map(|session| (IatpResponse::Accepted, Some(session))),
+                },
+            }
+        };
+        match outcome {
+            Ok((response, session)) => {
+                let event = session.map(|session| {
+                    self.learn_session(&session, now);
+                    self.sessions.insert(peer, session.clone());
+                    NodeEvent::SessionEstablished(Box::new(session))
+                });
+                Reply {
+                    response,
+                    event,
+                    close: false,
                 }
             }
-            IatpRequest::Confirm(bytes) => match self.responding.remove(&peer) {
-                None => refuse(Refusal::UnexpectedMessage {
-                    expected: "iatp/hello",
-                    found: "iatp/confirm".into(),
-                }),
-                Some(pending) => match pending.on_confirm(ctx, &bytes, now) {
-                    Ok(session) => {
-                        self.sessions.insert(peer, session.clone());
-                        Reply {
-                            response: IatpResponse::Accepted,
-                            event: Some(NodeEvent::SessionEstablished(Box::new(session))),
-                            close: false,
-                        }
-                    }
-                    Err(refused) => refuse(refused.refusal),
-                },
-            },
+            Err(refused) => {
+                self.learn_refusal(&refused, now);
+                refusal_reply(peer, refused.refusal)
+            }
         }
     }
 
@@ -499,15 +564,20 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
                     return;
                 };
                 let now = self.config.clock.now();
-                let ctx = Context {
-                    local: &self.config.local,
-                    bundle: &self.config.bundle,
-                    revoked: &self.revoked,
-                    trust: &InitialTrust,
-                    config: &self.config.handshake,
+                let outcome = {
+                    let view = self.trust.view(now);
+                    let ctx = Context {
+                        local: &self.config.local,
+                        bundle: &self.config.bundle,
+                        revoked: &self.revoked,
+                        trust: &view,
+                        config: &self.config.handshake,
+                    };
+                    waiting.on_response(ctx, &bytes, now)
                 };
-                match waiting.on_response(ctx, &bytes, now) {
+                match outcome {
                     Ok((session, confirm)) => {
+                        self.learn_session(&session, now);
                         self.sessions.insert(peer, session.clone());
                         self.swarm
                             .behaviour_mut()
@@ -520,7 +590,15 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
                         .await;
                     }
                     Err(refused) => {
-                        self.refuse(peer, refused.refusal).await;
+                        self.learn_refusal(&refused, now);
+                        emit(
+                            &self.events,
+                            NodeEvent::RefusedPeer {
+                                peer,
+                                refusal: refused.refusal,
+                            },
+                        )
+                        .await;
                         let _ = self.swarm.disconnect_peer_id(peer);
                     }
                 }
@@ -537,5 +615,17 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
+    }
+}
+
+/// The reply and event for refusing a peer's message (then closing).
+fn refusal_reply(peer: libp2p::PeerId, refusal: Refusal) -> Reply {
+    Reply {
+        response: IatpResponse::Refused {
+            code: refusal.code(),
+            reason: refusal.name().into(),
+        },
+        event: Some(NodeEvent::RefusedPeer { peer, refusal }),
+        close: true,
     }
 }
