@@ -21,8 +21,8 @@ pub enum KeyFileError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// Refusing to replace an existing key (it may be the only copy).
-    #[error("{path} already exists; refusing to overwrite a key file (move it away first)")]
+    /// Refusing to replace an existing file (a key may be the only copy).
+    #[error("{path} already exists; refusing to overwrite it (move it away first)")]
     Exists {
         /// The file.
         path: PathBuf,
@@ -74,13 +74,22 @@ pub fn write(path: &Path, identity: &Identity) -> Result<(), KeyFileError> {
             path: path.to_owned(),
             source,
         })?;
+    write_new(path, pem.as_bytes(), 0o600)
+}
+
+/// Create `path` with permission bits `mode`, refusing to replace anything,
+/// and write `bytes` durably (fsync before returning). Used for key files
+/// (0600) and any other file the CLI must never overwrite.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyFileError> {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        opts.mode(mode);
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     let mut file = opts.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             KeyFileError::Exists {
@@ -90,7 +99,7 @@ pub fn write(path: &Path, identity: &Identity) -> Result<(), KeyFileError> {
             io(path)(e)
         }
     })?;
-    file.write_all(pem.as_bytes()).map_err(io(path))?;
+    file.write_all(bytes).map_err(io(path))?;
     file.sync_all().map_err(io(path))?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -150,7 +150,7 @@ fn run(cli: Cli) -> Result<()> {
                 expires: now.plus_secs(days * 86_400),
             };
             let signed = credential.sign(&org_key)?;
-            write_new(&out, &signed.0)?;
+            keyfile::write_new(&out, &signed.0, 0o644)?;
             println!("{}", hex::encode(signed.digest()));
         }
         Command::Org(OrgCmd::Show { file, json }) => {
@@ -224,16 +224,4 @@ fn unix_now() -> Result<Timestamp> {
         .context("system clock is before 1970")?
         .as_secs();
     Ok(Timestamp(secs))
-}
-
-/// Create `path` (refusing to replace anything) and write `bytes` durably.
-fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
 }
