@@ -246,12 +246,18 @@ pub fn start<C: Clock, R: CryptoRng + Send + 'static>(
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::channel(256);
     let nonces = NonceCache::new(65_536, config.handshake.max_skew_secs);
-    let trust = TrustEngine::new(config.local.identity().did().clone(), config.trust.clone())
+    let trust = TrustEngine::new(config.local.identity().did().clone(), config.trust)
         .map_err(|e| NodeError::Setup(e.to_string()))?;
     let task = NodeTask {
         swarm,
-        config,
-        revoked: RevokedCredentials::default(),
+        peering: Peering {
+            local: config.local,
+            bundle: config.bundle,
+            revoked: RevokedCredentials::default(),
+            handshake: config.handshake,
+        },
+        clock: config.clock,
+        rng: config.rng,
         nonces,
         initiating: HashMap::new(),
         responding: HashMap::new(),
@@ -282,10 +288,31 @@ async fn emit(events: &mpsc::Sender<NodeEvent>, event: NodeEvent) {
     let _ = events.send(event).await;
 }
 
+/// What every handshake step reads: who we are and whom we accept.
+struct Peering {
+    local: LocalAgent,
+    bundle: TrustBundle,
+    revoked: RevokedCredentials,
+    handshake: HandshakeConfig,
+}
+
+impl Peering {
+    fn context<'a>(&'a self, trust: &'a dyn mesh_iatp::handshake::PeerTrust) -> Context<'a> {
+        Context {
+            local: &self.local,
+            bundle: &self.bundle,
+            revoked: &self.revoked,
+            trust,
+            config: &self.handshake,
+        }
+    }
+}
+
 struct NodeTask<C: Clock, R: CryptoRng + Send + 'static> {
     swarm: Swarm<MeshBehaviour>,
-    config: NodeConfig<C, R>,
-    revoked: RevokedCredentials,
+    peering: Peering,
+    clock: C,
+    rng: R,
     nonces: NonceCache,
     initiating: HashMap<libp2p::PeerId, AwaitingResponse>,
     responding: HashMap<libp2p::PeerId, AwaitingConfirm>,
@@ -359,7 +386,7 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
             }
             Command::Record(evidence) => self.trust.record(*evidence),
             Command::Score(did, reply) => {
-                let _ = reply.send(self.trust.score(&did, self.config.clock.now()));
+                let _ = reply.send(self.trust.score(&did, self.clock.now()));
             }
         }
     }
@@ -434,17 +461,11 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         };
-        let now = self.config.clock.now();
+        let now = self.clock.now();
         let started = {
             let view = self.trust.view(now);
-            let ctx = Context {
-                local: &self.config.local,
-                bundle: &self.config.bundle,
-                revoked: &self.revoked,
-                trust: &view,
-                config: &self.config.handshake,
-            };
-            Initiator::start(ctx, remote, now, &mut self.config.rng)
+            let ctx = self.peering.context(&view);
+            Initiator::start(ctx, remote, now, &mut self.rng)
         };
         match started {
             Ok((waiting, hello)) => {
@@ -493,7 +514,7 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
     /// Answer an IATP request: the reply, an event to report, and whether
     /// to close the connection once the reply is sent.
     fn on_request(&mut self, peer: libp2p::PeerId, request: IatpRequest) -> Reply {
-        let now = self.config.clock.now();
+        let now = self.clock.now();
         let Some(remote) = Self::mesh_peer(&peer) else {
             return refusal_reply(
                 peer,
@@ -502,26 +523,15 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
         };
         let outcome: Result<(IatpResponse, Option<Session>), Refused> = {
             let view = self.trust.view(now);
-            let ctx = Context {
-                local: &self.config.local,
-                bundle: &self.config.bundle,
-                revoked: &self.revoked,
-                trust: &view,
-                config: &self.config.handshake,
-            };
+            let ctx = self.peering.context(&view);
             match request {
-                IatpRequest::Hello(bytes) => Responder::on_hello(
-                    ctx,
-                    remote,
-                    &bytes,
-                    now,
-                    &mut self.nonces,
-                    &mut self.config.rng,
-                )
-                .map(|(pending, response)| {
-                    self.responding.insert(peer, pending);
-                    (IatpResponse::Response(ByteBuf::from(response)), None)
-                }),
+                IatpRequest::Hello(bytes) => {
+                    Responder::on_hello(ctx, remote, &bytes, now, &mut self.nonces, &mut self.rng)
+                        .map(|(pending, response)| {
+                            self.responding.insert(peer, pending);
+                            (IatpResponse::Response(ByteBuf::from(response)), None)
+                        })
+                }
                 IatpRequest::Confirm(bytes) => match self.responding.remove(&peer) {
                     None => Err(Refused {
                         refusal: Refusal::UnexpectedMessage {
@@ -563,16 +573,10 @@ impl<C: Clock, R: CryptoRng + Send + 'static> NodeTask<C, R> {
                     let _ = self.swarm.disconnect_peer_id(peer);
                     return;
                 };
-                let now = self.config.clock.now();
+                let now = self.clock.now();
                 let outcome = {
                     let view = self.trust.view(now);
-                    let ctx = Context {
-                        local: &self.config.local,
-                        bundle: &self.config.bundle,
-                        revoked: &self.revoked,
-                        trust: &view,
-                        config: &self.config.handshake,
-                    };
+                    let ctx = self.peering.context(&view);
                     waiting.on_response(ctx, &bytes, now)
                 };
                 match outcome {
