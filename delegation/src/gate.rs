@@ -339,6 +339,13 @@ impl Gate {
         &self.config
     }
 
+    /// Accept `root` as an origin of authority from now on (a node adds
+    /// the agents it has authenticated). Adding a root only makes more
+    /// chains valid, so no cached verification goes stale.
+    pub fn add_root(&mut self, root: Did) {
+        self.config.roots.insert(root);
+    }
+
     /// Full chain verifications done so far (cache misses), for tests and metrics.
     pub fn verifications(&self) -> u64 {
         self.verifications

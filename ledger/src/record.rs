@@ -110,7 +110,38 @@ pub struct ActorSigned {
     actor_sig: Signature,
 }
 
+/// The wire form of an [`ActorSigned`] record: `{record, actor_sig}`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActorWire {
+    record: ActionRecord,
+    #[serde(with = "serde_bytes")]
+    actor_sig: [u8; 64],
+}
+
 impl ActorSigned {
+    /// Deterministic CBOR `{"record": R, "actor_sig": bytes(64)}`: what the
+    /// actor sends its counterparty (LEDGER.md §2).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, RecordError> {
+        Ok(cbor::to_canonical_vec(&ActorWire {
+            record: self.record.clone(),
+            actor_sig: self.actor_sig.to_bytes(),
+        })?)
+    }
+
+    /// Decode the wire form (at most [`MAX_RECORD_BYTES`]). The signature is
+    /// checked by [`ActorSigned::countersign`], not here.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        let wire: ActorWire = cbor::from_canonical_slice(bytes, MAX_RECORD_BYTES)?;
+        if wire.record.actor == wire.record.counterparty {
+            return Err(RecordError::SelfDealing);
+        }
+        Ok(ActorSigned {
+            record: wire.record,
+            actor_sig: Signature::from_bytes(&wire.actor_sig),
+        })
+    }
+
     /// The record, for the counterparty to inspect before countersigning.
     pub fn record(&self) -> &ActionRecord {
         &self.record
@@ -334,5 +365,26 @@ mod tests {
             b[i] ^= 0x01;
             assert!(CoSignedRecord::from_bytes(&b).is_err(), "byte {i}");
         }
+    }
+
+    #[test]
+    fn actor_signed_travels_and_any_flipped_byte_fails_at_countersigning() {
+        let half = record().sign(&identity("agent alice")).unwrap();
+        let wire = half.to_bytes().unwrap();
+        let back = ActorSigned::from_bytes(&wire).unwrap();
+        assert_eq!(back, half);
+        assert!(back.countersign(&identity("agent bob")).is_ok());
+        for i in 0..wire.len() {
+            let mut b = wire.clone();
+            b[i] ^= 0x01;
+            // Either the bytes no longer decode, or the signature fails, or
+            // the record now names someone else as counterparty.
+            let outcome =
+                ActorSigned::from_bytes(&b).and_then(|h| h.countersign(&identity("agent bob")));
+            assert!(outcome.is_err(), "byte {i}");
+        }
+        let mut oversized = wire.clone();
+        oversized.resize(MAX_RECORD_BYTES + 1, 0);
+        assert!(ActorSigned::from_bytes(&oversized).is_err());
     }
 }

@@ -171,6 +171,13 @@ impl Store {
             .await?)
     }
 
+    /// Close every connection, waiting for those in use to be returned:
+    /// after this, everything appended is on disk (SQLite runs with
+    /// `synchronous = FULL`) and the WAL is checkpointed by the last close.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Create a new, empty log named `origin` for the log key `key`.
     pub async fn create_log(&self, origin: &str, key: &Did) -> Result<Log, StoreError> {
         let exists = sqlx::query("SELECT 1 FROM ledger_logs WHERE origin = $1")

@@ -1,82 +1,53 @@
 //! Real libp2p nodes on loopback TCP run the IATP handshake as soon as they
 //! connect; a peer from an org outside the bundle is refused and
-//! disconnected. Every wait is bounded.
+//! disconnected; handshakes feed trust and the trust floor refuses over
+//! the wire. Every wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+mod common;
 
-use mesh_iatp::handshake::{HandshakeConfig, LocalAgent};
+use common::{WAIT, eventually, next, node};
 use mesh_iatp::testing::{FIXTURE_NOW, Federation};
-use mesh_node::node::{FixedClock, NodeConfig, NodeEvent, NodeHandle, start};
-use mesh_trust::{Evidence, EvidenceKind, TrustConfig};
-use rand_chacha::ChaCha20Rng;
-use rand_chacha::rand_core::SeedableRng;
-use tokio::sync::mpsc::Receiver;
+use mesh_node::node::{ActionRequest, NodeError, NodeEvent};
+use mesh_trust::{Evidence, EvidenceKind};
 use tokio::time::timeout;
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn node(fed: &Federation, local: LocalAgent, seed: u64) -> (NodeHandle, Receiver<NodeEvent>) {
-    start(NodeConfig {
-        local,
-        bundle: fed.bundle.clone(),
-        handshake: HandshakeConfig::default(),
-        clock: FixedClock(FIXTURE_NOW),
-        rng: ChaCha20Rng::seed_from_u64(seed),
-        trust: TrustConfig::default(),
-    })
-    .unwrap()
-}
-
-/// The first event matching `pick`, within the time bound.
-async fn next<T>(
-    what: &str,
-    events: &mut Receiver<NodeEvent>,
-    mut pick: impl FnMut(NodeEvent) -> Option<T>,
-) -> T {
-    timeout(WAIT, async {
-        loop {
-            let event = events.recv().await.expect("node running");
-            let shown = format!("{event:?}");
-            match pick(event) {
-                Some(t) => return t,
-                None => eprintln!("(skipped event: {shown})"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no `{what}` event within {WAIT:?}"))
-}
-
-async fn listening(handle: &NodeHandle, events: &mut Receiver<NodeEvent>) -> libp2p::Multiaddr {
-    handle
-        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .await
-        .unwrap();
-    next("listening", events, |e| match e {
-        NodeEvent::Listening(a) => Some(a),
-        _ => None,
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn federated_agents_authenticate_over_tcp_and_outsiders_are_refused() {
     let fed = Federation::new();
-    let (alice, mut alice_ev) = node(&fed, fed.agent(&fed.acme, "alice", &["tools/github"]), 1);
-    let (bob, mut bob_ev) = node(&fed, fed.agent(&fed.globex, "bob", &["search"]), 2);
-    let (eve, mut eve_ev) = node(&fed, fed.agent(&fed.rogue, "eve", &[]), 3);
-    let bob_addr = listening(&bob, &mut bob_ev).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut alice = node(
+        &fed,
+        fed.agent(&fed.acme, "alice", &["tools/github"]),
+        &dir.path().join("a"),
+        1,
+    )
+    .await;
+    let mut bob = node(
+        &fed,
+        fed.agent(&fed.globex, "bob", &["search"]),
+        &dir.path().join("b"),
+        2,
+    )
+    .await;
+    let mut eve = node(
+        &fed,
+        fed.agent(&fed.rogue, "eve", &[]),
+        &dir.path().join("e"),
+        3,
+    )
+    .await;
 
-    // alice dials bob: both sides end with an authenticated session.
-    alice.dial(bob_addr.clone()).await.unwrap();
-    let at_alice = next("alice: session", &mut alice_ev, |e| match e {
+    // alice connects to bob: both sides end with an authenticated session.
+    let bob_did = alice.node.connect(bob.addr.clone()).await.unwrap();
+    assert_eq!(&bob_did, bob.node.did());
+    let at_alice = next("alice: session", &mut alice.events, |e| match e {
         NodeEvent::SessionEstablished(s) => Some(s),
         _ => None,
     })
     .await;
-    let at_bob = next("bob: session", &mut bob_ev, |e| match e {
+    let at_bob = next("bob: session", &mut bob.events, |e| match e {
         NodeEvent::SessionEstablished(s) => Some(s),
         _ => None,
     })
@@ -88,58 +59,60 @@ async fn federated_agents_authenticate_over_tcp_and_outsiders_are_refused() {
     assert_eq!(at_alice.transcript_hash, at_bob.transcript_hash);
     assert_eq!(
         at_bob.remote_peer.as_bytes().to_vec(),
-        alice.peer_id().to_bytes()
+        alice.node.peer_id().to_bytes()
     );
-    assert_eq!(bob.sessions().await.unwrap().len(), 1);
+    assert_eq!(bob.node.peers().len(), 1);
+    assert_eq!(bob.node.peers()[0].org, "acme");
 
     // eve's org is not in bob's bundle: bob refuses and says why.
-    eve.dial(bob_addr).await.unwrap();
-    let refused = next("bob: refused eve", &mut bob_ev, |e| match e {
+    let err = eve.node.connect(bob.addr.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, NodeError::HandshakeRefused(r) if r.contains("org_not_in_bundle")),
+        "{err}"
+    );
+    let refused = next("bob: refused eve", &mut bob.events, |e| match e {
         NodeEvent::RefusedPeer { peer, refusal } => Some((peer, refusal)),
         _ => None,
     })
     .await;
-    assert_eq!(refused.0, eve.peer_id());
+    assert_eq!(refused.0, eve.node.peer_id());
     assert_eq!(refused.1.name(), "org_not_in_bundle");
-    let told = next("eve: told why", &mut eve_ev, |e| match e {
+    let told = next("eve: told why", &mut eve.events, |e| match e {
         NodeEvent::RefusedByPeer { peer, code, reason } => Some((peer, code, reason)),
         _ => None,
     })
     .await;
     assert_eq!(
         (told.0, told.1, told.2.as_str()),
-        (bob.peer_id(), 17, "org_not_in_bundle")
+        (bob.node.peer_id(), 17, "org_not_in_bundle")
     );
 
     // …and eve is disconnected, while alice stays connected.
-    timeout(WAIT, async {
-        while bob
+    eventually("eve disconnected", || async {
+        !bob.node
             .connected_peers()
             .await
             .unwrap()
-            .contains(&eve.peer_id())
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            .contains(&eve.node.peer_id())
     })
-    .await
-    .expect("eve disconnected within the time bound");
+    .await;
     assert!(
-        bob.connected_peers()
+        bob.node
+            .connected_peers()
             .await
             .unwrap()
-            .contains(&alice.peer_id())
+            .contains(&alice.node.peer_id())
     );
-
     // bob keeps exactly one session: alice's.
-    let sessions = bob.sessions().await.unwrap();
-    assert_eq!(sessions.len(), 1);
-    assert_eq!(sessions[0].remote_card.name, "alice");
+    let peers = bob.node.peers();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].name, "alice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshakes_feed_trust_and_the_trust_floor_refuses_over_the_network() {
     let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
     let alice_agent = fed.agent(&fed.acme, "alice", &[]);
     let carol_agent = fed.agent(&fed.acme, "carol", &[]);
     let eve_agent = fed.agent(&fed.rogue, "eve", &[]);
@@ -148,23 +121,20 @@ async fn handshakes_feed_trust_and_the_trust_floor_refuses_over_the_network() {
         carol_agent.identity().did().clone(),
         eve_agent.identity().did().clone(),
     );
-    let (bob, mut bob_ev) = node(&fed, fed.agent(&fed.globex, "bob", &[]), 12);
-    let (alice, mut alice_ev) = node(&fed, alice_agent, 11);
-    let (carol, mut carol_ev) = node(&fed, carol_agent, 13);
-    let (eve, mut eve_ev) = node(&fed, eve_agent, 14);
-    let bob_addr = listening(&bob, &mut bob_ev).await;
+    let bob = node(
+        &fed,
+        fed.agent(&fed.globex, "bob", &[]),
+        &dir.path().join("b"),
+        12,
+    )
+    .await;
+    let alice = node(&fed, alice_agent, &dir.path().join("a"), 11).await;
+    let carol = node(&fed, carol_agent, &dir.path().join("c"), 13).await;
+    let eve = node(&fed, eve_agent, &dir.path().join("e"), 14).await;
 
     // A completed handshake is a (small) good observation, under acme's policy.
-    alice.dial(bob_addr.clone()).await.unwrap();
-    next("bob: session", &mut bob_ev, |e| {
-        matches!(e, NodeEvent::SessionEstablished(_)).then_some(())
-    })
-    .await;
-    next("alice: session", &mut alice_ev, |e| {
-        matches!(e, NodeEvent::SessionEstablished(_)).then_some(())
-    })
-    .await;
-    let alice_score = bob.trust_score(&alice_did).await.unwrap().get();
+    alice.node.connect(bob.addr.clone()).await.unwrap();
+    let alice_score = bob.node.trust_of(&alice_did).get();
     assert!(
         alice_score > 500 && alice_score < 600,
         "acme starts at 500: {alice_score}"
@@ -172,31 +142,141 @@ async fn handshakes_feed_trust_and_the_trust_floor_refuses_over_the_network() {
 
     // eve's signature verified before her org was refused: accountable, so
     // bob records a handshake failure against her (unknown org: starts at 300).
-    eve.dial(bob_addr.clone()).await.unwrap();
-    next("eve: told why", &mut eve_ev, |e| {
-        matches!(e, NodeEvent::RefusedByPeer { .. }).then_some(())
-    })
-    .await;
-    let eve_score = bob.trust_score(&eve_did).await.unwrap().get();
+    assert!(eve.node.connect(bob.addr.clone()).await.is_err());
+    let eve_score = bob.node.trust_of(&eve_did).get();
     assert!(
         eve_score < 300,
         "a refused handshake lowers trust: {eve_score}"
     );
 
     // bob holds severe evidence against carol: she is refused at the floor.
-    bob.record_evidence(Evidence::new(
+    bob.node.record_evidence(Evidence::new(
         carol_did.clone(),
         EvidenceKind::InvalidSignature,
         FIXTURE_NOW,
-    ))
+    ));
+    assert_eq!(bob.node.trust_of(&carol_did).get(), 0);
+    let err = carol.node.connect(bob.addr.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, NodeError::HandshakeRefused(r) if r.contains("below_trust_floor") && r.contains("code 19")),
+        "{err}"
+    );
+}
+
+/// Action requests are served only after the handshake: a raw libp2p
+/// client that skips it is answered `no_session`, and one that keeps
+/// asking is banned (disconnected, its reconnections refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
+    use futures::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    use mesh_node::node::{ACTION_PROTOCOL, ActionContext, ActionResponse, Limits};
+    use serde_bytes::ByteBuf;
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        strikes_before_ban: 5,
+        ..Limits::default()
+    };
+    let bob = common::start(
+        common::builder(
+            &fed,
+            fed.agent(&fed.globex, "bob", &[]),
+            &dir.path().join("b"),
+            21,
+        )
+        .limits(limits),
+    )
+    .await;
+    let mut bob_events = bob.node.events();
+
+    let mut raw = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::cbor::Behaviour::<ActionRequest, ActionResponse>::new(
+                [(ACTION_PROTOCOL, ProtocolSupport::Outbound)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .build();
+    raw.dial(bob.addr.clone()).unwrap();
+    let bob_peer = bob.node.peer_id();
+    let ask = ActionRequest::CoSign {
+        record: ByteBuf::from(vec![0xa0]),
+        context: ActionContext::Plain {
+            payload: ByteBuf::new(),
+        },
+    };
+    let mut answers = Vec::new();
+    let mut disconnected = false;
+    timeout(WAIT, async {
+        loop {
+            match raw.select_next_some().await {
+                // Three polite requests first, to read bob's answers…
+                SwarmEvent::ConnectionEstablished { .. } => {
+                    for _ in 0..3 {
+                        raw.behaviour_mut().send_request(&bob_peer, ask.clone());
+                    }
+                }
+                // …then a burst, which crosses the ban threshold.
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. },
+                    ..
+                }) => {
+                    answers.push(response);
+                    if answers.len() == 3 {
+                        for _ in 0..10 {
+                            raw.behaviour_mut().send_request(&bob_peer, ask.clone());
+                        }
+                    }
+                }
+                SwarmEvent::ConnectionClosed {
+                    num_established: 0, ..
+                } => {
+                    disconnected = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+    })
     .await
-    .unwrap();
-    assert_eq!(bob.trust_score(&carol_did).await.unwrap().get(), 0);
-    carol.dial(bob_addr).await.unwrap();
-    let told = next("carol: told why", &mut carol_ev, |e| match e {
-        NodeEvent::RefusedByPeer { code, reason, .. } => Some((code, reason)),
+    .expect("bob cut the pest off within the bound");
+    assert!(disconnected);
+    assert!(answers.len() >= 3, "the first requests were answered");
+    for a in &answers {
+        assert!(
+            matches!(a, ActionResponse::Refused { rule, .. } if rule == "no_session"),
+            "{a:?}"
+        );
+    }
+    next("bob: banned the pest", &mut bob_events, |e| match e {
+        NodeEvent::Throttled { banned: true, .. } => Some(()),
         _ => None,
     })
     .await;
-    assert_eq!((told.0, told.1.as_str()), (19, "below_trust_floor"));
+    // Reconnecting does not help while the ban lasts.
+    raw.dial(bob.addr.clone()).unwrap();
+    let closed_again = timeout(WAIT, async {
+        loop {
+            if let SwarmEvent::ConnectionClosed { .. }
+            | SwarmEvent::OutgoingConnectionError { .. } = raw.select_next_some().await
+            {
+                return true;
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(closed_again, "a banned peer's new connection is closed");
+    assert_eq!(bob.node.log_info().await.size, 0);
 }

@@ -1,0 +1,181 @@
+//! Gossip: the four gossipsub topics, how the node builds gossipsub, and how
+//! trust scores become gossipsub's application-specific peer score.
+//!
+//! Messages are signed by their libp2p author (strict validation), named by
+//! the SHA-256 of their data (so the same report re-published by anyone is
+//! one message), and validated by the node before they are forwarded: a
+//! message that fails verification is rejected, which costs its sender
+//! gossipsub score (P₄) and trust.
+
+use std::time::Duration;
+
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
+    ValidationMode,
+};
+use libp2p::identity::Keypair;
+use mesh_iatp::Score;
+use sha2::{Digest, Sha256};
+
+/// Signed trust reports (`trust/report` envelopes, TRUST.md §6).
+pub const TRUST_TOPIC: &str = "/mesh/trust/1";
+/// Signed revocations (`delegation/revocation` envelopes).
+pub const REVOCATION_TOPIC: &str = "/mesh/revocation/1";
+/// Signed checkpoint notes of agents' logs (LEDGER.md §4).
+pub const CHECKPOINT_TOPIC: &str = "/mesh/checkpoint/1";
+/// Equivocation proofs (LEDGER.md §7).
+pub const EQUIVOCATION_TOPIC: &str = "/mesh/equivocation/1";
+
+/// Every topic a node joins.
+pub const TOPICS: [&str; 4] = [
+    TRUST_TOPIC,
+    REVOCATION_TOPIC,
+    CHECKPOINT_TOPIC,
+    EQUIVOCATION_TOPIC,
+];
+
+/// Largest gossip message (a revocation carries up to 72 KiB).
+pub const MAX_GOSSIP_BYTES: usize = 128 * 1024;
+
+/// The topic a message arrived on, if it is one of ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// [`TRUST_TOPIC`].
+    Trust,
+    /// [`REVOCATION_TOPIC`].
+    Revocation,
+    /// [`CHECKPOINT_TOPIC`].
+    Checkpoint,
+    /// [`EQUIVOCATION_TOPIC`].
+    Equivocation,
+}
+
+impl Topic {
+    /// The gossipsub topic.
+    pub fn ident(self) -> IdentTopic {
+        IdentTopic::new(match self {
+            Topic::Trust => TRUST_TOPIC,
+            Topic::Revocation => REVOCATION_TOPIC,
+            Topic::Checkpoint => CHECKPOINT_TOPIC,
+            Topic::Equivocation => EQUIVOCATION_TOPIC,
+        })
+    }
+
+    /// Which of ours `hash` is.
+    pub fn of(hash: &gossipsub::TopicHash) -> Option<Topic> {
+        [
+            Topic::Trust,
+            Topic::Revocation,
+            Topic::Checkpoint,
+            Topic::Equivocation,
+        ]
+        .into_iter()
+        .find(|t| t.ident().hash() == *hash)
+    }
+}
+
+/// gossipsub's score thresholds: below -10 a peer gets no gossip, below -50
+/// its publications are ignored, below -80 everything from it is.
+pub fn thresholds() -> PeerScoreThresholds {
+    PeerScoreThresholds::default()
+}
+
+/// What gossipsub adds for a peer on top of its delivery behaviour: a
+/// peer under the trust floor is graylisted outright (-100); otherwise the
+/// score moves ±10 around the neutral 500.
+pub fn application_score(trust: Score, floor: Score) -> f64 {
+    if trust < floor {
+        -100.0
+    } else {
+        (f64::from(trust.get()) - 500.0) / 50.0
+    }
+}
+
+fn topic_params() -> TopicScoreParams {
+    TopicScoreParams {
+        // Trust reports and checkpoints are infrequent: a quiet mesh peer
+        // is not a bad one, so no mesh-delivery penalties (P₃, P₃b).
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        // A message that fails verification costs 50 points squared-ish
+        // (gossipsub squares the counter): two put a peer under the gossip
+        // threshold, and the penalty decays by a tenth per decay interval.
+        invalid_message_deliveries_weight: -50.0,
+        invalid_message_deliveries_decay: 0.9,
+        topic_weight: 1.0,
+        ..TopicScoreParams::default()
+    }
+}
+
+fn score_params() -> PeerScoreParams {
+    let mut params = PeerScoreParams {
+        app_specific_weight: 1.0,
+        // Many honest agents share a host (and every test runs on
+        // loopback); sybils are the trust engine's business, not the IP's.
+        ip_colocation_factor_weight: 0.0,
+        ..PeerScoreParams::default()
+    };
+    for t in TOPICS {
+        params
+            .topics
+            .insert(IdentTopic::new(t).hash(), topic_params());
+    }
+    params
+}
+
+/// Build gossipsub for a node with `keypair`, subscribed to every topic,
+/// validating messages itself, with peer scoring on.
+pub fn behaviour(keypair: Keypair, heartbeat: Duration) -> Result<gossipsub::Behaviour, String> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .heartbeat_interval(heartbeat)
+        .message_id_fn(|m: &gossipsub::Message| {
+            gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec())
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut gossip = gossipsub::Behaviour::new(MessageAuthenticity::Signed(keypair), config)
+        .map_err(|e| e.to_string())?;
+    gossip.with_peer_score(score_params(), thresholds())?;
+    for t in TOPICS {
+        gossip
+            .subscribe(&IdentTopic::new(t))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(gossip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_round_trip_through_their_hashes() {
+        for t in [
+            Topic::Trust,
+            Topic::Revocation,
+            Topic::Checkpoint,
+            Topic::Equivocation,
+        ] {
+            assert_eq!(Topic::of(&t.ident().hash()), Some(t));
+        }
+        assert_eq!(Topic::of(&IdentTopic::new("/other/1").hash()), None);
+    }
+
+    #[test]
+    fn peers_under_the_floor_fall_below_the_graylist() {
+        let floor = Score::saturating(100);
+        let t = thresholds();
+        assert!(application_score(Score::saturating(99), floor) < t.graylist_threshold);
+        assert!(application_score(Score::saturating(100), floor) > t.gossip_threshold);
+        assert_eq!(application_score(Score::saturating(1000), floor), 10.0);
+    }
+
+    #[test]
+    fn the_score_parameters_are_accepted_by_gossipsub() {
+        let key = Keypair::generate_ed25519();
+        assert!(behaviour(key, Duration::from_millis(500)).is_ok());
+    }
+}
