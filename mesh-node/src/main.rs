@@ -1,8 +1,8 @@
 //! `mesh-node`: run and administer a mesh node.
 //!
-//! For now: create and inspect agent identities, create organisation roots
-//! issue org credentials, and check trust bundles. The node itself (`run`,
-//! `demo`) comes next.
+//! Run a node from a config file (`run`), run the demo mesh (`demo`),
+//! create and inspect agent identities, create organisation roots, issue
+//! org credentials, and check trust bundles.
 
 use std::fs;
 use std::io::Write;
@@ -16,7 +16,10 @@ use getrandom::rand_core::UnwrapErr;
 use mesh_iatp::{Did, Identity, OrgCredential, SignedCredential, Timestamp, TrustBundle};
 use mesh_node::keyfile;
 
-/// A node of the agent mesh: identities, credentials, and (soon) the node itself.
+mod demo;
+mod run;
+
+/// A node of the agent mesh: run it, run the demo mesh, manage identities and credentials.
 #[derive(Parser)]
 #[command(name = "mesh-node", version, about, propagate_version = true)]
 struct Cli {
@@ -26,6 +29,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a node from a config file until Ctrl-C (logs: RUST_LOG, default info).
+    Run {
+        /// The node's config (TOML; see `mesh-node run --help` and docs/NODE.md).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run the demo mesh: agents of two organisations on loopback.
+    Demo {
+        /// How many agents (4 to 32).
+        #[arg(long, default_value_t = 6)]
+        agents: usize,
+        /// Where to keep the ledgers (new or empty; default a new temporary directory).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// How long the delegation rounds run, in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Create and inspect agent identities (Ed25519 keys as did:key).
     #[command(subcommand)]
     Identity(IdentityCmd),
@@ -114,6 +135,25 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Run { config } => {
+            init_logging("info");
+            runtime()?.block_on(run::run(&config))?;
+        }
+        Command::Demo {
+            agents,
+            data_dir,
+            seconds,
+        } => {
+            init_logging("warn");
+            let sound = runtime()?.block_on(demo::run(demo::DemoOptions {
+                agents,
+                data_dir,
+                seconds,
+            }))?;
+            if !sound {
+                bail!("a ledger did not verify");
+            }
+        }
         Command::Identity(IdentityCmd::New { out }) | Command::Org(OrgCmd::New { out }) => {
             let id = Identity::generate(&mut UnwrapErr(SysRng));
             keyfile::write(&out, &id)?;
@@ -200,6 +240,25 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default `level` for our crates,
+/// warnings for the rest).
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("warn,mesh_node={level},mesh={level}"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn print_fields(fields: &[(&str, String)], json: bool) -> Result<()> {

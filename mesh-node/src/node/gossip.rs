@@ -17,13 +17,13 @@ use libp2p::identity::Keypair;
 use mesh_iatp::Score;
 use sha2::{Digest, Sha256};
 
-/// Signed trust reports (`trust/report` envelopes, TRUST.md §6).
+/// Signed trust reports (`trust/report` envelopes, TRUST.md §4).
 pub const TRUST_TOPIC: &str = "/mesh/trust/1";
 /// Signed revocations (`delegation/revocation` envelopes).
 pub const REVOCATION_TOPIC: &str = "/mesh/revocation/1";
-/// Signed checkpoint notes of agents' logs (LEDGER.md §4).
+/// Signed checkpoint notes of agents' logs (LEDGER.md §3).
 pub const CHECKPOINT_TOPIC: &str = "/mesh/checkpoint/1";
-/// Equivocation proofs (LEDGER.md §7).
+/// Equivocation proofs (LEDGER.md §6).
 pub const EQUIVOCATION_TOPIC: &str = "/mesh/equivocation/1";
 
 /// Every topic a node joins.

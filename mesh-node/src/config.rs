@@ -1,0 +1,279 @@
+//! `node.toml`: what `mesh-node run` starts. Paths are relative to the
+//! file's directory. Every error names the field, with line and column.
+//!
+//! ```toml
+//! identity = "agent.key"             # PKCS#8 PEM (mesh-node identity new)
+//! credential = "agent.cred"          # from `mesh-node org issue`
+//! name = "worker-1"                  # the name on the agent card
+//! capabilities = ["search"]          # what the agent offers (default none)
+//! trust_bundle = "bundle.toml"       # the organisations accepted
+//! data_dir = "data"                  # the ledger (SQLite) lives here
+//! listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
+//! bootstrap = ["/ip4/10.0.0.5/tcp/4001"]   # peers to dial (default none)
+//! mdns = false                       # LAN discovery (default false)
+//! http = "127.0.0.1:7777"            # dashboard address (issue 8)
+//! ```
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use libp2p::Multiaddr;
+use mesh_iatp::toml_location::line_col;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A config problem, located.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML of the expected shape (unknown key, wrong type…).
+    #[error("{path}:{line}:{column}: {message}")]
+    Toml {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What toml says.
+        message: String,
+    },
+    /// A field's value is wrong.
+    #[error("{path}:{line}:{column}: `{field}`: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    identity: Spanned<String>,
+    credential: Spanned<String>,
+    name: Spanned<String>,
+    #[serde(default)]
+    capabilities: Vec<Spanned<String>>,
+    trust_bundle: Spanned<String>,
+    data_dir: Spanned<String>,
+    #[serde(default)]
+    listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    bootstrap: Vec<Spanned<String>>,
+    #[serde(default)]
+    mdns: bool,
+    http: Option<Spanned<String>>,
+}
+
+/// A validated node config, paths resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfigFile {
+    /// The key file.
+    pub identity: PathBuf,
+    /// The credential file.
+    pub credential: PathBuf,
+    /// The card's name.
+    pub name: String,
+    /// Offered capabilities (patterns, checked when the card is built).
+    pub capabilities: Vec<String>,
+    /// The bundle file.
+    pub trust_bundle: PathBuf,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial.
+    pub bootstrap: Vec<Multiaddr>,
+    /// mDNS on?
+    pub mdns: bool,
+    /// Dashboard address.
+    pub http: Option<SocketAddr>,
+}
+
+impl NodeConfigFile {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// Parse `text` (named `shown` in errors), resolving paths against `base`.
+    pub fn parse(text: &str, shown: &str, base: &Path) -> Result<Self, ConfigError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let (line, column) = line_col(text, e.span().unwrap_or(0..0));
+            ConfigError::Toml {
+                path: shown.into(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        let invalid = |span: Range<usize>, field: &str, reason: String| {
+            let (line, column) = line_col(text, span);
+            ConfigError::Invalid {
+                path: shown.into(),
+                line,
+                column,
+                field: field.into(),
+                reason,
+            }
+        };
+        let file = |v: &Spanned<String>, field: &str| -> Result<PathBuf, ConfigError> {
+            if v.get_ref().trim().is_empty() {
+                return Err(invalid(v.span(), field, "must not be empty".into()));
+            }
+            Ok(base.join(v.get_ref()))
+        };
+        let addrs =
+            |list: &[Spanned<String>], field: &str| -> Result<Vec<Multiaddr>, ConfigError> {
+                list.iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        a.get_ref().parse::<Multiaddr>().map_err(|e| {
+                            invalid(
+                                a.span(),
+                                &format!("{field}[{i}]"),
+                                format!("not a multiaddr: {e}"),
+                            )
+                        })
+                    })
+                    .collect()
+            };
+        let name = raw.name.get_ref().trim().to_string();
+        if name.is_empty() || name.len() > 64 {
+            return Err(invalid(
+                raw.name.span(),
+                "name",
+                "must be 1 to 64 characters".into(),
+            ));
+        }
+        for (i, c) in raw.capabilities.iter().enumerate() {
+            mesh_iatp::CapabilityPattern::parse(c.get_ref())
+                .map_err(|e| invalid(c.span(), &format!("capabilities[{i}]"), e.to_string()))?;
+        }
+        let listen = addrs(&raw.listen, "listen")?;
+        if listen.is_empty() {
+            return Err(invalid(
+                0..0,
+                "listen",
+                "give at least one listen address".into(),
+            ));
+        }
+        let http = raw
+            .http
+            .as_ref()
+            .map(|h| {
+                h.get_ref()
+                    .parse::<SocketAddr>()
+                    .map_err(|e| invalid(h.span(), "http", format!("not host:port: {e}")))
+            })
+            .transpose()?;
+        Ok(NodeConfigFile {
+            identity: file(&raw.identity, "identity")?,
+            credential: file(&raw.credential, "credential")?,
+            name,
+            capabilities: raw
+                .capabilities
+                .iter()
+                .map(|c| c.get_ref().clone())
+                .collect(),
+            trust_bundle: file(&raw.trust_bundle, "trust_bundle")?,
+            data_dir: file(&raw.data_dir, "data_dir")?,
+            listen,
+            bootstrap: addrs(&raw.bootstrap, "bootstrap")?,
+            mdns: raw.mdns,
+            http,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+identity = "agent.key"
+credential = "agent.cred"
+name = "worker-1"
+capabilities = ["search"]
+trust_bundle = "bundle.toml"
+data_dir = "data"
+listen = ["/ip4/127.0.0.1/tcp/0"]
+bootstrap = ["/ip4/127.0.0.1/tcp/4001"]
+http = "127.0.0.1:7777"
+"#;
+
+    fn parse(text: &str) -> Result<NodeConfigFile, ConfigError> {
+        NodeConfigFile::parse(text, "node.toml", Path::new("/etc/mesh"))
+    }
+
+    #[test]
+    fn a_good_config_resolves_paths_against_its_directory() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.identity, PathBuf::from("/etc/mesh/agent.key"));
+        assert_eq!(c.data_dir, PathBuf::from("/etc/mesh/data"));
+        assert_eq!(c.listen.len(), 1);
+        assert_eq!(c.bootstrap.len(), 1);
+        assert!(!c.mdns);
+        assert_eq!(c.http.unwrap().port(), 7777);
+    }
+
+    #[test]
+    fn errors_name_the_field_line_and_column() {
+        let cases = [
+            (
+                GOOD.replace("name = \"worker-1\"", "name = \"\""),
+                "`name`",
+                4,
+            ),
+            (
+                GOOD.replace("/ip4/127.0.0.1/tcp/4001", "not-an-addr"),
+                "`bootstrap[0]`",
+                9,
+            ),
+            (GOOD.replace("127.0.0.1:7777", "nowhere"), "`http`", 10),
+            (
+                GOOD.replace("[\"search\"]", "[\"a**\"]"),
+                "`capabilities[0]`",
+                5,
+            ),
+        ];
+        for (text, field, line) in cases {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+            assert!(e.starts_with(&format!("node.toml:{line}:")), "{e}");
+        }
+        let e = parse(&format!("{GOOD}colour = \"blue\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field") && e.contains("colour"), "{e}");
+        let e = parse(&GOOD.replace("data_dir = \"data\"\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data_dir"), "{e}");
+        let e = parse(&GOOD.replace("listen = [\"/ip4/127.0.0.1/tcp/0\"]", "listen = []"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`listen`"), "{e}");
+    }
+}

@@ -1,0 +1,129 @@
+//! `mesh-node run --config node.toml`: one agent's node until Ctrl-C or
+//! SIGTERM, then a graceful shutdown (checkpoint, ledger closed).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use mesh_iatp::envelope::PROTOCOL_VERSION;
+use mesh_iatp::handshake::LocalAgent;
+use mesh_iatp::{AgentCard, CapabilityPattern, SignedCredential, TrustBundle};
+use mesh_node::config::NodeConfigFile;
+use mesh_node::keyfile;
+use mesh_node::node::{Node, NodeEvent};
+
+/// Largest credential file read.
+const MAX_CREDENTIAL_FILE: u64 = 4096;
+
+/// Build the agent from the config's key and credential files.
+fn agent_from(config: &NodeConfigFile) -> Result<LocalAgent> {
+    let identity = keyfile::read(&config.identity)?;
+    let len = std::fs::metadata(&config.credential)
+        .with_context(|| format!("credential: {}", config.credential.display()))?
+        .len();
+    if len > MAX_CREDENTIAL_FILE {
+        anyhow::bail!(
+            "credential: {} is {len} bytes, too large to be a credential",
+            config.credential.display()
+        );
+    }
+    let credential = SignedCredential(
+        std::fs::read(&config.credential)
+            .with_context(|| format!("credential: {}", config.credential.display()))?,
+    );
+    let cred = credential.verify_signature().with_context(|| {
+        format!(
+            "credential: {} is not a valid org credential",
+            config.credential.display()
+        )
+    })?;
+    if &cred.agent != identity.did() {
+        anyhow::bail!(
+            "credential: {} is for {}, but the identity is {}",
+            config.credential.display(),
+            cred.agent,
+            identity.did()
+        );
+    }
+    let card = AgentCard {
+        did: identity.did().clone(),
+        name: config.name.clone(),
+        credential,
+        capabilities: config
+            .capabilities
+            .iter()
+            .map(|c| {
+                CapabilityPattern::parse(c).map_err(|e| anyhow::anyhow!("capabilities: {c}: {e}"))
+            })
+            .collect::<Result<_>>()?,
+        versions: vec![PROTOCOL_VERSION],
+    };
+    LocalAgent::new(identity, card).map_err(|e| anyhow::anyhow!("agent card: {e}"))
+}
+
+pub async fn run(path: &Path) -> Result<()> {
+    let config = NodeConfigFile::load(path)?;
+    let agent = agent_from(&config)?;
+    let text = std::fs::read_to_string(&config.trust_bundle)
+        .with_context(|| format!("trust_bundle: {}", config.trust_bundle.display()))?;
+    let bundle = TrustBundle::from_toml_str(&text).with_context(|| {
+        format!(
+            "trust_bundle: {} is not a valid trust bundle",
+            config.trust_bundle.display()
+        )
+    })?;
+    if config.http.is_some() {
+        tracing::warn!(
+            "http: the dashboard is not part of this build yet; the address is not served"
+        );
+    }
+    let mut builder = Node::builder()
+        .agent(agent)
+        .bundle(bundle)
+        .data_dir(&config.data_dir)
+        .mdns(config.mdns);
+    for addr in &config.listen {
+        builder = builder.listen(addr.clone());
+    }
+    for addr in &config.bootstrap {
+        builder = builder.bootstrap(addr.clone());
+    }
+    let node = builder.build().await?;
+    let mut events = node.events();
+    tracing::info!(did = %node.did(), peer_id = %node.peer_id(), "node started");
+    for addr in node.listen_addrs().await? {
+        // One line per address on stdout, for scripts and tests.
+        println!("listening {addr}/p2p/{}", node.peer_id());
+    }
+    println!("agent {}", node.did());
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            event = events.recv() => match event {
+                Ok(NodeEvent::SessionEstablished(s)) => {
+                    tracing::info!(peer = %s.remote, name = %s.remote_card.name, org = %s.policy.name, "session");
+                }
+                Ok(NodeEvent::RefusedPeer { peer, refusal }) => {
+                    tracing::warn!(%peer, reason = refusal.name(), "refused a peer");
+                }
+                Ok(NodeEvent::Recorded { index, kind, with }) => {
+                    tracing::info!(index, %kind, %with, "recorded");
+                }
+                Ok(NodeEvent::Equivocation { offender }) => {
+                    tracing::warn!(%offender, "equivocation proven");
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(missed = n, "event log lagged");
+                }
+                Err(_) => break,
+            },
+        }
+    }
+    tracing::info!("shutting down");
+    node.shutdown().await?;
+    Ok(())
+}

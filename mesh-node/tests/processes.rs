@@ -1,0 +1,302 @@
+//! Separate OS processes: three `mesh-node run` daemons from config files,
+//! a driver node in this process co-signing records with them; one daemon
+//! is killed with SIGKILL mid-traffic and restarted from its data dir. Every
+//! record it acknowledged before dying is still in its ledger, the ledger
+//! verifies, and the mesh carries on. Also: the demo runs end to end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mesh_iatp::testing::identity;
+use mesh_iatp::{Identity, OrgCredential, Timestamp};
+use mesh_ledger::record::ActionKind;
+use mesh_ledger::store::Store;
+use mesh_ledger::verify::verify_log;
+use mesh_node::keyfile;
+use mesh_node::node::{LEDGER_FILE, Node, NodeError};
+
+fn now() -> Timestamp {
+    use mesh_node::node::Clock;
+    mesh_node::node::SystemClock.now()
+}
+
+struct Daemon {
+    child: Child,
+    addr: libp2p::Multiaddr,
+}
+
+/// Write an agent's key, credential and config into `dir`.
+fn provision(
+    dir: &Path,
+    org: &Identity,
+    name: &str,
+    bootstrap: Option<&libp2p::Multiaddr>,
+) -> (PathBuf, Identity) {
+    std::fs::create_dir_all(dir).unwrap();
+    let id = identity(&format!("agent {name} (processes)"));
+    keyfile::write(&dir.join("agent.key"), &id).unwrap();
+    let t = now();
+    let cred = OrgCredential {
+        org: org.did().clone(),
+        agent: id.did().clone(),
+        roles: vec!["worker".into()],
+        not_before: t.minus_secs(60),
+        expires: t.plus_secs(3600),
+    }
+    .sign(org)
+    .unwrap();
+    keyfile::write_new(&dir.join("agent.cred"), &cred.0, 0o644).unwrap();
+    let boot = bootstrap
+        .map(|a| format!("bootstrap = [\"{a}\"]\n"))
+        .unwrap_or_default();
+    let config = format!(
+        "identity = \"agent.key\"\ncredential = \"agent.cred\"\nname = \"{name}\"\ntrust_bundle = \"../bundle.toml\"\ndata_dir = \"data\"\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n{boot}"
+    );
+    std::fs::write(dir.join("node.toml"), config).unwrap();
+    (dir.join("node.toml"), id)
+}
+
+/// Start `mesh-node run` and read its listen address from stdout.
+fn start(config: &Path, log: &Path) -> Daemon {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("mesh-node runs");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("listening ") {
+                let _ = tx.send(rest.to_string());
+            }
+        }
+    });
+    let line = rx.recv_timeout(common::WAIT).unwrap_or_else(|_| {
+        panic!(
+            "no listen address from {}: see {}",
+            config.display(),
+            log.display()
+        )
+    });
+    // `/ip4/…/tcp/N/p2p/Qm…`: dial the address part.
+    let addr: libp2p::Multiaddr = line.split("/p2p/").next().unwrap().parse().unwrap();
+    Daemon { child, addr }
+}
+
+fn terminate(d: &mut Daemon) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while std::time::Instant::now() < deadline {
+        if d.child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = d.child.kill();
+    panic!("a daemon did not stop on SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_traffic_restarts_with_every_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let acme = identity("org acme (processes)");
+    let globex = identity("org globex (processes)");
+    let bundle = format!(
+        "[[org]]\nname = \"acme\"\nroot = \"{}\"\ninitial_trust = 600\ntrust_ceiling = 900\ncapabilities = [\"search\"]\n\n[[org]]\nname = \"globex\"\nroot = \"{}\"\ninitial_trust = 500\ntrust_ceiling = 800\ncapabilities = [\"search\"]\n",
+        acme.did(),
+        globex.did()
+    );
+    std::fs::write(root.join("bundle.toml"), &bundle).unwrap();
+
+    let (a_cfg, _) = provision(&root.join("a"), &acme, "a", None);
+    let mut a = start(&a_cfg, &root.join("a.log"));
+    let (b_cfg, b_id) = provision(&root.join("b"), &globex, "b", Some(&a.addr));
+    let mut b = start(&b_cfg, &root.join("b.log"));
+    let (c_cfg, _) = provision(&root.join("c"), &acme, "c", Some(&a.addr));
+    let mut c = start(&c_cfg, &root.join("c.log"));
+
+    // The driver: a node in this process, connected to all three.
+    let driver_agent = {
+        let id = identity("agent driver (processes)");
+        let t = now();
+        let credential = OrgCredential {
+            org: acme.did().clone(),
+            agent: id.did().clone(),
+            roles: vec!["driver".into()],
+            not_before: t.minus_secs(60),
+            expires: t.plus_secs(3600),
+        }
+        .sign(&acme)
+        .unwrap();
+        let card = mesh_iatp::AgentCard {
+            did: id.did().clone(),
+            name: "driver".into(),
+            credential,
+            capabilities: vec![],
+            versions: vec![mesh_iatp::envelope::PROTOCOL_VERSION],
+        };
+        mesh_iatp::handshake::LocalAgent::new(id, card).unwrap()
+    };
+    let driver = Node::builder()
+        .agent(driver_agent)
+        .bundle(mesh_iatp::TrustBundle::from_toml_str(&bundle).unwrap())
+        .data_dir(root.join("driver"))
+        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .build()
+        .await
+        .unwrap();
+    for d in [&a, &b, &c] {
+        driver.connect(d.addr.clone()).await.unwrap();
+    }
+    let b_did = b_id.did().clone();
+
+    // Traffic to b; SIGKILL it after 30 acknowledged records.
+    let mut acked = 0u64;
+    let mut i = 0u32;
+    loop {
+        i += 1;
+        match driver
+            .record_action(&b_did, ActionKind::Invoke, &i.to_be_bytes())
+            .await
+        {
+            Ok(_) => acked += 1,
+            Err(e) => panic!("before the kill: {e}"),
+        }
+        // Records to a and c go on too.
+        driver
+            .record_action(&mesh_node_did(&a_cfg), ActionKind::Invoke, &i.to_be_bytes())
+            .await
+            .unwrap();
+        if acked == 30 {
+            b.child.kill().unwrap(); // SIGKILL
+            b.child.wait().unwrap();
+            break;
+        }
+    }
+    // b is gone: requests to it fail, traffic to the others does not.
+    let after_kill = driver
+        .record_action(&b_did, ActionKind::Invoke, b"dead?")
+        .await;
+    assert!(
+        matches!(
+            after_kill,
+            Err(NodeError::NoSession(_) | NodeError::RequestFailed(_))
+        ),
+        "{after_kill:?}"
+    );
+    driver
+        .record_action(&mesh_node_did(&c_cfg), ActionKind::Invoke, b"still here")
+        .await
+        .unwrap();
+
+    // Restart b from the same config and data dir.
+    b = start(&b_cfg, &root.join("b2.log"));
+    common::eventually("the driver reconnects to b", || async {
+        driver.connect(b.addr.clone()).await.is_ok()
+    })
+    .await;
+    for k in 0..5u8 {
+        driver
+            .record_action(&b_did, ActionKind::Result, &[k])
+            .await
+            .unwrap();
+    }
+    for d in [&mut a, &mut b, &mut c] {
+        terminate(d);
+    }
+
+    // b's ledger: sound, with every record the driver holds from b.
+    let store = Store::open_read_only(&root.join("b/data").join(LEDGER_FILE).to_string_lossy())
+        .await
+        .unwrap();
+    let report = verify_log(&store, b_did.as_str(), &[], |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.is_sound(), "{:?}", report.faults);
+    let log = store.log(b_did.as_str()).await.unwrap();
+    let mut b_leaves = std::collections::HashSet::new();
+    for idx in 0..log.size() {
+        b_leaves.insert(log.record(idx).await.unwrap().leaf_hash());
+    }
+    let driver_log = driver.log_info().await;
+    let mut with_b = 0;
+    for idx in 0..driver_log.size {
+        let p = driver.prove(idx).await.unwrap();
+        if p.record.record().counterparty == b_did {
+            with_b += 1;
+            assert!(
+                b_leaves.contains(&p.record.leaf_hash()),
+                "record {idx}, acknowledged by b, is missing from b's ledger"
+            );
+        }
+    }
+    assert_eq!(with_b, acked + 5);
+    assert!(log.size() >= acked + 5);
+}
+
+/// The DID in a provisioned config's key file.
+fn mesh_node_did(config: &Path) -> mesh_iatp::Did {
+    keyfile::read(&config.parent().unwrap().join("agent.key"))
+        .unwrap()
+        .did()
+        .clone()
+}
+
+#[test]
+fn the_demo_runs_end_to_end_and_verifies_its_ledgers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
+        .args(["demo", "--agents", "4", "--seconds", "1", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "org_not_in_bundle",
+        "refuses to delegate to globex-2: trust_below_link_minimum",
+        "spawned acme-1-child",
+        "next delegation is refused: revoked",
+        "verifying every ledger",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    let sound = text
+        .lines()
+        .filter(|l| l.trim_end().ends_with(": sound"))
+        .count();
+    assert_eq!(sound, 4, "{text}");
+    assert!(data.join("acme-1").join(LEDGER_FILE).exists());
+    // The printed command verifies again.
+    let cmd = text
+        .lines()
+        .skip_while(|l| !l.starts_with("verify again"))
+        .nth(1)
+        .unwrap();
+    assert!(cmd.contains("mesh-ledger -- verify"));
+    // A non-empty data dir is refused, naming the flag.
+    let again = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
+        .args(["demo", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--data-dir"));
+}
