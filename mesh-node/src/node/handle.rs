@@ -891,6 +891,16 @@ impl Node {
             .await?)
     }
 
+    /// Re-aggregate trust and publish this node's signed trust report now
+    /// (normally done every report interval and on significant change).
+    pub async fn publish_trust_report(&self) -> Result<(), NodeError> {
+        self.shared
+            .commands
+            .send(Command::PublishReport)
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
     /// Publish raw bytes on a topic, bypassing every check. Honest nodes
     /// never need this; simulations and tests use it to play an attacker
     /// (e.g. an equivocating log).

@@ -94,6 +94,7 @@ pub enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     ConnectedPeers(oneshot::Sender<Vec<libp2p::PeerId>>),
     GossipScore(libp2p::PeerId, oneshot::Sender<Option<f64>>),
+    PublishReport,
     Stop(Option<oneshot::Sender<()>>),
 }
 
@@ -396,6 +397,10 @@ impl SwarmTask {
             }
             Command::GossipScore(peer, reply) => {
                 let _ = reply.send(self.swarm.behaviour().gossip.peer_score(&peer));
+            }
+            Command::PublishReport => {
+                self.last_report = Instant::now();
+                self.publish_report();
             }
             Command::Stop(_) => {}
         }

@@ -1,0 +1,312 @@
+//! Network benchmarks on loopback TCP:
+//!
+//! - `handshake_open_connection`: the three IATP messages over an open
+//!   libp2p connection (request-response, CBOR codec, a Yamux stream per
+//!   message), both ends in this process. Criterion's figure is the mean;
+//!   a separate pass prints p50/p95/p99 (the target is p50 < 1 ms).
+//! - `report_to_100_nodes`: 100 real nodes, each connected to 4 earlier
+//!   ones at random; one publishes a trust report; the time until all 99
+//!   others have verified and accepted it (target p95 < 1 s). Printed as
+//!   percentiles over 30 rounds.
+//!
+//! Floors measured in the same run: one Ed25519 sign and one verify.
+//! `cargo bench -p mesh-node --bench network`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures::StreamExt;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Swarm, noise, tcp, yamux};
+use mesh_iatp::RevokedCredentials;
+use mesh_iatp::handshake::{
+    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NonceCache, Responder,
+};
+use mesh_iatp::testing::{FIXTURE_NOW, Federation};
+use mesh_node::node::{FixedClock, IATP_PROTOCOL, IatpRequest, IatpResponse, Node, NodeEvent};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use serde_bytes::ByteBuf;
+
+type Iatp = request_response::cbor::Behaviour<IatpRequest, IatpResponse>;
+
+fn swarm(agent: &LocalAgent) -> Swarm<Iatp> {
+    let key = mesh_node::transport_key::to_libp2p(agent.identity()).unwrap();
+    libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            Iatp::new(
+                [(IATP_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .build()
+}
+
+struct Pair {
+    fed: Federation,
+    a_agent: LocalAgent,
+    b_agent: LocalAgent,
+    a: Swarm<Iatp>,
+    b: Swarm<Iatp>,
+    nonces: NonceCache,
+    rng: ChaCha20Rng,
+    config: HandshakeConfig,
+    revoked: RevokedCredentials,
+}
+
+impl Pair {
+    async fn new() -> Pair {
+        let fed = Federation::new();
+        let a_agent = fed.agent(&fed.acme, "bench-a", &[]);
+        let b_agent = fed.agent(&fed.globex, "bench-b", &[]);
+        let mut a = swarm(&a_agent);
+        let mut b = swarm(&b_agent);
+        b.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = b.select_next_some().await {
+                break address;
+            }
+        };
+        a.dial(addr).unwrap();
+        let (mut up_a, mut up_b) = (false, false);
+        while !(up_a && up_b) {
+            tokio::select! {
+                e = a.select_next_some() => up_a |= matches!(e, SwarmEvent::ConnectionEstablished { .. }),
+                e = b.select_next_some() => up_b |= matches!(e, SwarmEvent::ConnectionEstablished { .. }),
+            }
+        }
+        Pair {
+            fed,
+            a_agent,
+            b_agent,
+            a,
+            b,
+            nonces: NonceCache::new(1 << 20, 60),
+            rng: ChaCha20Rng::seed_from_u64(7),
+            config: HandshakeConfig::default(),
+            revoked: RevokedCredentials::default(),
+        }
+    }
+
+    /// One handshake over the open connection: Hello, Response, Confirm,
+    /// Accepted.
+    async fn handshake(&mut self) -> Duration {
+        let ctx = |agent| Context {
+            local: agent,
+            bundle: &self.fed.bundle,
+            revoked: &self.revoked,
+            trust: &InitialTrust,
+            config: &self.config,
+        };
+        let b_peer = *self.b.local_peer_id();
+        let started = Instant::now();
+        let (waiting, hello) = Initiator::start(
+            ctx(&self.a_agent),
+            self.b_agent.peer_id(),
+            FIXTURE_NOW,
+            &mut self.rng,
+        )
+        .unwrap();
+        self.a
+            .behaviour_mut()
+            .send_request(&b_peer, IatpRequest::Hello(ByteBuf::from(hello)));
+        let mut waiting = Some(waiting);
+        let mut responding = None;
+        loop {
+            tokio::select! {
+                e = self.a.select_next_some() => if let SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. }, ..
+                }) = e {
+                    match response {
+                        IatpResponse::Response(bytes) => {
+                            let (_, confirm) = waiting.take().unwrap().on_response(ctx(&self.a_agent), &bytes, FIXTURE_NOW).unwrap();
+                            self.a.behaviour_mut().send_request(&b_peer, IatpRequest::Confirm(ByteBuf::from(confirm)));
+                        }
+                        IatpResponse::Accepted => return started.elapsed(),
+                        IatpResponse::Refused { reason, .. } => panic!("refused: {reason}"),
+                    }
+                },
+                e = self.b.select_next_some() => if let SwarmEvent::Behaviour(request_response::Event::Message {
+                    peer, message: request_response::Message::Request { request, channel, .. }, ..
+                }) = e {
+                    let remote = mesh_iatp::PeerId::from_bytes(&peer.to_bytes()).unwrap();
+                    let reply = match request {
+                        IatpRequest::Hello(bytes) => {
+                            let (pending, response) = Responder::on_hello(ctx(&self.b_agent), remote, &bytes, FIXTURE_NOW, &mut self.nonces, &mut self.rng).unwrap();
+                            responding = Some(pending);
+                            IatpResponse::Response(ByteBuf::from(response))
+                        }
+                        IatpRequest::Confirm(bytes) => {
+                            responding.take().unwrap().on_confirm(ctx(&self.b_agent), &bytes, FIXTURE_NOW).unwrap();
+                            IatpResponse::Accepted
+                        }
+                    };
+                    self.b.behaviour_mut().send_response(channel, reply).unwrap();
+                },
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn floors(c: &mut Criterion) {
+    let id = mesh_iatp::testing::identity("bench floor");
+    let msg = [7u8; 200];
+    let sig = id.sign(&msg);
+    c.bench_function("floor/ed25519_sign", |b| {
+        b.iter(|| id.sign(std::hint::black_box(&msg)))
+    });
+    c.bench_function("floor/ed25519_verify", |b| {
+        b.iter(|| id.did().verify(std::hint::black_box(&msg), &sig))
+    });
+}
+
+fn handshake_open_connection(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut pair = rt.block_on(Pair::new());
+    c.bench_function("network/handshake_open_connection", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += pair.handshake().await;
+                }
+                total
+            })
+        })
+    });
+    let mut samples: Vec<Duration> = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..2000 {
+            v.push(pair.handshake().await);
+        }
+        v
+    });
+    samples.sort();
+    println!(
+        "network/handshake_open_connection over 2000: p50 {:?}  p95 {:?}  p99 {:?}",
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.95),
+        percentile(&samples, 0.99)
+    );
+}
+
+fn report_to_100_nodes(_: &mut Criterion) {
+    const N: usize = 100;
+    const ROUNDS: usize = 30;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let fed = Federation::new();
+        let dir = tempfile::tempdir().unwrap();
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut rng = ChaCha20Rng::seed_from_u64(100);
+        let setup = Instant::now();
+        for i in 0..N {
+            let org = if i % 2 == 0 { &fed.acme } else { &fed.globex };
+            let node = Node::builder()
+                .agent(fed.agent(org, &format!("bench-{i}"), &[]))
+                .bundle(fed.bundle.clone())
+                .data_dir(dir.path().join(format!("n{i}")))
+                .clock(FixedClock(FIXTURE_NOW))
+                .seed([i as u8; 32])
+                .intervals(Duration::from_secs(3600), Duration::from_secs(3600))
+                .heartbeat(Duration::from_millis(300))
+                .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+                .build()
+                .await
+                .unwrap();
+            let mut picked = std::collections::BTreeSet::new();
+            while i > 0 && picked.len() < 4.min(i) {
+                picked.insert(rand_core::Rng::next_u32(&mut rng) as usize % i);
+            }
+            for j in picked {
+                let addr = nodes[j].listen_addrs().await.unwrap().remove(0);
+                node.connect(addr).await.unwrap();
+            }
+            nodes.push(node);
+        }
+        // Let gossipsub build its meshes.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        println!("network/report_to_100_nodes: {N} nodes up and connected in {:?}", setup.elapsed());
+
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for (i, n) in nodes.iter().enumerate() {
+            let mut events = n.events();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Ok(e) = events.recv().await {
+                    if let NodeEvent::TrustReport { reporter } = e {
+                        let _ = tx.send((i, reporter, Instant::now()));
+                    }
+                }
+            });
+        }
+        let mut rounds = Vec::new();
+        let mut deliveries = Vec::new();
+        for r in 0..ROUNDS {
+            let from = (r * 37) % N;
+            let reporter = nodes[from].did().clone();
+            while rx.try_recv().is_ok() {}
+            let t0 = Instant::now();
+            nodes[from].publish_trust_report().await.unwrap();
+            let mut got = std::collections::HashSet::new();
+            let deadline = t0 + Duration::from_secs(10);
+            while got.len() < N - 1 {
+                match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+                    Ok(Some((i, who, at))) if who == reporter && got.insert(i) => {
+                        deliveries.push(at - t0)
+                    }
+                    Ok(Some(_)) => {}
+                    _ => break,
+                }
+            }
+            assert_eq!(got.len(), N - 1, "round {r}: only {} of {} nodes got the report", got.len(), N - 1);
+            rounds.push(t0.elapsed());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        rounds.sort();
+        deliveries.sort();
+        println!(
+            "network/report_to_100_nodes over {ROUNDS} rounds: all 99 reached in p50 {:?}  p95 {:?}  max {:?}; single deliveries p50 {:?}  p95 {:?}",
+            percentile(&rounds, 0.5),
+            percentile(&rounds, 0.95),
+            rounds[rounds.len() - 1],
+            percentile(&deliveries, 0.5),
+            percentile(&deliveries, 0.95),
+        );
+        for n in nodes {
+            n.shutdown().await.unwrap();
+        }
+    });
+}
+
+criterion_group!(
+    benches,
+    floors,
+    handshake_open_connection,
+    report_to_100_nodes
+);
+criterion_main!(benches);
