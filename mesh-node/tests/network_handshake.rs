@@ -280,3 +280,181 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
     assert!(closed_again, "a banned peer's new connection is closed");
     assert_eq!(bob.node.log_info().await.size, 0);
 }
+
+/// The refusal classes a peer can trigger with a real node, each told to
+/// the peer with its code over the wire: credential expired, revoked,
+/// capability outside the org's policy, a replayed Hello nonce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_class_is_told_over_the_wire() {
+    use mesh_iatp::RevokedCredentials;
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let revoked_agent = fed.agent(&fed.acme, "revoked", &[]);
+    let mut revoked = RevokedCredentials::default();
+    revoked.revoke(revoked_agent.card().credential.digest());
+    let bob = common::start(
+        common::builder(
+            &fed,
+            fed.agent(&fed.globex, "bob", &[]),
+            &dir.path().join("b"),
+            31,
+        )
+        .revoked_credentials(revoked),
+    )
+    .await;
+    let day = 86_400;
+    let cases = [
+        (
+            fed.agent_with_window(
+                &fed.acme,
+                "expired",
+                &[],
+                FIXTURE_NOW.minus_secs(40 * day),
+                FIXTURE_NOW.minus_secs(10 * day),
+            ),
+            "credential_expired (code 14)",
+        ),
+        (
+            fed.agent_with_window(
+                &fed.acme,
+                "early",
+                &[],
+                FIXTURE_NOW.plus_secs(10 * day),
+                FIXTURE_NOW.plus_secs(40 * day),
+            ),
+            "credential_not_yet_valid (code 15)",
+        ),
+        (revoked_agent, "credential_revoked (code 16)"),
+        // globex may offer only `search`.
+        (
+            fed.agent(&fed.globex, "greedy", &["tools/github"]),
+            "capability_not_allowed (code 18)",
+        ),
+    ];
+    for (i, (agent, expected)) in cases.into_iter().enumerate() {
+        let name = agent.card().name.clone();
+        let peer = node(&fed, agent, &dir.path().join(&name), 40 + i as u8).await;
+        let err = peer.node.connect(bob.addr.clone()).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "{name}: {err}");
+        peer.node.shutdown().await.unwrap();
+    }
+    assert!(bob.node.peers().is_empty());
+
+    // A node restarted with the same seed repeats its Hello nonce: refused
+    // as a replay (a real node seeds from the OS).
+    let first = node(
+        &fed,
+        fed.agent(&fed.acme, "twice", &[]),
+        &dir.path().join("t1"),
+        50,
+    )
+    .await;
+    first.node.connect(bob.addr.clone()).await.unwrap();
+    first.node.shutdown().await.unwrap();
+    let again = node(
+        &fed,
+        fed.agent(&fed.acme, "twice", &[]),
+        &dir.path().join("t2"),
+        50,
+    )
+    .await;
+    let err = again.node.connect(bob.addr.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("replayed_nonce (code 9)"), "{err}");
+}
+
+/// QUIC works as well as TCP, and the memory transport in-process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_authenticate_over_quic_and_the_memory_transport() {
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = node(
+        &fed,
+        fed.agent(&fed.acme, "alice", &[]),
+        &dir.path().join("a"),
+        61,
+    )
+    .await;
+    let bob = node(
+        &fed,
+        fed.agent(&fed.globex, "bob", &[]),
+        &dir.path().join("b"),
+        62,
+    )
+    .await;
+    let quic = bob
+        .node
+        .listen("/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(quic.to_string().contains("quic-v1"), "{quic}");
+    assert_eq!(&alice.node.connect(quic).await.unwrap(), bob.node.did());
+    alice
+        .node
+        .record_action(
+            bob.node.did(),
+            mesh_ledger::record::ActionKind::Invoke,
+            b"over quic",
+        )
+        .await
+        .unwrap();
+    assert_eq!(bob.node.log_info().await.size, 1);
+
+    let carol = node(
+        &fed,
+        fed.agent(&fed.acme, "carol", &[]),
+        &dir.path().join("c"),
+        63,
+    )
+    .await;
+    let mem = carol
+        .node
+        .listen("/memory/0".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(&alice.node.connect(mem).await.unwrap(), carol.node.did());
+}
+
+/// Peers find each other through the Kademlia DHT: two nodes that only
+/// know a common bootstrap node end up authenticated to each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_are_discovered_through_the_dht() {
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = node(
+        &fed,
+        fed.agent(&fed.acme, "hub", &[]),
+        &dir.path().join("h"),
+        71,
+    )
+    .await;
+    let b = common::start(
+        common::builder(
+            &fed,
+            fed.agent(&fed.globex, "b", &[]),
+            &dir.path().join("b"),
+            72,
+        )
+        .bootstrap(hub.addr.clone()),
+    )
+    .await;
+    let c = common::start(
+        common::builder(
+            &fed,
+            fed.agent(&fed.acme, "c", &[]),
+            &dir.path().join("c"),
+            73,
+        )
+        .bootstrap(hub.addr.clone()),
+    )
+    .await;
+    let c_did = c.node.did().clone();
+    eventually("b and c find each other through the DHT", || {
+        let (b, c) = (b.node.clone(), c.node.clone());
+        let c_did = c_did.clone();
+        async move {
+            b.peers().iter().any(|p| p.did == c_did) || c.peers().iter().any(|p| &p.did == b.did())
+        }
+    })
+    .await;
+}

@@ -46,6 +46,7 @@ pub struct NodeBuilder {
     mdns: bool,
     settings: Settings,
     handler: Arc<dyn TaskHandler>,
+    revoked: RevokedCredentials,
 }
 
 impl Default for NodeBuilder {
@@ -67,6 +68,7 @@ impl Default for NodeBuilder {
                 success: true,
                 output: serde_bytes::ByteBuf::new(),
             }),
+            revoked: RevokedCredentials::default(),
         }
     }
 }
@@ -94,6 +96,13 @@ impl NodeBuilder {
     /// Keep the ledger at a `sqlite:` or `postgres://` URL instead.
     pub fn ledger_url(mut self, url: impl Into<String>) -> Self {
         self.ledger = Some(LedgerAt::Url(url.into()));
+        self
+    }
+
+    /// Org credentials this node refuses (by digest), e.g. from an org's
+    /// revocation list.
+    pub fn revoked_credentials(mut self, revoked: RevokedCredentials) -> Self {
+        self.revoked = revoked;
         self
     }
 
@@ -247,7 +256,7 @@ impl NodeBuilder {
             local: agent,
             did,
             bundle,
-            revoked_credentials: RevokedCredentials::default(),
+            revoked_credentials: self.revoked,
             handshake: self.handshake,
             clock: self.clock,
             state: Mutex::new(state),

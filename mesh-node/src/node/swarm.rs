@@ -45,6 +45,8 @@ use super::{Clock, NodeError, NodeEvent, TaskHandler, did_of, serve};
 
 /// How long a refused peer may keep its connection to read the refusal.
 const REFUSED_GRACE: Duration = Duration::from_secs(1);
+/// How often the node walks the DHT for new peers.
+const DHT_WALK_INTERVAL: Duration = Duration::from_secs(30);
 /// The Kademlia protocol id of the mesh.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/mesh/kad/1");
 /// The identify protocol version string.
@@ -258,6 +260,10 @@ pub fn build_swarm(
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
+    let mut swarm = swarm;
+    // Answer DHT queries even without a confirmed external address (a
+    // mesh on one host or a LAN never gets one).
+    swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
     Ok(swarm)
 }
 
@@ -284,6 +290,7 @@ pub struct SwarmTask {
     banned: HashMap<libp2p::PeerId, Instant>,
     last_report: Instant,
     last_checkpoint: Instant,
+    last_dht_walk: Option<Instant>,
 }
 
 fn refused_error(what: &str, detail: impl std::fmt::Display) -> NodeError {
@@ -316,6 +323,7 @@ impl SwarmTask {
             banned: HashMap::new(),
             last_report: now,
             last_checkpoint: now,
+            last_dht_walk: None,
         }
     }
 
@@ -884,6 +892,16 @@ impl SwarmTask {
             });
         }
         self.update_peer_scores();
+        // Walk the DHT (find peers near ourselves) after the first session
+        // and every 30 s: peers it turns up are dialled and authenticated.
+        let has_peers = !self.shared.state().sessions.is_empty();
+        let walk_due = self
+            .last_dht_walk
+            .is_none_or(|at| now.duration_since(at) >= DHT_WALK_INTERVAL);
+        if has_peers && walk_due {
+            self.last_dht_walk = Some(now);
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
     }
 
     /// Refresh the aggregation and publish this node's signed report.
