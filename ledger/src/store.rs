@@ -178,6 +178,40 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The witness state held for every followed log: `(origin, size, root)`.
+    pub async fn witnessed(&self) -> Result<Vec<(String, u64, Hash)>, StoreError> {
+        let rows = sqlx::query("SELECT origin, size, root FROM witness_state ORDER BY origin")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let root = hash_of(r.try_get("root")?, "a witness_state root")?;
+                Ok((r.try_get("origin")?, u64_of(r.try_get("size")?)?, root))
+            })
+            .collect()
+    }
+
+    /// Record that `(size, root)` of `origin` was cosigned. A size smaller
+    /// than the one held is ignored: the state never moves backwards.
+    pub async fn save_witnessed(
+        &self,
+        origin: &str,
+        size: u64,
+        root: &Hash,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO witness_state (origin, size, root) VALUES ($1, $2, $3) \
+             ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root \
+             WHERE excluded.size >= witness_state.size",
+        )
+        .bind(origin)
+        .bind(i64_of(size)?)
+        .bind(root.to_vec())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Create a new, empty log named `origin` for the log key `key`.
     pub async fn create_log(&self, origin: &str, key: &Did) -> Result<Log, StoreError> {
         let exists = sqlx::query("SELECT 1 FROM ledger_logs WHERE origin = $1")

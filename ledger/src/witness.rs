@@ -40,6 +40,13 @@ pub trait WitnessStore {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryWitnessStore(BTreeMap<String, (u64, Hash)>);
 
+impl MemoryWitnessStore {
+    /// Start from held states (e.g. loaded from `Store::witnessed`).
+    pub fn from_held(held: impl IntoIterator<Item = (String, u64, Hash)>) -> Self {
+        MemoryWitnessStore(held.into_iter().map(|(o, s, r)| (o, (s, r))).collect())
+    }
+}
+
 impl WitnessStore for MemoryWitnessStore {
     type Error = std::convert::Infallible;
     fn get(&self, origin: &str) -> Result<Option<(u64, Hash)>, Self::Error> {

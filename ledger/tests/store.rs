@@ -536,3 +536,23 @@ async fn a_record_under_a_small_order_key_is_refused_by_the_batch_verifier() {
         );
     }
 }
+
+#[tokio::test]
+async fn witness_state_persists_and_never_moves_backwards() {
+    for (_dir, path) in backends().await {
+        let store = Store::open(&path).await.unwrap();
+        assert!(store.witnessed().await.unwrap().is_empty());
+        store.save_witnessed("log-a", 5, &[5; 32]).await.unwrap();
+        store.save_witnessed("log-b", 1, &[1; 32]).await.unwrap();
+        store.save_witnessed("log-a", 9, &[9; 32]).await.unwrap();
+        store.save_witnessed("log-a", 7, &[7; 32]).await.unwrap(); // older: ignored
+        let reopened = Store::open(&path).await.unwrap();
+        assert_eq!(
+            reopened.witnessed().await.unwrap(),
+            vec![
+                ("log-a".to_string(), 9, [9; 32]),
+                ("log-b".to_string(), 1, [1; 32])
+            ]
+        );
+    }
+}

@@ -645,3 +645,62 @@ async fn a_flooding_peer_is_throttled_penalised_and_cut_off_while_others_are_ser
     );
     assert!(victim.node.peers().iter().any(|p| p.name == "honest"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_witness_resumes_from_what_it_cosigned() {
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bob_dir = dir.path().join("b");
+    let mut alice = node(
+        &fed,
+        fed.agent(&fed.acme, "alice", &[]),
+        &dir.path().join("a"),
+        1,
+    )
+    .await;
+    let bob = node(&fed, fed.agent(&fed.globex, "bob", &[]), &bob_dir, 2).await;
+    alice.node.connect(bob.addr.clone()).await.unwrap();
+    for i in 0..3u8 {
+        alice
+            .node
+            .record_action(bob.node.did(), ActionKind::Invoke, &[i])
+            .await
+            .unwrap();
+    }
+    alice.node.checkpoint().await.unwrap();
+    next("cosigned at 3", &mut alice.events, |e| {
+        matches!(e, NodeEvent::Cosigned { size: 3, .. }).then_some(())
+    })
+    .await;
+    let bob_did = bob.node.did().clone();
+    bob.node.shutdown().await.unwrap();
+
+    // The state survived on disk…
+    let store = mesh_ledger::store::Store::open_read_only(
+        &bob_dir.join(mesh_node::node::LEDGER_FILE).to_string_lossy(),
+    )
+    .await
+    .unwrap();
+    let held = store.witnessed().await.unwrap();
+    store.close().await;
+    let root3 = alice.node.prove(0).await.unwrap().root;
+    assert_eq!(
+        held,
+        vec![(alice.node.did().as_str().to_string(), 3, root3)]
+    );
+
+    // …and the restarted witness extends it: 3 → 4 by a consistency proof.
+    let bob = node(&fed, fed.agent(&fed.globex, "bob", &[]), &bob_dir, 3).await;
+    assert_eq!(bob.node.did(), &bob_did);
+    alice.node.connect(bob.addr.clone()).await.unwrap();
+    alice
+        .node
+        .record_action(bob.node.did(), ActionKind::Invoke, b"4")
+        .await
+        .unwrap();
+    alice.node.checkpoint().await.unwrap();
+    next("cosigned at 4", &mut alice.events, |e| {
+        matches!(e, NodeEvent::Cosigned { size: 4, .. }).then_some(())
+    })
+    .await;
+}

@@ -235,10 +235,11 @@ impl NodeBuilder {
         gate_config.spawn = self.spawn;
         gate_config.clock_skew_secs = self.handshake.max_skew_secs;
         let gate = Gate::new(gate_config);
+        // The witness resumes from what it cosigned before a restart.
         let witness = Witness::new(
             did.as_str(),
             agent.identity().clone(),
-            MemoryWitnessStore::default(),
+            MemoryWitnessStore::from_held(ledger.witnessed().await?),
         );
         if let Some(policy) = &own_org {
             trust.register_from_policy(did.clone(), policy);

@@ -138,6 +138,21 @@ impl NodeLedger {
         Ok((record, proof, root))
     }
 
+    /// The witness state this node holds for the logs it follows.
+    pub async fn witnessed(&self) -> Result<Vec<(String, u64, Hash)>, StoreError> {
+        self.store.witnessed().await
+    }
+
+    /// Persist that this node cosigned `(size, root)` of `origin`.
+    pub async fn save_witnessed(
+        &self,
+        origin: &str,
+        size: u64,
+        root: &Hash,
+    ) -> Result<(), StoreError> {
+        self.store.save_witnessed(origin, size, root).await
+    }
+
     /// Close the store (everything appended is on disk).
     pub async fn close(&self) {
         self.store.close().await;

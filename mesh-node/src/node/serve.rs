@@ -441,7 +441,21 @@ pub async fn witness(
         .witness
         .add_checkpoint(old, &proof, &note, shared.now());
     let line = match line {
-        Ok(line) => line,
+        Ok(line) => {
+            // Persist before the cosignature leaves: a restarted witness
+            // must not cosign a fork of what it already vouched for.
+            let saved = shared
+                .ledger
+                .lock()
+                .await
+                .save_witnessed(&cp.origin, cp.size, &cp.root)
+                .await;
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, "witness state not saved; cosignature withheld");
+                return;
+            }
+            line
+        }
         Err(
             WitnessError::InconsistentProof { .. } | WitnessError::RootMismatchAtSameSize { .. },
         ) => {
