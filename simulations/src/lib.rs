@@ -36,4 +36,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod model;
+pub mod output;
 pub mod scenario;

@@ -1,0 +1,176 @@
+//! `mesh-sim`: run a scenario, or sweep a parameter over several.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mesh_sim::model;
+use mesh_sim::output::{self, SweepRow};
+use mesh_sim::scenario::Scenario;
+
+/// Multi-agent simulations of the mesh's trust system.
+#[derive(Parser)]
+#[command(name = "mesh-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// The pure crates in a deterministic loop (100k agents).
+    Model,
+    /// Real mesh-node instances in one process (not built yet).
+    Protocol,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario; writes results.json, timeline.csv and plots.
+    Run {
+        /// The scenario (TOML; docs/SIMULATIONS.md).
+        scenario: PathBuf,
+        /// How to run it.
+        #[arg(long, value_enum, default_value = "model")]
+        mode: Mode,
+        /// Where the results go (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Run a grid: each scenario × each value × with and without gating;
+    /// writes sweep.csv, sweep.md and one plot per scenario.
+    Sweep {
+        /// One or more scenarios (one row of the table each).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// The dotted parameter, e.g. adversary.fraction.
+        #[arg(long)]
+        param: String,
+        /// Comma-separated values.
+        #[arg(long, value_delimiter = ',', required = true)]
+        values: Vec<String>,
+        /// Where the results go (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rounds ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(what.to_string());
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+fn report_written(written: &[PathBuf], plot_error: Option<output::OutputError>) -> Result<()> {
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    if let Some(e) = plot_error {
+        bail!(e);
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            scenario,
+            mode,
+            out,
+        } => {
+            if matches!(mode, Mode::Protocol) {
+                bail!("--mode protocol is not built yet (issue 7); use --mode model");
+            }
+            let text = read(&scenario)?;
+            let s = Scenario::from_toml_str(&text)
+                .with_context(|| format!("{} is not a valid scenario", scenario.display()))?;
+            let progress = bar(s.rounds, &s.name);
+            let started = Instant::now();
+            let result = model::run(&s, |r| progress.set_position(r));
+            progress.finish_and_clear();
+            let r = &result.results;
+            println!(
+                "{}: {} agents ({} malicious, {}), {} rounds, {} tasks; {:.1}% delegated to malicious agents, {} refused by the gate; {:.2} s",
+                r.scenario,
+                r.agents,
+                r.malicious,
+                r.strategy,
+                r.rounds,
+                r.tasks,
+                100.0 * r.fraction_to_malicious,
+                r.refusals.values().sum::<u64>(),
+                started.elapsed().as_secs_f64()
+            );
+            let (written, err) = output::write_run(&out, &result);
+            report_written(&written, err)
+        }
+        Command::Sweep {
+            scenarios,
+            param,
+            values,
+            out,
+        } => {
+            let mut rows = Vec::new();
+            let total = (scenarios.len() * values.len() * 2) as u64;
+            let progress = bar(total, "sweep");
+            for path in &scenarios {
+                let text = read(path)?;
+                for v in &values {
+                    let value: f64 = v
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("--values: {v:?} is not a number"))?;
+                    let mut cell = [0.0; 2];
+                    for (k, gate) in ["true", "false"].iter().enumerate() {
+                        let s = Scenario::from_toml_str_with(
+                            &text,
+                            &[(param.as_str(), v.trim()), ("gate.enabled", gate)],
+                        )
+                        .with_context(|| format!("{} with {param} = {v}", path.display()))?;
+                        cell[k] = model::run(&s, |_| {}).results.fraction_to_malicious;
+                        progress.inc(1);
+                    }
+                    let strategy = Scenario::from_toml_str(&text)?
+                        .adversary
+                        .map_or("none", |a| a.strategy.name())
+                        .to_string();
+                    rows.push(SweepRow {
+                        strategy,
+                        value,
+                        gated: cell[0],
+                        ungated: cell[1],
+                    });
+                }
+            }
+            progress.finish_and_clear();
+            print!("{}", output::markdown_table(&param, &rows));
+            let (written, err) = output::write_sweep(&out, &param, &rows);
+            report_written(&written, err)
+        }
+    }
+}

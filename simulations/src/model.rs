@@ -1,0 +1,688 @@
+//! Model mode: the scenario as a deterministic round-based simulation,
+//! without networking, at 100,000-agent scale (docs/SIMULATIONS.md §3).
+//!
+//! What is real and what is modelled:
+//! - Credibility is `mesh_trust::eigentrust::credibility` itself, fed the
+//!   local-trust rows the engine builds (`conf · max(s − neutral, 0)`), with
+//!   the engine's default damping, ε, iteration cap, neutral point and prior
+//!   mass, pre-trusted anchors, and a warm start between epochs.
+//! - Scores follow TRUST.md §3 and §5 with the engine's defaults: a Beta
+//!   estimate of direct evidence with the org's initial trust as prior,
+//!   blended with the global score by `β = n / (n + k)`, capped by the org
+//!   ceiling, 0 once an equivocation is proven. Simplified: one dimension,
+//!   no decay (a run is short in simulated time).
+//! - The gate's rules that decide here are mesh-delegation's: a delegatee
+//!   under the grant's minimum trust is refused (`trust_below_link_minimum`),
+//!   and spawning obeys `SpawnPolicy` (threshold and budget by score).
+//! - Signatures, ledgers and gossip are not simulated: every report reaches
+//!   every agent at the end of its epoch, and an equivocation is proven at
+//!   the first epoch after it (a witness catches the fork).
+//!
+//! Same scenario and seed → the same results, bit for bit.
+
+use std::collections::{BTreeMap, HashMap};
+
+use mesh_delegation::SpawnPolicy;
+use mesh_iatp::Score;
+use mesh_trust::TrustConfig;
+use mesh_trust::eigentrust::{self, Params, Row};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::scenario::{Scenario, Strategy};
+
+/// How often an honest agent fails a task anyway.
+pub const HONEST_ERROR: f64 = 0.02;
+/// Evidence claimed by a crafted (praising or slandering) report entry.
+pub const CRAFTED_EVIDENCE: f64 = 100.0;
+/// Entries in one agent's trust report (the most-evidenced first).
+pub const REPORT_ENTRIES: usize = 20;
+/// Honest anchors (pre-trusted) per organisation: 1% of its honest agents,
+/// at least one.
+pub const ANCHOR_SHARE: f64 = 0.01;
+
+/// What kind of agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// Behaves (fails [`HONEST_ERROR`] of the time).
+    Honest,
+    /// Fails every task.
+    AlwaysBad,
+    /// Behaves `good_fraction` of the time.
+    Camouflaged,
+    /// Fails; praises members, slanders others.
+    Collective,
+    /// Behaves; vouches for the always-bad protégés.
+    Spy,
+    /// A sybil parent: fails; its children praise it.
+    Sybil,
+    /// A sybil's child: fails; praises its parent.
+    SybilChild,
+    /// Behaves; signs two ledger histories.
+    Equivocating,
+    /// Does nothing; floods.
+    FreeRider,
+}
+
+impl Class {
+    /// Everything but honest is malicious.
+    pub fn is_malicious(self) -> bool {
+        self != Class::Honest
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Class::Honest => "honest",
+            Class::AlwaysBad => "always_bad",
+            Class::Camouflaged => "camouflaged",
+            Class::Collective => "collective",
+            Class::Spy => "spy",
+            Class::Sybil => "sybil",
+            Class::SybilChild => "sybil_child",
+            Class::Equivocating => "equivocating",
+            Class::FreeRider => "free_rider",
+        }
+    }
+}
+
+/// One round's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoundStats {
+    /// 1-based.
+    pub round: u64,
+    /// Tasks honest agents tried to delegate.
+    pub tasks: u64,
+    /// Of which delegated.
+    pub delegated: u64,
+    /// Of which to a malicious agent.
+    pub to_malicious: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Refused by the gate (no candidate trusted enough).
+    pub refused: u64,
+    /// Mean global score of honest agents.
+    pub mean_score_honest: f64,
+    /// Mean global score of malicious agents (NaN-free: 0 if none).
+    pub mean_score_malicious: f64,
+}
+
+/// A run's results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Results {
+    /// Scenario name.
+    pub scenario: String,
+    /// `model` or `protocol`.
+    pub mode: String,
+    /// The seed.
+    pub seed: u64,
+    /// The adversary model (`none` without one).
+    pub strategy: String,
+    /// The adversary fraction asked for.
+    pub fraction: f64,
+    /// Whether the gate used trust.
+    pub gate_enabled: bool,
+    /// Agents, sybil children included.
+    pub agents: u64,
+    /// Malicious agents, sybil children included.
+    pub malicious: u64,
+    /// Rounds run.
+    pub rounds: u64,
+    /// Tasks tried.
+    pub tasks: u64,
+    /// Tasks delegated.
+    pub delegated: u64,
+    /// Tasks delegated to malicious agents.
+    pub to_malicious: u64,
+    /// `to_malicious / tasks`: the headline figure.
+    pub fraction_to_malicious: f64,
+    /// Tasks that failed.
+    pub failed: u64,
+    /// Gate refusals by rule.
+    pub refusals: BTreeMap<String, u64>,
+    /// Mean final global score by class.
+    pub mean_score_by_class: BTreeMap<String, f64>,
+    /// Trust aggregations run.
+    pub aggregations: u64,
+}
+
+/// A run: results and the per-round timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// Totals.
+    pub results: Results,
+    /// Per round.
+    pub timeline: Vec<RoundStats>,
+}
+
+struct Agent {
+    class: Class,
+    org: usize,
+    initial: f64,
+    ceiling: f64,
+    /// Sybil child → parent; spy → nothing.
+    parent: Option<u32>,
+}
+
+/// Uniform in [0, 1).
+fn unit(rng: &mut ChaCha20Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Uniform in 0..n (n > 0).
+fn below(rng: &mut ChaCha20Rng, n: usize) -> usize {
+    ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
+}
+
+struct World<'a> {
+    s: &'a Scenario,
+    cfg: TrustConfig,
+    agents: Vec<Agent>,
+    honest: Vec<u32>,
+    /// Agents by org, for candidate draws.
+    by_org: Vec<Vec<u32>>,
+    /// Orgs allowed to take each workload capability.
+    capable_orgs: Vec<Vec<usize>>,
+    anchors: Vec<usize>,
+    /// Direct evidence of each agent: subject → (good, bad).
+    direct: Vec<HashMap<u32, (f64, f64)>>,
+    global: Vec<f64>,
+    credibility: Option<Vec<f64>>,
+    severe: Vec<bool>,
+    rng: ChaCha20Rng,
+}
+
+impl<'a> World<'a> {
+    fn new(s: &'a Scenario) -> World<'a> {
+        let mut rng = ChaCha20Rng::seed_from_u64(s.seed);
+        let cfg = TrustConfig::default();
+        let n = s.agents as usize;
+        let n_bad = s.malicious_count() as usize;
+        // Orgs by share, in order; the last takes the rounding remainder.
+        let mut org_of = Vec::with_capacity(n);
+        for (k, o) in s.orgs.iter().enumerate() {
+            let count = if k + 1 == s.orgs.len() {
+                n - org_of.len()
+            } else {
+                ((o.share * n as f64).round() as usize).min(n - org_of.len())
+            };
+            org_of.extend(std::iter::repeat_n(k, count));
+        }
+        // Malicious agents are spread evenly over the id space (so over
+        // orgs): every (n / n_bad)-th agent.
+        let mut class = vec![Class::Honest; n];
+        let strategy = s.adversary.as_ref().map(|a| a.strategy);
+        for k in 0..n_bad {
+            let id = k * n / n_bad.max(1);
+            class[id] = match strategy {
+                Some(Strategy::AlwaysBad) => Class::AlwaysBad,
+                Some(Strategy::Camouflaged) => Class::Camouflaged,
+                Some(Strategy::Collective) => Class::Collective,
+                // Half spies, half the always-bad agents they vouch for.
+                Some(Strategy::Spy) if k % 2 == 0 => Class::Spy,
+                Some(Strategy::Spy) => Class::AlwaysBad,
+                Some(Strategy::Sybil) => Class::Sybil,
+                Some(Strategy::Equivocating) => Class::Equivocating,
+                Some(Strategy::FreeRider) => Class::FreeRider,
+                None => Class::Honest,
+            };
+        }
+        let mut agents: Vec<Agent> = (0..n)
+            .map(|i| {
+                let o = &s.orgs[org_of[i]];
+                Agent {
+                    class: class[i],
+                    org: org_of[i],
+                    initial: f64::from(o.initial_trust.get()),
+                    ceiling: f64::from(o.trust_ceiling.get()),
+                    parent: None,
+                }
+            })
+            .collect();
+        // Sybils spawn: with the gate, only what SpawnPolicy's budget for
+        // their score allows; without it, all they want.
+        if let Some(a) = s
+            .adversary
+            .as_ref()
+            .filter(|a| a.strategy == Strategy::Sybil)
+        {
+            let policy = SpawnPolicy::default();
+            for p in 0..n {
+                if agents[p].class != Class::Sybil {
+                    continue;
+                }
+                let parent_score = Score::saturating(agents[p].initial as u16);
+                let allowed = if s.gate_enabled {
+                    if parent_score < policy.threshold {
+                        0
+                    } else {
+                        a.sybils_per_agent.min(policy.budget(parent_score))
+                    }
+                } else {
+                    a.sybils_per_agent
+                };
+                for _ in 0..allowed {
+                    // child_initial_score: min(certificate ceiling, parent score).
+                    let (org, ceiling, initial) =
+                        (agents[p].org, agents[p].ceiling, agents[p].initial);
+                    agents.push(Agent {
+                        class: Class::SybilChild,
+                        org,
+                        initial: initial.min(ceiling),
+                        ceiling,
+                        parent: Some(p as u32),
+                    });
+                }
+            }
+        }
+        let total = agents.len();
+        let honest: Vec<u32> = (0..total as u32)
+            .filter(|&i| agents[i as usize].class == Class::Honest)
+            .collect();
+        let mut by_org = vec![Vec::new(); s.orgs.len()];
+        for (i, a) in agents.iter().enumerate() {
+            by_org[a.org].push(i as u32);
+        }
+        let capable_orgs = s
+            .workload
+            .capabilities
+            .iter()
+            .map(|(resource, _)| {
+                let r = mesh_iatp::CapabilityPattern::parse(resource).ok();
+                (0..s.orgs.len())
+                    .filter(|&k| {
+                        r.as_ref()
+                            .is_some_and(|r| s.orgs[k].capabilities.iter().any(|p| p.contains(r)))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut anchors = Vec::new();
+        for members in &by_org {
+            let honest_here: Vec<u32> = members
+                .iter()
+                .copied()
+                .filter(|&i| agents[i as usize].class == Class::Honest)
+                .collect();
+            let k = ((honest_here.len() as f64 * ANCHOR_SHARE).ceil() as usize).max(1);
+            anchors.extend(honest_here.iter().take(k).map(|&i| i as usize));
+        }
+        let global = agents.iter().map(|a| a.initial).collect();
+        let _ = unit(&mut rng); // decouple the stream from the seed's first word
+        World {
+            s,
+            cfg,
+            direct: (0..total).map(|_| HashMap::new()).collect(),
+            severe: vec![false; total],
+            global,
+            credibility: None,
+            honest,
+            by_org,
+            capable_orgs,
+            anchors,
+            agents,
+            rng,
+        }
+    }
+
+    /// Agent `i`'s score for `j` (TRUST.md §5, one dimension, no decay).
+    fn score(&self, i: u32, j: u32) -> f64 {
+        if self.severe[j as usize] {
+            return 0.0;
+        }
+        let a = &self.agents[j as usize];
+        let (good, bad) = self.direct[i as usize]
+            .get(&j)
+            .copied()
+            .unwrap_or((0.0, 0.0));
+        let mass = good + bad;
+        let ps = self.cfg.prior_strength;
+        let direct = 1000.0 * (good + ps * a.initial / 1000.0) / (mass + ps);
+        let beta = mass / (mass + self.cfg.blend_evidence);
+        (beta * direct + (1.0 - beta) * self.global[j as usize]).min(a.ceiling)
+    }
+
+    fn behaves(&mut self, j: u32) -> bool {
+        match self.agents[j as usize].class {
+            Class::Honest => unit(&mut self.rng) >= HONEST_ERROR,
+            Class::Camouflaged => {
+                let good = self.s.adversary.as_ref().map_or(0.0, |a| a.good_fraction);
+                unit(&mut self.rng) < good
+            }
+            Class::Spy | Class::Equivocating => true,
+            Class::AlwaysBad
+            | Class::Collective
+            | Class::Sybil
+            | Class::SybilChild
+            | Class::FreeRider => false,
+        }
+    }
+
+    /// Up to `candidates` distinct agents other than `i` whose org may take
+    /// capability `cap`.
+    fn candidates(&mut self, i: u32, cap: usize) -> Vec<u32> {
+        let want = self.s.workload.candidates as usize;
+        let orgs = &self.capable_orgs[cap];
+        let pool: usize = orgs.iter().map(|&k| self.by_org[k].len()).sum();
+        let mut out: Vec<u32> = Vec::with_capacity(want);
+        if pool == 0 {
+            return out;
+        }
+        let mut attempts = 0;
+        while out.len() < want.min(pool.saturating_sub(1)) && attempts < want * 8 {
+            attempts += 1;
+            let mut r = below(&mut self.rng, pool);
+            let mut pick = None;
+            for &k in orgs {
+                let members = &self.by_org[k];
+                if r < members.len() {
+                    pick = Some(members[r]);
+                    break;
+                }
+                r -= members.len();
+            }
+            if let Some(j) = pick
+                && j != i
+                && !out.contains(&j)
+            {
+                out.push(j);
+            }
+        }
+        out
+    }
+
+    /// One task from honest agent `i`; (delegated to, behaved) or refused.
+    fn task(&mut self, i: u32, stats: &mut RoundStats) {
+        stats.tasks += 1;
+        let cap = below(&mut self.rng, self.s.workload.capabilities.len());
+        let cands = self.candidates(i, cap);
+        if cands.is_empty() {
+            stats.refused += 1;
+            return;
+        }
+        let chosen = if self.s.gate_enabled {
+            let min = f64::from(self.s.min_trust.get());
+            let scored: Vec<(u32, f64)> = cands
+                .iter()
+                .map(|&j| (j, self.score(i, j)))
+                .filter(|(_, s)| *s >= min)
+                .collect();
+            if scored.is_empty() {
+                stats.refused += 1;
+                return;
+            }
+            // Probability proportional to score among the allowed.
+            let total: f64 = scored.iter().map(|(_, s)| s).sum();
+            let mut r = unit(&mut self.rng) * total;
+            let mut pick = scored[scored.len() - 1].0;
+            for (j, s) in &scored {
+                if r < *s {
+                    pick = *j;
+                    break;
+                }
+                r -= s;
+            }
+            pick
+        } else {
+            cands[below(&mut self.rng, cands.len())]
+        };
+        stats.delegated += 1;
+        if self.agents[chosen as usize].class.is_malicious() {
+            stats.to_malicious += 1;
+        }
+        let ok = self.behaves(chosen);
+        if !ok {
+            stats.failed += 1;
+        }
+        let e = self.direct[i as usize].entry(chosen).or_insert((0.0, 0.0));
+        if ok {
+            e.0 += 1.0;
+        } else {
+            e.1 += 1.0;
+        }
+    }
+
+    /// Free riders flood random honest agents, who count it against them.
+    fn flood(&mut self) {
+        let Some(per) = self
+            .s
+            .adversary
+            .as_ref()
+            .filter(|a| a.strategy == Strategy::FreeRider)
+            .map(|a| a.flood_per_round)
+        else {
+            return;
+        };
+        // A node's rate limit turns a flood into one strike per flooded
+        // peer per round (Limits: 50 requests/s sustained).
+        let targets = (per as usize).min(self.honest.len());
+        for f in 0..self.agents.len() {
+            if self.agents[f].class != Class::FreeRider {
+                continue;
+            }
+            for _ in 0..targets.min(8) {
+                let h = self.honest[below(&mut self.rng, self.honest.len())];
+                self.direct[h as usize]
+                    .entry(f as u32)
+                    .or_insert((0.0, 0.0))
+                    .1 += 1.0;
+            }
+        }
+    }
+
+    /// The reports of one epoch, then credibility and global scores.
+    fn aggregate(&mut self) {
+        let n = self.agents.len();
+        let agg = &self.cfg.aggregation;
+        let k = self.cfg.blend_evidence;
+        let conf = |e: f64| e / (e + k);
+        // (reporter, subject, score, confidence)
+        let mut opinions: Vec<(usize, usize, f64, f64)> = Vec::new();
+        let mut reporters = 0usize;
+        let of =
+            |c: Class| -> Vec<usize> { (0..n).filter(|&j| self.agents[j].class == c).collect() };
+        let (collective, proteges) = (of(Class::Collective), of(Class::AlwaysBad));
+        for i in 0..n {
+            let before = opinions.len();
+            match self.agents[i].class {
+                Class::Collective => {
+                    for _ in 0..REPORT_ENTRIES / 2 {
+                        let j = collective[below(&mut self.rng, collective.len())];
+                        if j != i {
+                            opinions.push((i, j, 1000.0, conf(CRAFTED_EVIDENCE)));
+                        }
+                    }
+                    for _ in 0..REPORT_ENTRIES / 2 {
+                        let h = self.honest[below(&mut self.rng, self.honest.len())] as usize;
+                        opinions.push((i, h, 0.0, conf(CRAFTED_EVIDENCE)));
+                    }
+                }
+                Class::Spy if !proteges.is_empty() => {
+                    for _ in 0..REPORT_ENTRIES {
+                        let j = proteges[below(&mut self.rng, proteges.len())];
+                        opinions.push((i, j, 1000.0, conf(CRAFTED_EVIDENCE)));
+                    }
+                }
+                Class::SybilChild => {
+                    if let Some(p) = self.agents[i].parent {
+                        opinions.push((i, p as usize, 1000.0, conf(CRAFTED_EVIDENCE)));
+                    }
+                }
+                _ => {
+                    // Honest reporting: the most-evidenced direct opinions.
+                    let mut mine: Vec<(u32, f64, f64)> = self.direct[i]
+                        .iter()
+                        .map(|(&j, &(g, b))| (j, g, b))
+                        .collect();
+                    mine.sort_by(|a, b| (b.1 + b.2).total_cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
+                    mine.truncate(REPORT_ENTRIES);
+                    for (j, g, b) in mine {
+                        let subject = &self.agents[j as usize];
+                        let ps = self.cfg.prior_strength;
+                        let s = 1000.0 * (g + ps * subject.initial / 1000.0) / (g + b + ps);
+                        opinions.push((i, j as usize, s, conf(g + b)));
+                    }
+                }
+            }
+            // A report names each subject once (the engine refuses
+            // duplicates): keep the first of any repeated random pick.
+            opinions[before..].sort_by_key(|o| o.1);
+            let mut seen_subject = None;
+            let mut keep = before;
+            for k in before..opinions.len() {
+                if seen_subject != Some(opinions[k].1) {
+                    seen_subject = Some(opinions[k].1);
+                    opinions.swap(keep, k);
+                    keep += 1;
+                }
+            }
+            opinions.truncate(keep);
+            if opinions.len() > before {
+                reporters += 1;
+            }
+        }
+        let neutral = f64::from(agg.neutral);
+        let mut rows: Vec<Row> = vec![Vec::new(); n];
+        for &(r, s, score, c) in &opinions {
+            let w = c * (score - neutral).max(0.0);
+            if w > 0.0 {
+                rows[r].push((s, w));
+            }
+        }
+        let params = Params {
+            damping: agg.damping,
+            epsilon: agg.epsilon,
+            max_iterations: agg.max_iterations,
+        };
+        let result =
+            eigentrust::credibility(n, &rows, &self.anchors, params, self.credibility.as_deref());
+        let m0 = agg.prior_mass / reporters.max(1) as f64;
+        let mut sums = vec![(0.0f64, 0.0f64); n];
+        for &(r, s, score, c) in &opinions {
+            let w = result.trust[r] * c;
+            sums[s].0 += w * score;
+            sums[s].1 += w;
+        }
+        for (j, (num, den)) in sums.into_iter().enumerate() {
+            let prior = self.agents[j].initial;
+            self.global[j] = (num + m0 * prior) / (den + m0);
+        }
+        self.credibility = Some(result.trust);
+        // Witnesses have caught every fork signed before this epoch.
+        for j in 0..n {
+            if self.agents[j].class == Class::Equivocating {
+                self.severe[j] = true;
+            }
+        }
+    }
+
+    fn mean_scores(&self) -> (f64, f64) {
+        let (mut h, mut hn, mut m, mut mn) = (0.0, 0usize, 0.0, 0usize);
+        for (j, a) in self.agents.iter().enumerate() {
+            let s = if self.severe[j] {
+                0.0
+            } else {
+                self.global[j].min(a.ceiling)
+            };
+            if a.class.is_malicious() {
+                m += s;
+                mn += 1;
+            } else {
+                h += s;
+                hn += 1;
+            }
+        }
+        (h / hn.max(1) as f64, m / mn.max(1) as f64)
+    }
+}
+
+/// Run `scenario` in model mode; `progress(round)` after each round.
+pub fn run(scenario: &Scenario, mut progress: impl FnMut(u64)) -> Run {
+    let mut w = World::new(scenario);
+    let mut timeline = Vec::with_capacity(scenario.rounds as usize);
+    let mut aggregations = 0;
+    let per = scenario.workload.tasks_per_agent;
+    let (whole, frac) = (per.floor() as u64, per - per.floor());
+    for round in 1..=scenario.rounds {
+        let mut stats = RoundStats {
+            round,
+            tasks: 0,
+            delegated: 0,
+            to_malicious: 0,
+            failed: 0,
+            refused: 0,
+            mean_score_honest: 0.0,
+            mean_score_malicious: 0.0,
+        };
+        for h in 0..w.honest.len() {
+            let i = w.honest[h];
+            let extra = u64::from(unit(&mut w.rng) < frac);
+            for _ in 0..whole + extra {
+                w.task(i, &mut stats);
+            }
+        }
+        w.flood();
+        if round % scenario.report_every == 0 {
+            w.aggregate();
+            aggregations += 1;
+        }
+        let (mh, mm) = w.mean_scores();
+        stats.mean_score_honest = mh;
+        stats.mean_score_malicious = mm;
+        timeline.push(stats);
+        progress(round);
+    }
+
+    let sum = |f: fn(&RoundStats) -> u64| timeline.iter().map(f).sum::<u64>();
+    let tasks = sum(|r| r.tasks);
+    let to_malicious = sum(|r| r.to_malicious);
+    let mut refusals = BTreeMap::new();
+    let refused = sum(|r| r.refused);
+    if refused > 0 {
+        refusals.insert("trust_below_link_minimum".to_string(), refused);
+    }
+    let mut by_class: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+    for (j, a) in w.agents.iter().enumerate() {
+        let s = if w.severe[j] {
+            0.0
+        } else {
+            w.global[j].min(a.ceiling)
+        };
+        let e = by_class.entry(a.class.name().to_string()).or_default();
+        e.0 += s;
+        e.1 += 1;
+    }
+    let malicious = w.agents.iter().filter(|a| a.class.is_malicious()).count() as u64;
+    let results = Results {
+        scenario: scenario.name.clone(),
+        mode: "model".into(),
+        seed: scenario.seed,
+        strategy: scenario
+            .adversary
+            .as_ref()
+            .map_or("none", |a| a.strategy.name())
+            .into(),
+        fraction: scenario.adversary.as_ref().map_or(0.0, |a| a.fraction),
+        gate_enabled: scenario.gate_enabled,
+        agents: w.agents.len() as u64,
+        malicious,
+        rounds: scenario.rounds,
+        tasks,
+        delegated: sum(|r| r.delegated),
+        to_malicious,
+        fraction_to_malicious: if tasks == 0 {
+            0.0
+        } else {
+            to_malicious as f64 / tasks as f64
+        },
+        failed: sum(|r| r.failed),
+        refusals,
+        mean_score_by_class: by_class
+            .into_iter()
+            .map(|(k, (s, n))| (k, s / n as f64))
+            .collect(),
+        aggregations,
+    };
+    Run { results, timeline }
+}

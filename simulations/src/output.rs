@@ -1,0 +1,422 @@
+//! Writing results: `results.json`, `timeline.csv`, and plots as PNG and
+//! SVG (plotters); for sweeps, a table as CSV and Markdown and its plot.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde::Serialize;
+
+use crate::model::Run;
+
+/// Why output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No font for the plots' labels.
+    #[error(
+        "no TrueType font for plot labels (looked for {0}); install Debian's fonts-dejavu-core or set MESH_SIM_FONT to a .ttf file"
+    )]
+    NoFont(String),
+    /// plotters failed.
+    #[error("plot {path}: {reason}")]
+    Plot {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// JSON encoding failed.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Where fonts are looked for, in order (after `MESH_SIM_FONT`).
+const FONT_PATHS: [&str; 3] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+];
+
+/// Register a sans-serif font with plotters once per process.
+fn font() -> Result<(), OutputError> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            let candidates: Vec<String> = std::env::var("MESH_SIM_FONT")
+                .into_iter()
+                .chain(FONT_PATHS.iter().map(|s| s.to_string()))
+                .collect();
+            for path in &candidates {
+                if let Ok(bytes) = std::fs::read(path) {
+                    // plotters keeps a 'static reference: the font lives
+                    // for the process, loaded once.
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+            Err(candidates.join(", "))
+        })
+        .clone()
+        .map_err(OutputError::NoFont)
+}
+
+/// One line of a chart.
+pub struct Series {
+    /// Legend.
+    pub label: String,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+    /// Colour.
+    pub color: RGBColor,
+}
+
+struct Chart<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    series: &'a [Series],
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(c.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(c.x_range.0..c.x_range.1, c.y_range.0..c.y_range.1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(c.x_label)
+        .y_desc(c.y_label)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for s in c.series {
+        let color = s.color;
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(s.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Draw `chart` to `base.png` and `base.svg`.
+fn plot(base: &Path, chart: &Chart) -> Result<Vec<PathBuf>, OutputError> {
+    font()?;
+    let png = base.with_extension("png");
+    let svg = base.with_extension("svg");
+    let fail = |path: &Path, reason: String| OutputError::Plot {
+        path: path.display().to_string(),
+        reason,
+    };
+    draw(
+        BitMapBackend::new(&png, (900, 540)).into_drawing_area(),
+        chart,
+    )
+    .map_err(|e| fail(&png, e))?;
+    draw(SVGBackend::new(&svg, (900, 540)).into_drawing_area(), chart)
+        .map_err(|e| fail(&svg, e))?;
+    Ok(vec![png, svg])
+}
+
+const HONEST: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
+const MALICIOUS: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+const GATED: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
+const UNGATED: RGBColor = RGBColor(0x7f, 0x7f, 0x7f);
+
+/// Write a run's `results.json` and `timeline.csv` into `dir`, then its
+/// plots. The data files are written even if the plots cannot be; the
+/// files written come back with the plot error, if any.
+pub fn write_run(dir: &Path, run: &Run) -> (Vec<PathBuf>, Option<OutputError>) {
+    let mut written = Vec::new();
+    let data = (|| -> Result<(), OutputError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let json = dir.join("results.json");
+        std::fs::write(&json, serde_json::to_vec_pretty(&run.results)?).map_err(io(&json))?;
+        written.push(json);
+        let csv = dir.join("timeline.csv");
+        let mut f = std::fs::File::create(&csv).map_err(io(&csv))?;
+        writeln!(
+            f,
+            "round,tasks,delegated,to_malicious,failed,refused,mean_score_honest,mean_score_malicious"
+        )
+        .map_err(io(&csv))?;
+        for r in &run.timeline {
+            writeln!(
+                f,
+                "{},{},{},{},{},{},{:.3},{:.3}",
+                r.round,
+                r.tasks,
+                r.delegated,
+                r.to_malicious,
+                r.failed,
+                r.refused,
+                r.mean_score_honest,
+                r.mean_score_malicious
+            )
+            .map_err(io(&csv))?;
+        }
+        written.push(csv);
+        Ok(())
+    })();
+    if let Err(e) = data {
+        return (written, Some(e));
+    }
+    match plots(dir, run) {
+        Ok(mut p) => {
+            written.append(&mut p);
+            (written, None)
+        }
+        Err(e) => (written, Some(e)),
+    }
+}
+
+fn plots(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, OutputError> {
+    let rounds = run.timeline.len().max(1) as f64;
+    let mut out = Vec::new();
+    let trust = [
+        Series {
+            label: "honest".into(),
+            points: run
+                .timeline
+                .iter()
+                .map(|r| (r.round as f64, r.mean_score_honest))
+                .collect(),
+            color: HONEST,
+        },
+        Series {
+            label: "malicious".into(),
+            points: run
+                .timeline
+                .iter()
+                .map(|r| (r.round as f64, r.mean_score_malicious))
+                .collect(),
+            color: MALICIOUS,
+        },
+    ];
+    out.extend(plot(
+        &dir.join("trust_over_time"),
+        &Chart {
+            title: "Mean global trust by agent class",
+            x_label: "round",
+            y_label: "trust (0-1000)",
+            x_range: (1.0, rounds),
+            y_range: (0.0, 1000.0),
+            series: &trust,
+        },
+    )?);
+    let frac = [Series {
+        label: "tasks delegated to malicious agents".into(),
+        points: run
+            .timeline
+            .iter()
+            .map(|r| {
+                let f = if r.tasks == 0 {
+                    0.0
+                } else {
+                    r.to_malicious as f64 / r.tasks as f64
+                };
+                (r.round as f64, f)
+            })
+            .collect(),
+        color: MALICIOUS,
+    }];
+    out.extend(plot(
+        &dir.join("to_malicious_over_time"),
+        &Chart {
+            title: "Fraction of tasks delegated to malicious agents",
+            x_label: "round",
+            y_label: "fraction",
+            x_range: (1.0, rounds),
+            y_range: (0.0, 1.0),
+            series: &frac,
+        },
+    )?);
+    let refused = [Series {
+        label: "trust_below_link_minimum".into(),
+        points: run
+            .timeline
+            .iter()
+            .map(|r| (r.round as f64, r.refused as f64))
+            .collect(),
+        color: UNGATED,
+    }];
+    let max_refused = run
+        .timeline
+        .iter()
+        .map(|r| r.refused)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    out.extend(plot(
+        &dir.join("refusals"),
+        &Chart {
+            title: "Gate refusals by reason, per round",
+            x_label: "round",
+            y_label: "refusals",
+            x_range: (1.0, rounds),
+            y_range: (0.0, max_refused * 1.1),
+            series: &refused,
+        },
+    )?);
+    Ok(out)
+}
+
+/// One cell of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    /// The adversary model.
+    pub strategy: String,
+    /// The swept parameter's value.
+    pub value: f64,
+    /// Headline figure with trust gating.
+    pub gated: f64,
+    /// Headline figure without it.
+    pub ungated: f64,
+}
+
+/// Write a sweep's `sweep.csv`, `sweep.md` and its plot into `dir`.
+pub fn write_sweep(
+    dir: &Path,
+    param: &str,
+    rows: &[SweepRow],
+) -> (Vec<PathBuf>, Option<OutputError>) {
+    let mut written = Vec::new();
+    let data = (|| -> Result<(), OutputError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let csv = dir.join("sweep.csv");
+        let mut text = format!("strategy,{param},to_malicious_gated,to_malicious_ungated\n");
+        for r in rows {
+            text.push_str(&format!(
+                "{},{},{:.4},{:.4}\n",
+                r.strategy, r.value, r.gated, r.ungated
+            ));
+        }
+        std::fs::write(&csv, text).map_err(io(&csv))?;
+        written.push(csv);
+        let md = dir.join("sweep.md");
+        std::fs::write(&md, markdown_table(param, rows)).map_err(io(&md))?;
+        written.push(md);
+        Ok(())
+    })();
+    if let Err(e) = data {
+        return (written, Some(e));
+    }
+    let mut strategies: Vec<&str> = rows.iter().map(|r| r.strategy.as_str()).collect();
+    strategies.dedup();
+    for s in strategies {
+        let pick = |f: fn(&SweepRow) -> f64| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter(|r| r.strategy == s)
+                .map(|r| (r.value, f(r)))
+                .collect()
+        };
+        let series = [
+            Series {
+                label: "with trust gating".into(),
+                points: pick(|r| r.gated),
+                color: GATED,
+            },
+            Series {
+                label: "without".into(),
+                points: pick(|r| r.ungated),
+                color: UNGATED,
+            },
+        ];
+        let max_x = rows.iter().map(|r| r.value).fold(0.0, f64::max).max(0.1);
+        let title = format!("{s}: tasks delegated to malicious agents");
+        match plot(
+            &dir.join(format!("sweep_{s}")),
+            &Chart {
+                title: &title,
+                x_label: param,
+                y_label: "fraction of tasks",
+                x_range: (0.0, max_x),
+                y_range: (0.0, 1.0),
+                series: &series,
+            },
+        ) {
+            Ok(mut p) => written.append(&mut p),
+            Err(e) => return (written, Some(e)),
+        }
+    }
+    (written, None)
+}
+
+/// The sweep as a Markdown table: one row per strategy, one column per
+/// value, "gated / ungated" in each cell.
+pub fn markdown_table(param: &str, rows: &[SweepRow]) -> String {
+    let mut values: Vec<f64> = rows.iter().map(|r| r.value).collect();
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    let mut strategies: Vec<&str> = rows.iter().map(|r| r.strategy.as_str()).collect();
+    strategies.dedup();
+    let mut out = format!(
+        "Fraction of tasks delegated to malicious agents, with / without trust gating, by `{param}`.\n\n| model |"
+    );
+    for v in &values {
+        out.push_str(&format!(" {v} |"));
+    }
+    out.push_str("\n| --- |");
+    for _ in &values {
+        out.push_str(" --- |");
+    }
+    out.push('\n');
+    for s in strategies {
+        out.push_str(&format!("| {s} |"));
+        for v in &values {
+            match rows.iter().find(|r| r.strategy == s && r.value == *v) {
+                Some(r) => out.push_str(&format!(" {:.3} / {:.3} |", r.gated, r.ungated)),
+                None => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

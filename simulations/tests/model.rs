@@ -1,0 +1,153 @@
+//! Model mode: determinism, the effect of gating, and the CLI's outputs.
+//! Runs are small (CI time); the 100k-agent scale run is in
+//! docs/PERFORMANCE.md with its command.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use mesh_sim::model;
+use mesh_sim::scenario::Scenario;
+
+fn scenario(name: &str, overrides: &[(&str, &str)]) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(path).unwrap();
+    Scenario::from_toml_str_with(&text, overrides).unwrap()
+}
+
+#[test]
+fn the_same_seed_gives_identical_results_and_another_seed_does_not() {
+    for name in ["always_bad", "collective", "spy", "sybil", "free_rider"] {
+        let s = scenario(name, &[("rounds", "30")]);
+        let a = model::run(&s, |_| {});
+        let b = model::run(&s, |_| {});
+        assert_eq!(a, b, "{name}");
+        let other = model::run(&scenario(name, &[("rounds", "30"), ("seed", "7")]), |_| {});
+        assert_ne!(a.timeline, other.timeline, "{name}: the seed must matter");
+    }
+}
+
+#[test]
+fn gating_cuts_delegation_to_always_bad_agents_and_blocks_sybil_spawning() {
+    let run = |name: &str, gate: &str| {
+        model::run(
+            &scenario(
+                name,
+                &[("gate.enabled", gate), ("adversary.fraction", "0.4")],
+            ),
+            |_| {},
+        )
+        .results
+    };
+    let (gated, ungated) = (run("always_bad", "true"), run("always_bad", "false"));
+    assert!(
+        (ungated.fraction_to_malicious - 0.4).abs() < 0.03,
+        "{ungated:?}"
+    );
+    assert!(
+        gated.fraction_to_malicious < 0.75 * ungated.fraction_to_malicious,
+        "{gated:?}"
+    );
+    // Honest agents end up trusted above the malicious ones.
+    assert!(gated.mean_score_by_class["honest"] > gated.mean_score_by_class["always_bad"] + 100.0);
+    // Without the gate sybils spawn their children; with it, SpawnPolicy's
+    // threshold (700) is above their score and they spawn none.
+    let (gated, ungated) = (run("sybil", "true"), run("sybil", "false"));
+    assert_eq!(gated.agents, 200);
+    assert_eq!(ungated.agents, 200 + 80 * 10);
+    assert!(ungated.fraction_to_malicious > 0.8);
+    // Equivocators are caught at the first epoch: a few rounds of tasks.
+    let eq = run("equivocating", "true");
+    assert_eq!(eq.mean_score_by_class["equivocating"], 0.0);
+    assert!(eq.fraction_to_malicious < 0.05, "{eq:?}");
+}
+
+#[test]
+fn the_cli_writes_results_timeline_plots_and_sweep_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_mesh-sim");
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let out = dir.path().join("run");
+    let o = Command::new(bin)
+        .args(["run"])
+        .arg(scenarios.join("camouflaged.toml"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["strategy"], "camouflaged");
+    assert_eq!(results["rounds"], 100);
+    let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    assert_eq!(timeline.lines().count(), 101);
+    for plot in ["trust_over_time", "to_malicious_over_time", "refusals"] {
+        for ext in ["png", "svg"] {
+            let p = out.join(format!("{plot}.{ext}"));
+            assert!(
+                std::fs::metadata(&p).unwrap().len() > 1000,
+                "{}",
+                p.display()
+            );
+        }
+    }
+    let png = std::fs::read(out.join("trust_over_time.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let svg = std::fs::read_to_string(out.join("trust_over_time.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("honest"));
+
+    let sweep = dir.path().join("sweep");
+    let o = Command::new(bin)
+        .args(["sweep"])
+        .arg(scenarios.join("always_bad.toml"))
+        .arg(scenarios.join("sybil.toml"))
+        .args([
+            "--param",
+            "adversary.fraction",
+            "--values",
+            "0,0.3",
+            "--out",
+        ])
+        .arg(&sweep)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(sweep.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 2, "{csv}");
+    let md = std::fs::read_to_string(sweep.join("sweep.md")).unwrap();
+    assert!(
+        md.contains("| always_bad |") && md.contains("| sybil |"),
+        "{md}"
+    );
+    assert!(sweep.join("sweep_sybil.png").exists() && sweep.join("sweep_sybil.svg").exists());
+
+    // Refusals name the problem.
+    let o = Command::new(bin)
+        .args(["sweep"])
+        .arg(scenarios.join("always_bad.toml"))
+        .args([
+            "--param",
+            "adversary.fraction",
+            "--values",
+            "0.2,1.0",
+            "--out",
+        ])
+        .arg(dir.path().join("bad"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("adversary.fraction"));
+    let o = Command::new(bin)
+        .args(["run"])
+        .arg(scenarios.join("spy.toml"))
+        .args(["--mode", "protocol", "--out"])
+        .arg(dir.path().join("p"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not built yet"));
+}
