@@ -38,4 +38,5 @@
 
 pub mod model;
 pub mod output;
+pub mod protocol;
 pub mod scenario;

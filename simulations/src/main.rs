@@ -7,9 +7,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mesh_sim::model;
 use mesh_sim::output::{self, SweepRow};
 use mesh_sim::scenario::Scenario;
+use mesh_sim::{model, protocol};
 
 /// Multi-agent simulations of the mesh's trust system.
 #[derive(Parser)]
@@ -23,7 +23,7 @@ struct Cli {
 enum Mode {
     /// The pure crates in a deterministic loop (100k agents).
     Model,
-    /// Real mesh-node instances in one process (not built yet).
+    /// Real mesh-node instances in one process, over the memory transport.
     Protocol,
 }
 
@@ -103,15 +103,25 @@ fn run(cli: Cli) -> Result<()> {
             mode,
             out,
         } => {
-            if matches!(mode, Mode::Protocol) {
-                bail!("--mode protocol is not built yet (issue 7); use --mode model");
-            }
             let text = read(&scenario)?;
             let s = Scenario::from_toml_str(&text)
                 .with_context(|| format!("{} is not a valid scenario", scenario.display()))?;
             let progress = bar(s.rounds, &s.name);
             let started = Instant::now();
-            let result = model::run(&s, |r| progress.set_position(r));
+            let result = match mode {
+                Mode::Model => model::run(&s, |r| progress.set_position(r)),
+                Mode::Protocol => {
+                    let scratch =
+                        protocol::scratch_dir().context("a directory for the nodes' ledgers")?;
+                    let rt = tokio::runtime::Builder::new_multi_thread()
+                        .enable_all()
+                        .build()
+                        .context("starting the async runtime")?;
+                    rt.block_on(protocol::run(&s, scratch.path(), |r| {
+                        progress.set_position(r)
+                    }))?
+                }
+            };
             progress.finish_and_clear();
             let r = &result.results;
             println!(

@@ -72,7 +72,8 @@ impl Class {
         self != Class::Honest
     }
 
-    fn name(self) -> &'static str {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
         match self {
             Class::Honest => "honest",
             Class::AlwaysBad => "always_bad",
@@ -166,13 +167,64 @@ struct Agent {
 }
 
 /// Uniform in [0, 1).
-fn unit(rng: &mut ChaCha20Rng) -> f64 {
+pub(crate) fn unit(rng: &mut ChaCha20Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Uniform in 0..n (n > 0).
-fn below(rng: &mut ChaCha20Rng, n: usize) -> usize {
+pub(crate) fn below(rng: &mut ChaCha20Rng, n: usize) -> usize {
     ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
+}
+
+/// Whether an agent of `class` does a task well this time (`good_fraction`
+/// is the camouflaged agents'). Shared by both modes.
+pub fn behaves(class: Class, good_fraction: f64, rng: &mut ChaCha20Rng) -> bool {
+    match class {
+        Class::Honest => unit(rng) >= HONEST_ERROR,
+        Class::Camouflaged => unit(rng) < good_fraction,
+        Class::Spy | Class::Equivocating => true,
+        Class::AlwaysBad
+        | Class::Collective
+        | Class::Sybil
+        | Class::SybilChild
+        | Class::FreeRider => false,
+    }
+}
+
+/// The scenario's agents before any spawning: each one's class and org
+/// index. Orgs take consecutive ids by share (the last takes the rounding
+/// remainder); malicious agents are spread evenly over the ids, so over the
+/// orgs. Shared by both modes.
+pub fn population(s: &Scenario) -> Vec<(Class, usize)> {
+    let n = s.agents as usize;
+    let n_bad = s.malicious_count() as usize;
+    let mut org_of = Vec::with_capacity(n);
+    for (k, o) in s.orgs.iter().enumerate() {
+        let count = if k + 1 == s.orgs.len() {
+            n - org_of.len()
+        } else {
+            ((o.share * n as f64).round() as usize).min(n - org_of.len())
+        };
+        org_of.extend(std::iter::repeat_n(k, count));
+    }
+    let mut class = vec![Class::Honest; n];
+    let strategy = s.adversary.as_ref().map(|a| a.strategy);
+    for k in 0..n_bad {
+        let id = k * n / n_bad.max(1);
+        class[id] = match strategy {
+            Some(Strategy::AlwaysBad) => Class::AlwaysBad,
+            Some(Strategy::Camouflaged) => Class::Camouflaged,
+            Some(Strategy::Collective) => Class::Collective,
+            // Half spies, half the always-bad agents they vouch for.
+            Some(Strategy::Spy) if k % 2 == 0 => Class::Spy,
+            Some(Strategy::Spy) => Class::AlwaysBad,
+            Some(Strategy::Sybil) => Class::Sybil,
+            Some(Strategy::Equivocating) => Class::Equivocating,
+            Some(Strategy::FreeRider) => Class::FreeRider,
+            None => Class::Honest,
+        };
+    }
+    class.into_iter().zip(org_of).collect()
 }
 
 struct World<'a> {
@@ -198,42 +250,14 @@ impl<'a> World<'a> {
         let mut rng = ChaCha20Rng::seed_from_u64(s.seed);
         let cfg = TrustConfig::default();
         let n = s.agents as usize;
-        let n_bad = s.malicious_count() as usize;
-        // Orgs by share, in order; the last takes the rounding remainder.
-        let mut org_of = Vec::with_capacity(n);
-        for (k, o) in s.orgs.iter().enumerate() {
-            let count = if k + 1 == s.orgs.len() {
-                n - org_of.len()
-            } else {
-                ((o.share * n as f64).round() as usize).min(n - org_of.len())
-            };
-            org_of.extend(std::iter::repeat_n(k, count));
-        }
-        // Malicious agents are spread evenly over the id space (so over
-        // orgs): every (n / n_bad)-th agent.
-        let mut class = vec![Class::Honest; n];
-        let strategy = s.adversary.as_ref().map(|a| a.strategy);
-        for k in 0..n_bad {
-            let id = k * n / n_bad.max(1);
-            class[id] = match strategy {
-                Some(Strategy::AlwaysBad) => Class::AlwaysBad,
-                Some(Strategy::Camouflaged) => Class::Camouflaged,
-                Some(Strategy::Collective) => Class::Collective,
-                // Half spies, half the always-bad agents they vouch for.
-                Some(Strategy::Spy) if k % 2 == 0 => Class::Spy,
-                Some(Strategy::Spy) => Class::AlwaysBad,
-                Some(Strategy::Sybil) => Class::Sybil,
-                Some(Strategy::Equivocating) => Class::Equivocating,
-                Some(Strategy::FreeRider) => Class::FreeRider,
-                None => Class::Honest,
-            };
-        }
-        let mut agents: Vec<Agent> = (0..n)
-            .map(|i| {
-                let o = &s.orgs[org_of[i]];
+        let population = population(s);
+        let mut agents: Vec<Agent> = population
+            .iter()
+            .map(|&(class, org)| {
+                let o = &s.orgs[org];
                 Agent {
-                    class: class[i],
-                    org: org_of[i],
+                    class,
+                    org,
                     initial: f64::from(o.initial_trust.get()),
                     ceiling: f64::from(o.trust_ceiling.get()),
                     parent: None,
@@ -344,19 +368,8 @@ impl<'a> World<'a> {
     }
 
     fn behaves(&mut self, j: u32) -> bool {
-        match self.agents[j as usize].class {
-            Class::Honest => unit(&mut self.rng) >= HONEST_ERROR,
-            Class::Camouflaged => {
-                let good = self.s.adversary.as_ref().map_or(0.0, |a| a.good_fraction);
-                unit(&mut self.rng) < good
-            }
-            Class::Spy | Class::Equivocating => true,
-            Class::AlwaysBad
-            | Class::Collective
-            | Class::Sybil
-            | Class::SybilChild
-            | Class::FreeRider => false,
-        }
+        let good = self.s.adversary.as_ref().map_or(0.0, |a| a.good_fraction);
+        behaves(self.agents[j as usize].class, good, &mut self.rng)
     }
 
     /// Up to `candidates` distinct agents other than `i` whose org may take

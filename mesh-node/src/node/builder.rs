@@ -44,6 +44,7 @@ pub struct NodeBuilder {
     listen: Vec<Multiaddr>,
     bootstrap: Vec<Multiaddr>,
     mdns: bool,
+    kademlia: bool,
     settings: Settings,
     handler: Arc<dyn TaskHandler>,
     revoked: RevokedCredentials,
@@ -63,6 +64,7 @@ impl Default for NodeBuilder {
             listen: Vec::new(),
             bootstrap: Vec::new(),
             mdns: false,
+            kademlia: true,
             settings: Settings::default(),
             handler: Arc::new(|_: &mesh_iatp::Did, _: &Task| TaskOutcome {
                 success: true,
@@ -152,6 +154,14 @@ impl NodeBuilder {
     /// Discover peers on the LAN with mDNS (default off).
     pub fn mdns(mut self, on: bool) -> Self {
         self.mdns = on;
+        self
+    }
+
+    /// Take part in the Kademlia DHT (default on). Off suits a mesh whose
+    /// links are all configured (simulations, fixed deployments): no DHT
+    /// queries, no discovery dials.
+    pub fn kademlia(mut self, on: bool) -> Self {
+        self.kademlia = on;
         self
     }
 
@@ -250,7 +260,7 @@ impl NodeBuilder {
         }
 
         let keypair = transport_key::to_libp2p(agent.identity())?;
-        let swarm = build_swarm(keypair, &self.settings, self.mdns)?;
+        let swarm = build_swarm(keypair, &self.settings, self.mdns, self.kademlia)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {

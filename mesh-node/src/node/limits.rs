@@ -26,6 +26,10 @@ pub struct Limits {
     pub max_connections_per_peer: u32,
     /// Incoming connections still negotiating.
     pub max_pending_incoming: u32,
+    /// Peers found by mDNS or the DHT are dialled only while the node has
+    /// fewer connected peers than this (a node needs a few good links, not
+    /// the whole mesh).
+    pub discovery_target: u32,
 }
 
 impl Default for Limits {
@@ -40,6 +44,7 @@ impl Default for Limits {
             max_connections: 512,
             max_connections_per_peer: 2,
             max_pending_incoming: 128,
+            discovery_target: 16,
         }
     }
 }

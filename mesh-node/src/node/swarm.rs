@@ -174,7 +174,7 @@ pub struct MeshBehaviour {
     iatp: request_response::cbor::Behaviour<IatpRequest, IatpResponse>,
     action: request_response::cbor::Behaviour<ActionRequest, ActionResponse>,
     gossip: gossipsub::Behaviour,
-    kad: kad::Behaviour<MemoryStore>,
+    kad: Toggle<kad::Behaviour<MemoryStore>>,
     mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
@@ -184,6 +184,7 @@ pub fn build_swarm(
     keypair: libp2p::identity::Keypair,
     settings: &Settings,
     mdns_on: bool,
+    kad_on: bool,
 ) -> Result<Swarm<MeshBehaviour>, NodeError> {
     let setup = |e: &dyn std::fmt::Display| NodeError::Setup(e.to_string());
     let limits = &settings.limits;
@@ -249,11 +250,13 @@ pub fn build_swarm(
                     rr_config,
                 ),
                 gossip,
-                kad: kad::Behaviour::with_config(
-                    peer_id,
-                    MemoryStore::new(peer_id),
-                    kad::Config::new(KAD_PROTOCOL),
-                ),
+                kad: Toggle::from(kad_on.then(|| {
+                    kad::Behaviour::with_config(
+                        peer_id,
+                        MemoryStore::new(peer_id),
+                        kad::Config::new(KAD_PROTOCOL),
+                    )
+                })),
                 mdns: Toggle::from(mdns),
             })
         })
@@ -263,7 +266,9 @@ pub fn build_swarm(
     let mut swarm = swarm;
     // Answer DHT queries even without a confirmed external address (a
     // mesh on one host or a LAN never gets one).
-    swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
+    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+        kad.set_mode(Some(kad::Mode::Server));
+    }
     Ok(swarm)
 }
 
@@ -366,7 +371,7 @@ impl SwarmTask {
                         self.dialing.insert(id, reply);
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(NodeError::Dial(e.to_string())));
+                        let _ = reply.send(Err(NodeError::Dial(error_chain(&e))));
                     }
                 }
             }
@@ -443,11 +448,31 @@ impl SwarmTask {
             } => self.connected(peer_id, endpoint.is_dialer(), connection_id),
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
+                peer_id,
                 error,
-                ..
             } => {
                 if let Some(reply) = self.dialing.remove(&connection_id) {
-                    let _ = reply.send(Err(NodeError::Dial(error.to_string())));
+                    // A dial refused because we are already connected (the
+                    // per-peer limit; the DHT may have dialled first) joins
+                    // that connection's session instead of failing.
+                    let session = peer_id.and_then(|p| {
+                        self.shared
+                            .state()
+                            .sessions
+                            .get(&p)
+                            .map(|s| s.remote.clone())
+                    });
+                    match (session, peer_id) {
+                        (Some(did), _) => {
+                            let _ = reply.send(Ok(did));
+                        }
+                        (None, Some(p)) if self.swarm.is_connected(&p) => {
+                            self.connecting.entry(p).or_default().push(reply);
+                        }
+                        _ => {
+                            let _ = reply.send(Err(NodeError::Dial(error_chain(&error))));
+                        }
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -564,25 +589,23 @@ impl SwarmTask {
             }
             MeshBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        kad.add_address(&peer_id, addr);
+                    }
                 }
             }
             MeshBehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
-                    if !self.swarm.is_connected(&peer) {
+                    if self.wants_discovered(&peer) {
                         let _ = self.swarm.dial(addr);
                     }
                 }
             }
-            // A peer found in the DHT is dialled while we have room (half
-            // the connection limit, leaving the rest for inbound peers).
+            // A peer found in the DHT is dialled while the node has fewer
+            // peers than its discovery target.
             MeshBehaviourEvent::Kad(kad::Event::RoutingUpdated {
                 peer, addresses, ..
-            }) if !self.swarm.is_connected(&peer)
-                && self.swarm.network_info().num_peers()
-                    < self.shared.settings.limits.max_connections as usize / 2
-                && !self.banned.contains_key(&peer) =>
-            {
+            }) if self.wants_discovered(&peer) => {
                 let _ = self.swarm.dial(
                     DialOpts::peer_id(peer)
                         .addresses(addresses.into_vec())
@@ -591,6 +614,14 @@ impl SwarmTask {
             }
             _ => {}
         }
+    }
+
+    /// Whether to dial a peer discovery turned up.
+    fn wants_discovered(&self, peer: &libp2p::PeerId) -> bool {
+        !self.swarm.is_connected(peer)
+            && !self.banned.contains_key(peer)
+            && self.swarm.network_info().num_peers()
+                < self.shared.settings.limits.discovery_target as usize
     }
 
     fn action_event(&mut self, event: request_response::Event<ActionRequest, ActionResponse>) {
@@ -900,7 +931,9 @@ impl SwarmTask {
             .is_none_or(|at| now.duration_since(at) >= DHT_WALK_INTERVAL);
         if has_peers && walk_due {
             self.last_dht_walk = Some(now);
-            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                let _ = kad.bootstrap();
+            }
         }
     }
 
@@ -1179,6 +1212,22 @@ fn refusal_reply(peer: libp2p::PeerId, refusal: Refusal) -> Reply {
         event: Some(NodeEvent::RefusedPeer { peer, refusal }),
         close: true,
     }
+}
+
+/// An error and its sources, "outer: inner: innermost" (libp2p's dial
+/// errors say little at the top level).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Open a gossiped checkpoint: its origin is an agent's DID, whose key
