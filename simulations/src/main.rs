@@ -125,7 +125,7 @@ fn run(cli: Cli) -> Result<()> {
             progress.finish_and_clear();
             let r = &result.results;
             println!(
-                "{}: {} agents ({} malicious, {}), {} rounds, {} tasks; {:.1}% delegated to malicious agents, {} refused by the gate; {:.2} s",
+                "{}: {} agents ({} malicious, {}), {} rounds, {} tasks; {:.1}% delegated to malicious agents, {} refused or failed (by reason in results.json); {:.2} s",
                 r.scenario,
                 r.agents,
                 r.malicious,

@@ -165,6 +165,85 @@ fn plot(base: &Path, chart: &Chart) -> Result<Vec<PathBuf>, OutputError> {
     Ok(vec![png, svg])
 }
 
+fn draw_bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    items: &[(String, u64)],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let max = items.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1) as f64;
+    let n = items.len().max(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..n as f64, 0.0..max * 1.15)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc("count over the run")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+            Rectangle::new(
+                [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, *v as f64)],
+                MALICIOUS.mix(0.8).filled(),
+            )
+        }))
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(items.iter().enumerate().map(|(i, (k, v))| {
+            Text::new(
+                format!("{k}: {v}"),
+                (i as f64 + 0.15, *v as f64 + max * 0.03),
+                ("sans-serif", 14).into_font(),
+            )
+        }))
+        .map_err(|e| e.to_string())?;
+    if items.is_empty() {
+        chart
+            .draw_series(std::iter::once(Text::new(
+                "no refusals".to_string(),
+                (0.4, max * 0.5),
+                ("sans-serif", 16).into_font(),
+            )))
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Draw a bar chart of `items` to `base.png` and `base.svg`.
+fn bars(base: &Path, title: &str, items: &[(String, u64)]) -> Result<Vec<PathBuf>, OutputError> {
+    font()?;
+    let png = base.with_extension("png");
+    let svg = base.with_extension("svg");
+    let fail = |path: &Path, reason: String| OutputError::Plot {
+        path: path.display().to_string(),
+        reason,
+    };
+    draw_bars(
+        BitMapBackend::new(&png, (900, 540)).into_drawing_area(),
+        title,
+        items,
+    )
+    .map_err(|e| fail(&png, e))?;
+    draw_bars(
+        SVGBackend::new(&svg, (900, 540)).into_drawing_area(),
+        title,
+        items,
+    )
+    .map_err(|e| fail(&svg, e))?;
+    Ok(vec![png, svg])
+}
+
 const HONEST: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const MALICIOUS: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 const GATED: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
@@ -278,32 +357,16 @@ fn plots(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, OutputError> {
             series: &frac,
         },
     )?);
-    let refused = [Series {
-        label: "trust_below_link_minimum".into(),
-        points: run
-            .timeline
-            .iter()
-            .map(|r| (r.round as f64, r.refused as f64))
-            .collect(),
-        color: UNGATED,
-    }];
-    let max_refused = run
-        .timeline
+    let reasons: Vec<(String, u64)> = run
+        .results
+        .refusals
         .iter()
-        .map(|r| r.refused)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    out.extend(plot(
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    out.extend(bars(
         &dir.join("refusals"),
-        &Chart {
-            title: "Gate refusals by reason, per round",
-            x_label: "round",
-            y_label: "refusals",
-            x_range: (1.0, rounds),
-            y_range: (0.0, max_refused * 1.1),
-            series: &refused,
-        },
+        "Gate refusals (and failed requests) by reason",
+        &reasons,
     )?);
     Ok(out)
 }
