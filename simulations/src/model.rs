@@ -227,6 +227,78 @@ pub fn population(s: &Scenario) -> Vec<(Class, usize)> {
     class.into_iter().zip(org_of).collect()
 }
 
+/// For each workload capability, the orgs whose policy allows its
+/// resource (the gate's cross-org rule). Shared by both modes.
+pub fn capable_orgs(s: &Scenario) -> Vec<Vec<usize>> {
+    s.workload
+        .capabilities
+        .iter()
+        .map(|(resource, _)| {
+            let r = mesh_iatp::CapabilityPattern::parse(resource).ok();
+            (0..s.orgs.len())
+                .filter(|&k| {
+                    r.as_ref()
+                        .is_some_and(|r| s.orgs[k].capabilities.iter().any(|p| p.contains(r)))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+impl Results {
+    /// Totals of a run: `classes` of every agent (spawned ones included),
+    /// `scores` each agent's class and final score, in any order.
+    pub fn summarize(
+        s: &Scenario,
+        mode: &str,
+        classes: &[Class],
+        timeline: &[RoundStats],
+        refusals: BTreeMap<String, u64>,
+        scores: impl IntoIterator<Item = (Class, f64)>,
+        aggregations: u64,
+    ) -> Results {
+        let sum = |f: fn(&RoundStats) -> u64| timeline.iter().map(f).sum::<u64>();
+        let tasks = sum(|r| r.tasks);
+        let to_malicious = sum(|r| r.to_malicious);
+        let mut by_class: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+        for (class, score) in scores {
+            let e = by_class.entry(class.name().to_string()).or_default();
+            e.0 += score;
+            e.1 += 1;
+        }
+        Results {
+            scenario: s.name.clone(),
+            mode: mode.into(),
+            seed: s.seed,
+            strategy: s
+                .adversary
+                .as_ref()
+                .map_or("none", |a| a.strategy.name())
+                .into(),
+            fraction: s.adversary.as_ref().map_or(0.0, |a| a.fraction),
+            gate_enabled: s.gate_enabled,
+            agents: classes.len() as u64,
+            malicious: classes.iter().filter(|c| c.is_malicious()).count() as u64,
+            rounds: s.rounds,
+            tasks,
+            delegated: sum(|r| r.delegated),
+            to_malicious,
+            fraction_to_malicious: if tasks == 0 {
+                0.0
+            } else {
+                to_malicious as f64 / tasks as f64
+            },
+            failed: sum(|r| r.failed),
+            refusals,
+            mean_score_by_class: by_class
+                .into_iter()
+                .map(|(k, (v, n))| (k, v / n as f64))
+                .collect(),
+            aggregations,
+        }
+    }
+}
+
 struct World<'a> {
     s: &'a Scenario,
     cfg: TrustConfig,
@@ -308,20 +380,7 @@ impl<'a> World<'a> {
         for (i, a) in agents.iter().enumerate() {
             by_org[a.org].push(i as u32);
         }
-        let capable_orgs = s
-            .workload
-            .capabilities
-            .iter()
-            .map(|(resource, _)| {
-                let r = mesh_iatp::CapabilityPattern::parse(resource).ok();
-                (0..s.orgs.len())
-                    .filter(|&k| {
-                        r.as_ref()
-                            .is_some_and(|r| s.orgs[k].capabilities.iter().any(|p| p.contains(r)))
-                    })
-                    .collect()
-            })
-            .collect();
+        let capable_orgs = capable_orgs(s);
         let mut anchors = Vec::new();
         for members in &by_org {
             let honest_here: Vec<u32> = members
@@ -647,55 +706,28 @@ pub fn run(scenario: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         progress(round);
     }
 
-    let sum = |f: fn(&RoundStats) -> u64| timeline.iter().map(f).sum::<u64>();
-    let tasks = sum(|r| r.tasks);
-    let to_malicious = sum(|r| r.to_malicious);
     let mut refusals = BTreeMap::new();
-    let refused = sum(|r| r.refused);
+    let refused: u64 = timeline.iter().map(|r| r.refused).sum();
     if refused > 0 {
         refusals.insert("trust_below_link_minimum".to_string(), refused);
     }
-    let mut by_class: BTreeMap<String, (f64, u64)> = BTreeMap::new();
-    for (j, a) in w.agents.iter().enumerate() {
+    let scores = w.agents.iter().enumerate().map(|(j, a)| {
         let s = if w.severe[j] {
             0.0
         } else {
             w.global[j].min(a.ceiling)
         };
-        let e = by_class.entry(a.class.name().to_string()).or_default();
-        e.0 += s;
-        e.1 += 1;
-    }
-    let malicious = w.agents.iter().filter(|a| a.class.is_malicious()).count() as u64;
-    let results = Results {
-        scenario: scenario.name.clone(),
-        mode: "model".into(),
-        seed: scenario.seed,
-        strategy: scenario
-            .adversary
-            .as_ref()
-            .map_or("none", |a| a.strategy.name())
-            .into(),
-        fraction: scenario.adversary.as_ref().map_or(0.0, |a| a.fraction),
-        gate_enabled: scenario.gate_enabled,
-        agents: w.agents.len() as u64,
-        malicious,
-        rounds: scenario.rounds,
-        tasks,
-        delegated: sum(|r| r.delegated),
-        to_malicious,
-        fraction_to_malicious: if tasks == 0 {
-            0.0
-        } else {
-            to_malicious as f64 / tasks as f64
-        },
-        failed: sum(|r| r.failed),
+        (a.class, s)
+    });
+    let classes: Vec<Class> = w.agents.iter().map(|a| a.class).collect();
+    let results = Results::summarize(
+        scenario,
+        "model",
+        &classes,
+        &timeline,
         refusals,
-        mean_score_by_class: by_class
-            .into_iter()
-            .map(|(k, (s, n))| (k, s / n as f64))
-            .collect(),
+        scores,
         aggregations,
-    };
+    );
     Run { results, timeline }
 }

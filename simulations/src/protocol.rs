@@ -339,20 +339,7 @@ pub async fn run(
     let honest: Vec<usize> = (0..members.len())
         .filter(|&i| members[i].class == Class::Honest)
         .collect();
-    let capable: Vec<Vec<usize>> = s
-        .workload
-        .capabilities
-        .iter()
-        .map(|(resource, _)| {
-            let r = mesh_iatp::CapabilityPattern::parse(resource).ok();
-            (0..s.orgs.len())
-                .filter(|&k| {
-                    r.as_ref()
-                        .is_some_and(|r| s.orgs[k].capabilities.iter().any(|p| p.contains(r)))
-                })
-                .collect()
-        })
-        .collect();
+    let capable = model::capable_orgs(s);
     let index_of: BTreeMap<Did, usize> = members
         .iter()
         .enumerate()
@@ -534,52 +521,27 @@ pub async fn run(
         progress(round);
     }
 
-    let sum = |f: fn(&RoundStats) -> u64| timeline.iter().map(f).sum::<u64>();
-    let tasks = sum(|r| r.tasks);
-    let to_malicious = sum(|r| r.to_malicious);
-    let mut by_class: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+    // Final scores as up to ten honest nodes see each agent.
     let observers: Vec<usize> = honest.iter().copied().take(OBSERVERS).collect();
-    for m in &members {
-        let s_ = observers
+    let scores = members.iter().map(|m| {
+        let seen = observers
             .iter()
             .filter(|&&o| members[o].node.did() != m.node.did())
             .map(|&o| f64::from(members[o].node.trust_of(m.node.did()).get()))
             .sum::<f64>()
             / observers.len().max(1) as f64;
-        let e = by_class.entry(m.class.name().to_string()).or_default();
-        e.0 += s_;
-        e.1 += 1;
-    }
-    let results = Results {
-        scenario: s.name.clone(),
-        mode: "protocol".into(),
-        seed: s.seed,
-        strategy: s
-            .adversary
-            .as_ref()
-            .map_or("none", |a| a.strategy.name())
-            .into(),
-        fraction: s.adversary.as_ref().map_or(0.0, |a| a.fraction),
-        gate_enabled: s.gate_enabled,
-        agents: members.len() as u64,
-        malicious: members.iter().filter(|m| m.class.is_malicious()).count() as u64,
-        rounds: s.rounds,
-        tasks,
-        delegated: sum(|r| r.delegated),
-        to_malicious,
-        fraction_to_malicious: if tasks == 0 {
-            0.0
-        } else {
-            to_malicious as f64 / tasks as f64
-        },
-        failed: sum(|r| r.failed),
+        (m.class, seen)
+    });
+    let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
+    let results = Results::summarize(
+        s,
+        "protocol",
+        &classes,
+        &timeline,
         refusals,
-        mean_score_by_class: by_class
-            .into_iter()
-            .map(|(k, (v, c))| (k, v / c as f64))
-            .collect(),
+        scores,
         aggregations,
-    };
+    );
     for m in members {
         let _ = m.node.shutdown().await;
     }
