@@ -146,8 +146,39 @@ where
     root.present().map_err(|e| e.to_string())
 }
 
-/// Draw `chart` to `base.png` and `base.svg`.
-fn plot(base: &Path, chart: &Chart) -> Result<Vec<PathBuf>, OutputError> {
+/// Something drawable on any plotters backend.
+trait Figure {
+    fn draw_on<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static;
+}
+
+impl Figure for Chart<'_> {
+    fn draw_on<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(root, self)
+    }
+}
+
+/// A bar chart: a title and (label, count) bars.
+struct Bars<'a> {
+    title: &'a str,
+    items: &'a [(String, u64)],
+}
+
+impl Figure for Bars<'_> {
+    fn draw_on<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw_bars(root, self.title, self.items)
+    }
+}
+
+/// Draw `figure` to `base.png` and `base.svg`.
+fn render(base: &Path, figure: &impl Figure) -> Result<Vec<PathBuf>, OutputError> {
     font()?;
     let png = base.with_extension("png");
     let svg = base.with_extension("svg");
@@ -155,12 +186,11 @@ fn plot(base: &Path, chart: &Chart) -> Result<Vec<PathBuf>, OutputError> {
         path: path.display().to_string(),
         reason,
     };
-    draw(
-        BitMapBackend::new(&png, (900, 540)).into_drawing_area(),
-        chart,
-    )
-    .map_err(|e| fail(&png, e))?;
-    draw(SVGBackend::new(&svg, (900, 540)).into_drawing_area(), chart)
+    figure
+        .draw_on(BitMapBackend::new(&png, (900, 540)).into_drawing_area())
+        .map_err(|e| fail(&png, e))?;
+    figure
+        .draw_on(SVGBackend::new(&svg, (900, 540)).into_drawing_area())
         .map_err(|e| fail(&svg, e))?;
     Ok(vec![png, svg])
 }
@@ -218,30 +248,6 @@ where
             .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
-}
-
-/// Draw a bar chart of `items` to `base.png` and `base.svg`.
-fn bars(base: &Path, title: &str, items: &[(String, u64)]) -> Result<Vec<PathBuf>, OutputError> {
-    font()?;
-    let png = base.with_extension("png");
-    let svg = base.with_extension("svg");
-    let fail = |path: &Path, reason: String| OutputError::Plot {
-        path: path.display().to_string(),
-        reason,
-    };
-    draw_bars(
-        BitMapBackend::new(&png, (900, 540)).into_drawing_area(),
-        title,
-        items,
-    )
-    .map_err(|e| fail(&png, e))?;
-    draw_bars(
-        SVGBackend::new(&svg, (900, 540)).into_drawing_area(),
-        title,
-        items,
-    )
-    .map_err(|e| fail(&svg, e))?;
-    Ok(vec![png, svg])
 }
 
 const HONEST: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
@@ -319,7 +325,7 @@ fn plots(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, OutputError> {
             color: MALICIOUS,
         },
     ];
-    out.extend(plot(
+    out.extend(render(
         &dir.join("trust_over_time"),
         &Chart {
             title: "Mean global trust by agent class",
@@ -346,7 +352,7 @@ fn plots(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, OutputError> {
             .collect(),
         color: MALICIOUS,
     }];
-    out.extend(plot(
+    out.extend(render(
         &dir.join("to_malicious_over_time"),
         &Chart {
             title: "Fraction of tasks delegated to malicious agents",
@@ -363,10 +369,12 @@ fn plots(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, OutputError> {
         .iter()
         .map(|(k, v)| (k.clone(), *v))
         .collect();
-    out.extend(bars(
+    out.extend(render(
         &dir.join("refusals"),
-        "Gate refusals (and failed requests) by reason",
-        &reasons,
+        &Bars {
+            title: "Gate refusals (and failed requests) by reason",
+            items: &reasons,
+        },
     )?);
     Ok(out)
 }
@@ -434,7 +442,7 @@ pub fn write_sweep(
         ];
         let max_x = rows.iter().map(|r| r.value).fold(0.0, f64::max).max(0.1);
         let title = format!("{s}: tasks delegated to malicious agents");
-        match plot(
+        match render(
             &dir.join(format!("sweep_{s}")),
             &Chart {
                 title: &title,

@@ -522,16 +522,8 @@ pub async fn run(
     }
 
     // Final scores as up to ten honest nodes see each agent.
-    let observers: Vec<usize> = honest.iter().copied().take(OBSERVERS).collect();
-    let scores = members.iter().map(|m| {
-        let seen = observers
-            .iter()
-            .filter(|&&o| members[o].node.did() != m.node.did())
-            .map(|&o| f64::from(members[o].node.trust_of(m.node.did()).get()))
-            .sum::<f64>()
-            / observers.len().max(1) as f64;
-        (m.class, seen)
-    });
+    let observers = observers(&honest);
+    let scores = (0..members.len()).map(|j| (members[j].class, seen(&members, &observers, j)));
     let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
     let results = Results::summarize(
         s,
@@ -617,24 +609,34 @@ async fn equivocate(members: &[Member]) {
     }
 }
 
+/// The honest nodes whose views stand for "the mesh's" in reports.
+fn observers(honest: &[usize]) -> Vec<usize> {
+    honest.iter().copied().take(OBSERVERS).collect()
+}
+
+/// Agent `j`'s mean score in the observers' views (its own excluded).
+fn seen(members: &[Member], observers: &[usize], j: usize) -> f64 {
+    let views: Vec<f64> = observers
+        .iter()
+        .filter(|&&o| o != j)
+        .map(|&o| f64::from(members[o].node.trust_of(members[j].node.did()).get()))
+        .collect();
+    views.iter().sum::<f64>() / views.len().max(1) as f64
+}
+
 /// Mean score of honest and malicious agents as up to ten honest nodes see
 /// them.
 fn mean_scores(members: &[Member], honest: &[usize]) -> (f64, f64) {
-    let observers: Vec<usize> = honest.iter().copied().take(OBSERVERS).collect();
+    let observers = observers(honest);
     let (mut h, mut hn, mut m, mut mn) = (0.0, 0usize, 0.0, 0usize);
-    for &o in &observers {
-        for (j, x) in members.iter().enumerate() {
-            if j == o {
-                continue;
-            }
-            let s = f64::from(members[o].node.trust_of(x.node.did()).get());
-            if x.class.is_malicious() {
-                m += s;
-                mn += 1;
-            } else {
-                h += s;
-                hn += 1;
-            }
+    for (j, x) in members.iter().enumerate() {
+        let s = seen(members, &observers, j);
+        if x.class.is_malicious() {
+            m += s;
+            mn += 1;
+        } else {
+            h += s;
+            hn += 1;
         }
     }
     (h / hn.max(1) as f64, m / mn.max(1) as f64)

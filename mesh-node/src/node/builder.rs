@@ -261,11 +261,13 @@ impl NodeBuilder {
 
         let keypair = transport_key::to_libp2p(agent.identity())?;
         let swarm = build_swarm(keypair, &self.settings, self.mdns, self.kademlia)?;
+        let peer_id = *swarm.local_peer_id();
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {
             local: agent,
             did,
+            peer_id,
             bundle,
             revoked_credentials: self.revoked,
             handshake: self.handshake,

@@ -246,7 +246,7 @@ impl Node {
 
     /// This node's libp2p PeerId (the same key).
     pub fn peer_id(&self) -> libp2p::PeerId {
-        super::libp2p_peer_of(&self.shared.did).unwrap_or(libp2p::PeerId::random())
+        self.shared.peer_id
     }
 
     /// Events from now on. A receiver that falls behind by more than the

@@ -261,11 +261,6 @@ pub fn digest_of<T: serde::Serialize>(value: &T) -> Result<[u8; 32], NodeError> 
     Ok(Sha256::digest(bytes).into())
 }
 
-/// The libp2p PeerId of an agent (its key, in libp2p's encoding).
-pub fn libp2p_peer_of(did: &Did) -> Option<libp2p::PeerId> {
-    libp2p::PeerId::from_bytes(mesh_iatp::PeerId::from_did(did).as_bytes()).ok()
-}
-
 /// The agent of a libp2p PeerId, if it is an Ed25519 identity.
 pub fn did_of(peer: &libp2p::PeerId) -> Option<Did> {
     mesh_iatp::PeerId::from_bytes(&peer.to_bytes())

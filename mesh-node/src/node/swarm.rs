@@ -104,6 +104,8 @@ pub enum Command {
 pub struct Shared {
     pub local: LocalAgent,
     pub did: Did,
+    /// The same key as a libp2p PeerId.
+    pub peer_id: libp2p::PeerId,
     pub bundle: TrustBundle,
     pub revoked_credentials: RevokedCredentials,
     pub handshake: HandshakeConfig,
