@@ -11,7 +11,9 @@
 //! listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 //! bootstrap = ["/ip4/10.0.0.5/tcp/4001"]   # peers to dial (default none)
 //! mdns = false                       # LAN discovery (default false)
-//! http = "127.0.0.1:7777"            # dashboard address (issue 8)
+//! http = "127.0.0.1:7777"            # dashboard address (default: no dashboard)
+//! http_token = "…"                   # bearer token for the dashboard's writes
+//!                                    # (revoke); none: read-only. Keep the file 0600.
 //! ```
 
 use std::net::SocketAddr;
@@ -79,6 +81,7 @@ struct Raw {
     #[serde(default)]
     mdns: bool,
     http: Option<Spanned<String>>,
+    http_token: Option<Spanned<String>>,
 }
 
 /// A validated node config, paths resolved.
@@ -104,6 +107,8 @@ pub struct NodeConfigFile {
     pub mdns: bool,
     /// Dashboard address.
     pub http: Option<SocketAddr>,
+    /// Bearer token for the dashboard's writes.
+    pub http_token: Option<String>,
 }
 
 impl NodeConfigFile {
@@ -188,6 +193,28 @@ impl NodeConfigFile {
                     .map_err(|e| invalid(h.span(), "http", format!("not host:port: {e}")))
             })
             .transpose()?;
+        let http_token = match &raw.http_token {
+            None => None,
+            Some(t) if http.is_none() => {
+                return Err(invalid(
+                    t.span(),
+                    "http_token",
+                    "a token without `http`: there is no dashboard to guard".into(),
+                ));
+            }
+            Some(t) if t.get_ref().len() < mesh_dashboards::server::MIN_TOKEN_LEN => {
+                return Err(invalid(
+                    t.span(),
+                    "http_token",
+                    format!(
+                        "{} characters; give at least {} (e.g. `openssl rand -hex 32`)",
+                        t.get_ref().len(),
+                        mesh_dashboards::server::MIN_TOKEN_LEN
+                    ),
+                ));
+            }
+            Some(t) => Some(t.get_ref().clone()),
+        };
         Ok(NodeConfigFile {
             identity: file(&raw.identity, "identity")?,
             credential: file(&raw.credential, "credential")?,
@@ -203,6 +230,7 @@ impl NodeConfigFile {
             bootstrap: addrs(&raw.bootstrap, "bootstrap")?,
             mdns: raw.mdns,
             http,
+            http_token,
         })
     }
 }
@@ -221,6 +249,7 @@ data_dir = "data"
 listen = ["/ip4/127.0.0.1/tcp/0"]
 bootstrap = ["/ip4/127.0.0.1/tcp/4001"]
 http = "127.0.0.1:7777"
+http_token = "0123456789abcdef0123"
 "#;
 
     fn parse(text: &str) -> Result<NodeConfigFile, ConfigError> {
@@ -236,6 +265,7 @@ http = "127.0.0.1:7777"
         assert_eq!(c.bootstrap.len(), 1);
         assert!(!c.mdns);
         assert_eq!(c.http.unwrap().port(), 7777);
+        assert_eq!(c.http_token.as_deref(), Some("0123456789abcdef0123"));
     }
 
     #[test]
@@ -252,6 +282,16 @@ http = "127.0.0.1:7777"
                 9,
             ),
             (GOOD.replace("127.0.0.1:7777", "nowhere"), "`http`", 10),
+            (
+                GOOD.replace("0123456789abcdef0123", "short"),
+                "`http_token`",
+                11,
+            ),
+            (
+                GOOD.replace("http = \"127.0.0.1:7777\"\n", ""),
+                "`http_token`",
+                10,
+            ),
             (
                 GOOD.replace("[\"search\"]", "[\"a**\"]"),
                 "`capabilities[0]`",

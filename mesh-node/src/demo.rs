@@ -5,10 +5,12 @@
 //! delegate along a chain and revoke it, co-sign and witness; at the end
 //! every ledger is verified with the code `mesh-ledger verify` runs.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use mesh_dashboards::{Dashboard, DashboardConfig};
 use mesh_delegation::{Capability, SpawnPolicy};
 use mesh_iatp::envelope::PROTOCOL_VERSION;
 use mesh_iatp::handshake::LocalAgent;
@@ -20,7 +22,7 @@ use mesh_ledger::store::Store;
 use mesh_ledger::verify::verify_log;
 use mesh_node::node::{
     DelegateOptions, GrantOptions, LEDGER_FILE, Node, NodeError, SpawnOptions, SystemClock, Task,
-    TaskOutcome,
+    TaskOutcome, serve_dashboard,
 };
 use serde_bytes::ByteBuf;
 
@@ -32,6 +34,11 @@ pub struct DemoOptions {
     pub data_dir: Option<PathBuf>,
     /// How long the delegation rounds run.
     pub seconds: u64,
+    /// Serve the first agent's dashboard here.
+    pub http: Option<SocketAddr>,
+    /// With the dashboard: how long the mesh keeps running after the story
+    /// (`None`: until Ctrl-C or SIGTERM).
+    pub linger: Option<u64>,
 }
 
 struct Agent {
@@ -192,6 +199,7 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
     // The agents: half acme, half globex; the last globex agent fails
     // every task it is given.
     let mut agents: Vec<Agent> = Vec::new();
+    let mut dashboard: Option<Dashboard> = None;
     let n_acme = options.agents.div_ceil(2);
     for i in 0..options.agents {
         let (org_name, org_key, k) = if i < n_acme {
@@ -220,6 +228,11 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
             short(node.did()),
             if bad { "  (will fail its tasks)" } else { "" }
         );
+        if i == 0
+            && let Some(addr) = options.http
+        {
+            dashboard = Some(start_dashboard(&node, addr, &dir).await?);
+        }
         agents.push(Agent {
             name,
             org: org_name,
@@ -276,39 +289,17 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
     let mut refused_bad = false;
     while started.elapsed() < Duration::from_secs(options.seconds) || !refused_bad && round < 200 {
         round += 1;
-        let (mut ok, mut failed, mut refused) = (0, 0, 0);
-        for i in 0..agents.len() {
-            let j = (i + 1 + round % (agents.len() - 1)) % agents.len();
-            if i == j {
-                continue;
-            }
-            let to = agents[j].node.did().clone();
-            let task = Task {
-                resource: "search".into(),
-                action: "query".into(),
-                input: ByteBuf::from(format!("round {round}").into_bytes()),
-            };
-            match agents[i].node.delegate_task(&to, task, opts.clone()).await {
-                Ok(d) if d.outcome.success => ok += 1,
-                Ok(_) => failed += 1,
-                Err(NodeError::Denied(denial)) => {
-                    refused += 1;
-                    if Some(&to) == bad_did.as_ref() && !refused_bad {
-                        refused_bad = true;
-                        println!(
-                            "  the gate at {} refuses to delegate to {}: {} ({denial})",
-                            agents[i].name,
-                            agents[j].name,
-                            denial.rule()
-                        );
-                    }
-                }
-                Err(e) => println!("  {} → {}: {e}", agents[i].name, agents[j].name),
-            }
+        let stats = delegation_round(&agents, round, &opts).await;
+        if let Some((from, to, denial)) = stats.refused_bad.filter(|_| !refused_bad) {
+            refused_bad = true;
+            println!("  the gate at {from} refuses to delegate to {to}: {denial}");
         }
         let bad_view = bad_did.as_ref().map(|d| agents[0].node.trust_of(d).get());
         println!(
-            "  round {round:>2}: {ok} tasks succeeded, {failed} failed, {refused} refused by the gate{}",
+            "  round {round:>2}: {} tasks succeeded, {} failed, {} refused by the gate{}",
+            stats.ok,
+            stats.failed,
+            stats.refused,
             bad_view
                 .map(|s| format!("; {} trusts the failing agent at {s}", agents[0].name))
                 .unwrap_or_default()
@@ -417,7 +408,14 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
         );
     }
 
+    if let Some(d) = &dashboard {
+        keep_running(&agents, d, round, &opts, options.linger).await?;
+    }
+
     // Shut down (flushing the ledgers), then verify each one offline.
+    if let Some(d) = dashboard {
+        d.shutdown().await;
+    }
     let mut witnesses: Vec<mesh_iatp::Did> = agents.iter().map(|a| a.node.did().clone()).collect();
     witnesses.push(child_node.did().clone());
     let names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
@@ -481,4 +479,141 @@ fn bundle_toml(bundle: &TrustBundle) -> String {
         ));
     }
     out
+}
+
+/// What one delegation round did.
+struct RoundStats {
+    ok: usize,
+    failed: usize,
+    refused: usize,
+    /// The first refusal of the failing agent: (from, to, rule and reason).
+    refused_bad: Option<(String, String, String)>,
+}
+
+/// Each agent hands a task to another, in turn.
+async fn delegation_round(agents: &[Agent], round: usize, opts: &DelegateOptions) -> RoundStats {
+    let mut stats = RoundStats {
+        ok: 0,
+        failed: 0,
+        refused: 0,
+        refused_bad: None,
+    };
+    for i in 0..agents.len() {
+        let j = (i + 1 + round % (agents.len() - 1)) % agents.len();
+        if i == j {
+            continue;
+        }
+        let task = Task {
+            resource: "search".into(),
+            action: "query".into(),
+            input: ByteBuf::from(format!("round {round}").into_bytes()),
+        };
+        match agents[i]
+            .node
+            .delegate_task(agents[j].node.did(), task, opts.clone())
+            .await
+        {
+            Ok(d) if d.outcome.success => stats.ok += 1,
+            Ok(_) => stats.failed += 1,
+            Err(NodeError::Denied(denial)) => {
+                stats.refused += 1;
+                if agents[j].bad && stats.refused_bad.is_none() {
+                    stats.refused_bad = Some((
+                        agents[i].name.clone(),
+                        agents[j].name.clone(),
+                        format!("{} ({denial})", denial.rule()),
+                    ));
+                }
+            }
+            Err(e) => println!("  {} → {}: {e}", agents[i].name, agents[j].name),
+        }
+    }
+    stats
+}
+
+/// Serve `node`'s dashboard on `addr`, with a fresh write token saved
+/// (0600) in the data directory.
+async fn start_dashboard(node: &Node, addr: SocketAddr, dir: &Path) -> Result<Dashboard> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the token: {e}"))?;
+    let token = hex::encode(bytes);
+    let token_file = dir.join("http-token");
+    write_private(&token_file, &token)?;
+    let dashboard = serve_dashboard(
+        node,
+        DashboardConfig {
+            addr,
+            token: Some(token),
+            ..DashboardConfig::default()
+        },
+    )
+    .await
+    .with_context(|| {
+        format!("--http {addr}: the dashboard cannot start (give another address, or --no-http)")
+    })?;
+    println!(
+        "dashboard: {} (the first agent's node; write token in {})",
+        dashboard.url(),
+        token_file.display()
+    );
+    Ok(dashboard)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// After the story: keep delegating (quietly) so the dashboard stays live,
+/// until Ctrl-C, SIGTERM or `linger` seconds.
+async fn keep_running(
+    agents: &[Agent],
+    dashboard: &Dashboard,
+    mut round: usize,
+    opts: &DelegateOptions,
+    linger: Option<u64>,
+) -> Result<()> {
+    match linger {
+        Some(s) => println!(
+            "the mesh keeps running for {s} s; dashboard at {}",
+            dashboard.url()
+        ),
+        None => println!(
+            "the mesh keeps running; dashboard at {} — Ctrl-C stops it and verifies every ledger",
+            dashboard.url()
+        ),
+    }
+    let until = linger.map(|s| Instant::now() + Duration::from_secs(s));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let (mut ok, mut failed, mut refused) = (0, 0, 0);
+    loop {
+        if until.is_some_and(|u| Instant::now() >= u) {
+            break;
+        }
+        round += 1;
+        let stats = delegation_round(agents, round, opts).await;
+        (ok, failed, refused) = (
+            ok + stats.ok,
+            failed + stats.failed,
+            refused + stats.refused,
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(1000)) => {}
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    println!(
+        "stopping: {ok} more tasks succeeded, {failed} failed, {refused} refused while the dashboard ran"
+    );
+    Ok(())
 }

@@ -46,6 +46,21 @@ enum Command {
         /// How long the delegation rounds run, in seconds.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Serve the first agent's dashboard here (loopback; port 0 picks one).
+        #[arg(
+            long,
+            value_name = "ADDR",
+            default_value = "127.0.0.1:7777",
+            conflicts_with = "no_http"
+        )]
+        http: std::net::SocketAddr,
+        /// No dashboard: the demo ends once its story is told.
+        #[arg(long)]
+        no_http: bool,
+        /// With the dashboard: keep the mesh running this many seconds after
+        /// the story (default: until Ctrl-C).
+        #[arg(long, value_name = "SECONDS", conflicts_with = "no_http")]
+        linger: Option<u64>,
     },
     /// Create and inspect agent identities (Ed25519 keys as did:key).
     #[command(subcommand)]
@@ -143,12 +158,17 @@ fn run(cli: Cli) -> Result<()> {
             agents,
             data_dir,
             seconds,
+            http,
+            no_http,
+            linger,
         } => {
             init_logging("warn");
             let sound = runtime()?.block_on(demo::run(demo::DemoOptions {
                 agents,
                 data_dir,
                 seconds,
+                http: (!no_http).then_some(http),
+                linger,
             }))?;
             if !sound {
                 bail!("a ledger did not verify");

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use mesh_dashboards::DashboardConfig;
 use mesh_iatp::envelope::PROTOCOL_VERSION;
 use mesh_iatp::handshake::LocalAgent;
 use mesh_iatp::{AgentCard, CapabilityPattern, SignedCredential, TrustBundle};
 use mesh_node::config::NodeConfigFile;
 use mesh_node::keyfile;
-use mesh_node::node::{Node, NodeEvent};
+use mesh_node::node::{Node, NodeEvent, serve_dashboard};
 
 /// Largest credential file read.
 const MAX_CREDENTIAL_FILE: u64 = 4096;
@@ -71,11 +72,6 @@ pub async fn run(path: &Path) -> Result<()> {
             config.trust_bundle.display()
         )
     })?;
-    if config.http.is_some() {
-        tracing::warn!(
-            "http: the dashboard is not part of this build yet; the address is not served"
-        );
-    }
     let mut builder = Node::builder()
         .agent(agent)
         .bundle(bundle)
@@ -95,6 +91,23 @@ pub async fn run(path: &Path) -> Result<()> {
         println!("listening {addr}/p2p/{}", node.peer_id());
     }
     println!("agent {}", node.did());
+    let dashboard = match config.http {
+        Some(addr) => {
+            let d = serve_dashboard(
+                &node,
+                DashboardConfig {
+                    addr,
+                    token: config.http_token.clone(),
+                    ..DashboardConfig::default()
+                },
+            )
+            .await
+            .with_context(|| format!("http: {addr}"))?;
+            println!("dashboard {}", d.url());
+            Some(d)
+        }
+        None => None,
+    };
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
@@ -124,6 +137,9 @@ pub async fn run(path: &Path) -> Result<()> {
         }
     }
     tracing::info!("shutting down");
+    if let Some(d) = dashboard {
+        d.shutdown().await;
+    }
     node.shutdown().await?;
     Ok(())
 }

@@ -278,6 +278,7 @@ impl NodeBuilder {
             commands: cmd_tx,
             handler: self.handler,
             settings: self.settings,
+            metrics: Default::default(),
         });
         let task = SwarmTask::new(
             swarm,

@@ -37,7 +37,7 @@ impl Drop for StopOnDrop {
 /// dropped or [`Node::shutdown`] is called.
 #[derive(Clone)]
 pub struct Node {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     _stop: Arc<StopOnDrop>,
 }
 
@@ -377,7 +377,7 @@ impl Node {
 
     async fn append(&self, co: CoSignedRecord) -> Result<Recorded, NodeError> {
         self.shared.state().remember_record(co.leaf_hash());
-        let index = self.shared.ledger.lock().await.append(&co).await?;
+        let index = self.shared.append_record(&co).await?;
         self.shared.emit(NodeEvent::Recorded {
             index,
             kind: kind_name(co.record().kind).into(),
@@ -543,6 +543,7 @@ impl Node {
                 now,
             )
         };
+        self.shared.metrics.gate("delegate", &decision);
         if let Decision::Deny(denial) = decision {
             tracing::info!(to = %audience, rule = denial.rule(), "gate denied {what}");
             self.shared.emit(NodeEvent::GateDenied {
@@ -693,6 +694,7 @@ impl Node {
             );
             (child, certificate, decision)
         };
+        self.shared.metrics.gate("spawn", &decision);
         if let Decision::Deny(denial) = decision {
             self.shared.emit(NodeEvent::GateDenied {
                 what: "spawn".into(),

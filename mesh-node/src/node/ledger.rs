@@ -53,6 +53,11 @@ impl NodeLedger {
         })
     }
 
+    /// The store (a cheap handle to the same database).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The log.
     pub fn log(&self) -> &Log {
         &self.log

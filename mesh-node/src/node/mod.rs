@@ -20,10 +20,12 @@ pub mod gossip;
 mod handle;
 mod ledger;
 pub mod limits;
+pub mod metrics;
 pub mod protocol;
 mod serve;
 mod state;
 mod swarm;
+mod view;
 
 pub use builder::NodeBuilder;
 pub use handle::{
@@ -36,6 +38,7 @@ pub use protocol::{
     ACTION_PROTOCOL, ActionContext, ActionRequest, ActionResponse, IATP_PROTOCOL, IatpRequest,
     IatpResponse, MAX_ACTION_FRAME, MAX_IATP_FRAME, Task, TaskOutcome,
 };
+pub use view::{NodeView, serve_dashboard};
 
 use libp2p::Multiaddr;
 use mesh_delegation::Denial;

@@ -75,7 +75,13 @@ fn check_leaf(
     Ok(hash)
 }
 
-fn gate_refusal(shared: &Shared, what: &str, decision: Decision) -> Result<(), Refusal> {
+fn gate_refusal(
+    shared: &Shared,
+    request: &'static str,
+    what: &str,
+    decision: Decision,
+) -> Result<(), Refusal> {
+    shared.metrics.gate(request, &decision);
     match decision {
         Decision::Allow => Ok(()),
         Decision::Deny(denial) => {
@@ -144,7 +150,7 @@ fn check_context(
                 &st.revocations,
                 now,
             );
-            gate_refusal(shared, "accept a grant", d)?;
+            gate_refusal(shared, "accept_grant", "accept a grant", d)?;
             Ok(After::HoldGrant(chain))
         }
         (ActionKind::Delegate, ActionContext::Task { chain, task }) => {
@@ -175,7 +181,7 @@ fn check_context(
                 &st.revocations,
                 now,
             );
-            gate_refusal(shared, "run a delegated task", d)?;
+            gate_refusal(shared, "run_task", "run a delegated task", d)?;
             Ok(After::RunTask(task))
         }
         (ActionKind::Result, ActionContext::Outcome { outcome }) => {
@@ -262,10 +268,7 @@ async fn cosign(
         return Err(refusal("replayed", "this record was already co-signed"));
     }
     let index = shared
-        .ledger
-        .lock()
-        .await
-        .append(&co)
+        .append_record(&co)
         .await
         .map_err(|e| refusal("ledger", e.to_string()))?;
     shared.emit(NodeEvent::Recorded {
@@ -436,10 +439,14 @@ pub async fn witness(
             return;
         }
     };
+    let started = std::time::Instant::now();
     let line = shared
         .state()
         .witness
         .add_checkpoint(old, &proof, &note, shared.now());
+    shared
+        .metrics
+        .verify_took("witness_checkpoint", started.elapsed());
     let line = match line {
         Ok(line) => {
             // Persist before the cosignature leaves: a restarted witness

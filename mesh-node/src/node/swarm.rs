@@ -116,6 +116,7 @@ pub struct Shared {
     pub commands: mpsc::Sender<Command>,
     pub handler: Arc<dyn TaskHandler>,
     pub settings: Settings,
+    pub metrics: super::metrics::NodeMetrics,
 }
 
 impl Shared {
@@ -127,7 +128,20 @@ impl Shared {
     /// Report an event (nobody listening is fine; a slow listener sees
     /// `Lagged`, never a silent gap).
     pub fn emit(&self, event: NodeEvent) {
+        self.metrics.observe(&event);
         let _ = self.events.send(event);
+    }
+
+    /// Append a co-signed record to this node's log (timed for metrics).
+    pub async fn append_record(
+        &self,
+        record: &mesh_ledger::record::CoSignedRecord,
+    ) -> Result<u64, mesh_ledger::store::StoreError> {
+        let mut ledger = self.ledger.lock().await;
+        let started = std::time::Instant::now();
+        let index = ledger.append(record).await?;
+        self.metrics.append_took(started.elapsed());
+        Ok(index)
     }
 
     /// Now.
@@ -953,6 +967,7 @@ impl SwarmTask {
         };
         match report {
             Ok(bytes) => {
+                self.shared.metrics.report_published();
                 if let Err(e) = self
                     .swarm
                     .behaviour_mut()

@@ -1,0 +1,430 @@
+//! The node as the dashboard sees it: [`NodeView`] implements
+//! `mesh_dashboards`' read-only view (and its token-guarded revoke) over
+//! the node's state, so the dashboard never touches libp2p.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mesh_dashboards::view::{
+    Activity, CheckpointStatus, Cosignature, InclusionProof, LedgerStatus, Link, NodeIdentity,
+    Peer, RecordEntry, Refusal, RevokeOutcome, Verification, ViewError,
+};
+use mesh_dashboards::{Dashboard, DashboardConfig, DashboardError, MeshControl, MeshView};
+use mesh_delegation::{SignedGrant, SignedSpawnCertificate, TargetKind};
+use mesh_iatp::Did;
+use mesh_ledger::checkpoint::{Checkpoint, verify_cosignature, witness_verifier};
+use mesh_ledger::note::Note;
+use mesh_ledger::record::CoSignedRecord;
+use mesh_ledger::verify::verify_log;
+use mesh_trust::Explanation;
+use tokio::sync::broadcast;
+
+use super::serve::kind_name;
+use super::{Node, NodeError, NodeEvent, did_of};
+
+/// A [`Node`] seen through the dashboard's view traits.
+pub struct NodeView {
+    node: Node,
+    listen: Vec<String>,
+    activity: broadcast::Sender<Activity>,
+}
+
+/// Serve `node`'s dashboard (see `mesh_dashboards`).
+pub async fn serve_dashboard(
+    node: &Node,
+    config: DashboardConfig,
+) -> Result<Dashboard, DashboardError> {
+    mesh_dashboards::serve(Arc::new(NodeView::new(node.clone()).await), config).await
+}
+
+fn hex(bytes: &[u8]) -> String {
+    mesh_delegation::grant::hex(bytes)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ViewError {
+    ViewError::Unavailable(e.to_string())
+}
+
+impl NodeView {
+    /// Start translating the node's events into dashboard activity.
+    pub async fn new(node: Node) -> NodeView {
+        let listen = node
+            .listen_addrs()
+            .await
+            .map(|addrs| addrs.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let (activity, _) = broadcast::channel(1024);
+        let mut events = node.events();
+        let tx = activity.clone();
+        let clock = node.shared.clock.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        if let Some(a) = activity_of(event, clock.now().0) {
+                            // Nobody listening yet is fine.
+                            let _ = tx.send(a);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(missed = n, "dashboard missed node events");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        NodeView {
+            node,
+            listen,
+            activity,
+        }
+    }
+}
+
+fn peer_name(peer: &libp2p::PeerId) -> String {
+    did_of(peer).map_or_else(|| peer.to_string(), |d| d.to_string())
+}
+
+/// What the dashboard shows of a node event (`None`: not shown).
+fn activity_of(event: NodeEvent, at: u64) -> Option<Activity> {
+    let refusal = |kind, subject, rule, reason| {
+        Some(Activity::Refusal(Refusal {
+            at,
+            kind,
+            subject,
+            rule,
+            reason,
+        }))
+    };
+    match event {
+        NodeEvent::SessionEstablished(s) => Some(Activity::PeerJoined {
+            did: s.remote.to_string(),
+            name: s.remote_card.name.clone(),
+            org: s.policy.name.clone(),
+        }),
+        NodeEvent::PeerDisconnected(p) => Some(Activity::PeerLeft {
+            peer_id: p.to_string(),
+        }),
+        NodeEvent::RefusedPeer { peer, refusal: r } => refusal(
+            "handshake_refused",
+            peer_name(&peer),
+            r.name().to_string(),
+            r.to_string(),
+        ),
+        NodeEvent::RefusedByPeer { peer, code, reason } => refusal(
+            "refused_by_peer",
+            peer_name(&peer),
+            reason.clone(),
+            format!("the peer refused our handshake with code {code} ({reason})"),
+        ),
+        NodeEvent::GateDenied { what, rule, reason } => refusal("gate_denied", what, rule, reason),
+        NodeEvent::Rejected { peer, what, reason } => {
+            refusal("rejected", peer_name(&peer), what, reason)
+        }
+        NodeEvent::Throttled {
+            peer,
+            strikes,
+            banned,
+        } => refusal(
+            "throttled",
+            peer_name(&peer),
+            if banned { "banned" } else { "rate_limited" }.into(),
+            format!("{strikes} strikes{}", if banned { "; banned" } else { "" }),
+        ),
+        NodeEvent::Recorded { index, kind, with } => Some(Activity::Recorded {
+            index,
+            kind,
+            with: with.to_string(),
+        }),
+        NodeEvent::Revocation { revoker, target } => Some(Activity::Revocation {
+            revoker: revoker.to_string(),
+            target: hex(&target),
+        }),
+        NodeEvent::Witnessed { origin, size } => Some(Activity::Witnessed { origin, size }),
+        NodeEvent::Cosigned { witness, size } => Some(Activity::Cosigned {
+            witness: witness.to_string(),
+            size,
+        }),
+        NodeEvent::Equivocation { offender } => Some(Activity::Equivocation {
+            offender: offender.to_string(),
+        }),
+        NodeEvent::TrustReport { reporter } => Some(Activity::TrustReport {
+            reporter: reporter.to_string(),
+        }),
+        NodeEvent::Listening(_) | NodeEvent::TaskDone { .. } => None,
+    }
+}
+
+fn record_entry(index: u64, co: &CoSignedRecord) -> RecordEntry {
+    let r = co.record();
+    RecordEntry {
+        index,
+        kind: kind_name(r.kind).to_string(),
+        actor: r.actor.to_string(),
+        counterparty: r.counterparty.to_string(),
+        grant: r.grant.as_ref().map(|g| hex(g)),
+        payload_digest: hex(&r.payload_digest),
+        timestamp: r.timestamp.0,
+        leaf_hash: hex(&co.leaf_hash()),
+    }
+}
+
+/// The cosignatures on a checkpoint note, each checked under the DID its
+/// key name states.
+fn cosignatures(note: &Note, origin: &str) -> Vec<Cosignature> {
+    let mut seen = Vec::new();
+    for line in note.signatures.iter().filter(|l| l.name != origin) {
+        if seen.iter().any(|c: &Cosignature| c.witness == line.name) {
+            continue;
+        }
+        let time = Did::parse(&line.name)
+            .ok()
+            .and_then(|did| witness_verifier(&line.name, did).ok())
+            .and_then(|v| verify_cosignature(note, &v).ok());
+        seen.push(Cosignature {
+            witness: line.name.clone(),
+            time: time.map(|t| t.0),
+            valid: time.is_some(),
+        });
+    }
+    seen
+}
+
+impl MeshView for NodeView {
+    fn identity(&self) -> NodeIdentity {
+        let shared = &self.node.shared;
+        let card = shared.local.card();
+        let org = card
+            .credential
+            .verify_signature()
+            .ok()
+            .and_then(|c| shared.bundle.orgs().iter().find(|o| o.root == c.org))
+            .map(|o| o.name.clone())
+            .unwrap_or_default();
+        NodeIdentity {
+            did: shared.did.to_string(),
+            peer_id: shared.peer_id.to_string(),
+            name: card.name.clone(),
+            org,
+            listen: self.listen.clone(),
+        }
+    }
+
+    fn peers(&self) -> Vec<Peer> {
+        self.node
+            .peers()
+            .into_iter()
+            .map(|p| Peer {
+                tier: self.node.tier_of(&p.did),
+                did: p.did,
+                name: p.name,
+                org: p.org,
+                score: p.score,
+            })
+            .collect()
+    }
+
+    fn explain(&self, agent: &Did) -> Explanation {
+        self.node.explain(agent)
+    }
+
+    fn links(&self) -> Vec<Link> {
+        let st = self.node.shared.state();
+        let mut links: BTreeMap<[u8; 32], Link> = BTreeMap::new();
+        let mut add = |bytes: &[u8], kind: TargetKind, issued_here: bool| {
+            let link = match kind {
+                TargetKind::SpawnCertificate => {
+                    let signed = SignedSpawnCertificate(bytes.to_vec());
+                    signed.open().ok().map(|c| {
+                        (
+                            signed.hash(),
+                            c.parent,
+                            c.child,
+                            c.capabilities,
+                            c.expires,
+                            "spawn",
+                        )
+                    })
+                }
+                _ => {
+                    let signed = SignedGrant(bytes.to_vec());
+                    signed.open().ok().map(|g| {
+                        (
+                            signed.hash(),
+                            g.issuer,
+                            g.audience,
+                            g.capabilities,
+                            g.expires,
+                            "grant",
+                        )
+                    })
+                }
+            };
+            if let Some((hash, issuer, audience, caps, expires, kind)) = link {
+                let entry = links.entry(hash).or_insert_with(|| Link {
+                    hash: hex(&hash),
+                    kind,
+                    issuer: issuer.to_string(),
+                    audience: audience.to_string(),
+                    capabilities: caps.iter().map(ToString::to_string).collect(),
+                    expires: expires.0,
+                    revoked: st.revocations.is_revoked(&hash),
+                    issued_here,
+                });
+                entry.issued_here |= issued_here;
+            }
+        };
+        for issued in st.issued.values() {
+            let last = issued.chain.len().saturating_sub(1);
+            for (i, bytes) in issued.chain.iter().enumerate() {
+                let kind = if i == last {
+                    issued.kind
+                } else {
+                    TargetKind::Grant
+                };
+                add(bytes, kind, i == last);
+            }
+        }
+        for chain in st.held.values() {
+            for g in chain {
+                add(&g.0, TargetKind::Grant, false);
+            }
+        }
+        links.into_values().collect()
+    }
+
+    async fn ledger(&self) -> Result<LedgerStatus, ViewError> {
+        let info = self.node.log_info().await;
+        let note = self.node.latest_checkpoint().await.map_err(unavailable)?;
+        let checkpoint = note.and_then(|bytes| {
+            let note = Note::parse(&bytes).ok()?;
+            let cp = Checkpoint::parse_body(&note.text).ok()?;
+            Some(CheckpointStatus {
+                size: cp.size,
+                root: hex(&cp.root),
+                note: String::from_utf8_lossy(&bytes).into_owned(),
+                cosignatures: cosignatures(&note, &info.origin),
+            })
+        });
+        let witnessing = self
+            .node
+            .shared
+            .ledger
+            .lock()
+            .await
+            .witnessed()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|(origin, size, root)| mesh_dashboards::view::WitnessedLog {
+                origin,
+                size,
+                root: hex(&root),
+            })
+            .collect();
+        Ok(LedgerStatus {
+            origin: info.origin,
+            size: info.size,
+            root: hex(&info.root),
+            checkpoint,
+            witnessing,
+        })
+    }
+
+    async fn records(&self, from: u64, limit: u64) -> Result<Vec<RecordEntry>, ViewError> {
+        let ledger = self.node.shared.ledger.lock().await;
+        let end = ledger.log().size().min(from.saturating_add(limit));
+        let mut out = Vec::new();
+        for index in from..end {
+            let co = ledger.log().record(index).await.map_err(unavailable)?;
+            out.push(record_entry(index, &co));
+        }
+        Ok(out)
+    }
+
+    async fn prove(&self, index: u64) -> Result<InclusionProof, ViewError> {
+        let proof = self.node.prove(index).await.map_err(|e| match e {
+            NodeError::Invalid(m) => ViewError::NotFound(m),
+            other => unavailable(other),
+        })?;
+        Ok(InclusionProof {
+            verified: proof.verify(),
+            origin: proof.origin,
+            record: record_entry(index, &proof.record),
+            size: proof.size,
+            root: hex(&proof.root),
+            path: proof.hashes.iter().map(|h| hex(h)).collect(),
+        })
+    }
+
+    async fn verify(&self) -> Result<Verification, ViewError> {
+        let (store, origin) = {
+            let ledger = self.node.shared.ledger.lock().await;
+            (ledger.store().clone(), ledger.log().origin().to_string())
+        };
+        // Witnesses: every peer seen, and every DID-named cosigner of the
+        // latest checkpoint (a DID names its own key).
+        let mut names: Vec<String> = self
+            .node
+            .peers()
+            .iter()
+            .map(|p| p.did.to_string())
+            .collect();
+        if let Some(cp) = self.ledger().await?.checkpoint {
+            names.extend(cp.cosignatures.into_iter().map(|c| c.witness));
+        }
+        names.sort();
+        names.dedup();
+        let verifiers: Vec<_> = names
+            .iter()
+            .filter_map(|n| witness_verifier(n, Did::parse(n).ok()?).ok())
+            .collect();
+        let started = Instant::now();
+        let report = verify_log(&store, &origin, &verifiers, |_, _| {})
+            .await
+            .map_err(unavailable)?;
+        let took = started.elapsed();
+        self.node.shared.metrics.verify_took("full_log", took);
+        Ok(Verification {
+            records: report.records,
+            checkpoints: report.checkpoints,
+            cosignatures: report.cosignatures,
+            unknown_cosigners: report.unknown_cosigners,
+            sound: report.is_sound(),
+            faults: report.faults.iter().map(ToString::to_string).collect(),
+            millis: took.as_millis() as u64,
+            at: unix_now(),
+        })
+    }
+
+    async fn metrics(&self) -> String {
+        let size = self.node.log_info().await.size;
+        let peers = self.node.shared.state().sessions.len();
+        self.node.shared.metrics.encode(peers, size)
+    }
+
+    fn activity(&self) -> broadcast::Receiver<Activity> {
+        self.activity.subscribe()
+    }
+}
+
+impl MeshControl for NodeView {
+    async fn revoke(&self, link: [u8; 32], reason: &str) -> Result<RevokeOutcome, ViewError> {
+        let revoked = self.node.revoke(&link, reason).await.map_err(|e| match e {
+            NodeError::UnknownLink(_) => ViewError::NotFound(e.to_string()),
+            NodeError::Invalid(m) => ViewError::Invalid(m),
+            other => unavailable(other),
+        })?;
+        Ok(RevokeOutcome {
+            link: hex(&link),
+            record: revoked.record.map(|r| r.index),
+        })
+    }
+}
