@@ -15,6 +15,8 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::timeout;
 
+pub mod demo;
+
 /// The bound on every wait.
 pub const WAIT: Duration = Duration::from_secs(30);
 
