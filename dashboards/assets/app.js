@@ -118,6 +118,7 @@ function describe(a) {
 }
 
 function addActivity(a, live) {
+  if (a.type === "trust_report") return; // every peer, every second: the chart shows their effect
   const list = $("#activity");
   list.prepend(el("li", { class: a.type === "refusal" ? "refusal" : "" },
     (live ? new Date().toLocaleTimeString() + "  " : "") + describe(a)));
@@ -173,7 +174,9 @@ function renderChart() {
   const samples = state.samples.slice(-SAMPLES_SHOWN);
   const W = 1000, H = 280, L = 40, B = 24;
   const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "trust scores over time" });
-  for (const v of [0, 250, 500, 750, 1000]) {
+  // Gridlines at the default tier cut-offs (docs/TRUST.md), so a line's
+  // height reads as a tier.
+  for (const v of [0, 300, 500, 700, 900, 1000]) {
     const y = (H - B) - v / 1000 * (H - B - 8);
     s.append(svg("line", { x1: L, x2: W, y1: y, y2: y, stroke: "#e3e6eb" }));
     const t = svg("text", { x: 4, y: y + 4, "font-size": 11, fill: "#6b7280" });
@@ -233,7 +236,12 @@ async function loadDelegations() {
   }
   for (const [, ls] of pairs) {
     const l = ls[0];
-    const [x1, y1] = pos.get(l.issuer), [x2, y2] = pos.get(l.audience);
+    let [x1, y1] = pos.get(l.issuer), [x2, y2] = pos.get(l.audience);
+    if (l.revoked) {
+      // Beside the valid links of the same pair, not on top of them.
+      const len = Math.hypot(x2 - x1, y2 - y1) || 1, dx = -(y2 - y1) / len * 7, dy = (x2 - x1) / len * 7;
+      [x1, y1, x2, y2] = [x1 + dx, y1 + dy, x2 + dx, y2 + dy];
+    }
     const kind = l.revoked ? "revoked" : l.kind;
     const colour = { grant: "#2b6cb0", spawn: "#2f855a", revoked: "#c53030" }[kind];
     const line = svg("line", { x1, y1, x2, y2, stroke: colour, "stroke-width": 2,
@@ -435,6 +443,7 @@ async function start() {
   recent.slice().reverse().forEach((a) => addActivity(a, false));
   await loadRefusals();
   showTab();
+  if (!state.verification) verify();
   live();
   document.body.dataset.ready = "yes";
 }

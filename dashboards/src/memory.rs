@@ -11,6 +11,9 @@ use crate::view::{Activity, Peer, Refusal};
 pub const REFUSALS_KEPT: usize = 200;
 /// Recent activity kept.
 pub const ACTIVITY_KEPT: usize = 200;
+/// Agents remembered. Past this, the agent gone longest is forgotten first;
+/// connected peers are always kept (the node bounds how many there are).
+pub const AGENTS_KEPT: usize = 1_000;
 
 /// Every agent's score at one moment.
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +39,10 @@ pub struct KnownAgent {
     pub tier: String,
     /// Whether it holds a session with the node now.
     pub connected: bool,
+    /// When it was last connected (the sample's time): who is forgotten
+    /// first.
+    #[serde(skip)]
+    last_seen: u64,
 }
 
 /// The dashboard's bounded memory.
@@ -89,8 +96,21 @@ impl Memory {
                     score: p.score.get(),
                     tier: p.tier.name().to_string(),
                     connected: true,
+                    last_seen: t,
                 },
             );
+        }
+        while self.agents.len() > AGENTS_KEPT {
+            let Some(oldest) = self
+                .agents
+                .values()
+                .filter(|a| !a.connected)
+                .min_by_key(|a| a.last_seen)
+                .map(|a| a.did.clone())
+            else {
+                break;
+            };
+            self.agents.remove(&oldest);
         }
         for a in self.agents.values_mut().filter(|a| !a.connected) {
             if let Some((score, tier)) = rescore(&a.did) {
@@ -182,6 +202,37 @@ mod tests {
             .unwrap();
         assert!(here.connected);
         assert_eq!(here.score, 510);
+    }
+
+    #[test]
+    fn agents_are_bounded_forgetting_the_longest_gone_first() {
+        let mut m = Memory::new(1);
+        // Agent 1 is seen first and leaves; 2..=AGENTS_KEPT+1 come later.
+        m.sample(0, &[peer(1, 500)], |_| None);
+        let later: Vec<Peer> = (0..AGENTS_KEPT as u32)
+            .map(|i| {
+                let mut secret = [0u8; 32];
+                secret[..4].copy_from_slice(&(i + 1000).to_le_bytes());
+                let did = Identity::from_secret_bytes(&secret).did().clone();
+                Peer {
+                    did,
+                    ..peer(2, 600)
+                }
+            })
+            .collect();
+        m.sample(1, &later[..10], |_| None);
+        assert_eq!(m.agents().len(), 11);
+        // All of them connected at once: agent 1 (gone longest) is dropped,
+        // the connected ones all stay.
+        m.sample(2, &later, |_| None);
+        let agents = m.agents();
+        assert_eq!(agents.len(), AGENTS_KEPT);
+        assert!(agents.iter().all(|a| a.connected && a.name != "agent-1"));
+        // More connected peers than the cap: all are kept.
+        let mut more = later.clone();
+        more.push(peer(3, 700));
+        m.sample(3, &more, |_| None);
+        assert_eq!(m.agents().len(), AGENTS_KEPT + 1);
     }
 
     #[test]

@@ -33,6 +33,27 @@ pub const VERIFICATION_REUSE: Duration = Duration::from_secs(5);
 /// Longest revocation reason accepted, in bytes.
 pub const MAX_REASON_BYTES: usize = 256;
 
+/// Every API route (method, path) `router` serves besides the pages;
+/// docs/openapi.json documents exactly these (a test holds them together).
+pub const API_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/node"),
+    ("GET", "/api/v1/peers"),
+    ("GET", "/api/v1/trust"),
+    ("GET", "/api/v1/trust/history"),
+    ("GET", "/api/v1/trust/{did}"),
+    ("GET", "/api/v1/delegations"),
+    ("GET", "/api/v1/ledger"),
+    ("GET", "/api/v1/ledger/records"),
+    ("GET", "/api/v1/ledger/records/{index}/proof"),
+    ("GET", "/api/v1/ledger/verification"),
+    ("GET", "/api/v1/refusals"),
+    ("GET", "/api/v1/activity"),
+    ("GET", "/api/v1/events"),
+    ("POST", "/api/v1/revocations"),
+];
+
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
