@@ -25,7 +25,7 @@ fn get(url: &str) -> (u16, Value) {
     let mut r = agent().get(url).call().unwrap();
     let status = r.status().as_u16();
     let body = r.body_mut().read_to_string().unwrap();
-    let json = serde_json::from_str(&body).unwrap_or_else(|_| Value::String(body));
+    let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
     (status, json)
 }
 
@@ -61,7 +61,12 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     assert_eq!(s, 200);
     assert_eq!(node["node"]["name"], "acme-1");
     assert_eq!(node["node"]["org"], "acme");
-    assert!(node["node"]["did"].as_str().unwrap().starts_with("did:key:z6Mk"));
+    assert!(
+        node["node"]["did"]
+            .as_str()
+            .unwrap()
+            .starts_with("did:key:z6Mk")
+    );
     assert_eq!(node["writes_enabled"], true);
     let me = node["node"]["did"].as_str().unwrap().to_string();
 
@@ -76,7 +81,13 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     for n in ["acme-2", "globex-1", "globex-2", "acme-1-child"] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
-    assert!(peers.as_array().unwrap().iter().all(|p| p["connected"] == true));
+    assert!(
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["connected"] == true)
+    );
 
     // Trust: the failing agent (globex-2) is below everyone else, with the
     // failures as evidence behind its score.
@@ -109,14 +120,24 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     // chain grant to acme-2, the task grants.
     let (_, graph) = get(&format!("{u}api/v1/delegations"));
     let links = graph["links"].as_array().unwrap();
-    assert!(links.iter().any(|l| l["kind"] == "spawn" && l["issuer"] == me.as_str()));
     assert!(
         links
             .iter()
-            .any(|l| l["kind"] == "grant" && l["revoked"] == true && l["capabilities"][0] == "tools/github/*:read"),
+            .any(|l| l["kind"] == "spawn" && l["issuer"] == me.as_str())
+    );
+    assert!(
+        links.iter().any(|l| l["kind"] == "grant"
+            && l["revoked"] == true
+            && l["capabilities"][0] == "tools/github/*:read"),
         "{graph}"
     );
-    assert!(graph["nodes"].as_array().unwrap().iter().any(|n| n["local"] == true));
+    assert!(
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["local"] == true)
+    );
 
     // The ledger: checkpoint with valid witness cosignatures, and the log
     // verifies.
@@ -140,10 +161,17 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     assert_eq!(page["records"][4]["index"], 4);
     let (_, latest) = get(&format!("{u}api/v1/ledger/records"));
     let n = latest["records"].as_array().unwrap().len() as u64;
-    assert_eq!(latest["from"].as_u64().unwrap() + n, latest["size"].as_u64().unwrap());
+    assert_eq!(
+        latest["from"].as_u64().unwrap() + n,
+        latest["size"].as_u64().unwrap()
+    );
     for bad_query in ["limit=0", "limit=501", "from=-1", "colour=blue"] {
         let (s, e) = get(&format!("{u}api/v1/ledger/records?{bad_query}"));
-        assert_eq!((s, e["error"].as_str()), (400, Some("bad_query")), "{bad_query}: {e}");
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (400, Some("bad_query")),
+            "{bad_query}: {e}"
+        );
     }
     let (s, p) = get(&format!("{u}api/v1/ledger/records/3/proof"));
     assert_eq!(s, 200);
@@ -164,17 +192,24 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     let (_, refusals) = get(&format!("{u}api/v1/refusals"));
     let rs = refusals.as_array().unwrap();
     assert!(
-        rs.iter().any(|r| r["kind"] == "handshake_refused" && r["rule"] == "org_not_in_bundle"),
+        rs.iter()
+            .any(|r| r["kind"] == "handshake_refused" && r["rule"] == "org_not_in_bundle"),
         "{refusals}"
     );
     assert!(
-        rs.iter().any(|r| r["kind"] == "gate_denied" && r["rule"] == "trust_below_link_minimum"),
+        rs.iter()
+            .any(|r| r["kind"] == "gate_denied" && r["rule"] == "trust_below_link_minimum"),
         "{refusals}"
     );
 
     // Metrics in Prometheus text format.
     let mut r = agent().get(&format!("{u}metrics")).call().unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     let text = r.body_mut().read_to_string().unwrap();
     for family in [
         "mesh_peers 4",
@@ -215,7 +250,10 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
             }
         }
     }
-    assert!(saw_trust && saw_record, "trust {saw_trust}, record {saw_record}");
+    assert!(
+        saw_trust && saw_record,
+        "trust {saw_trust}, record {saw_record}"
+    );
     drop(reader);
     let (_, history) = get(&format!("{u}api/v1/trust/history"));
     assert!(history.as_array().unwrap().len() > first);
@@ -230,10 +268,16 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     let host = u.trim_start_matches("http://").trim_end_matches('/');
     let preflight = raw(
         &u,
-        &format!("OPTIONS /api/v1/revocations HTTP/1.1\r\nHost: {host}\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "OPTIONS /api/v1/revocations HTTP/1.1\r\nHost: {host}\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n"
+        ),
     );
     assert!(preflight.starts_with("HTTP/1.1 405"), "{preflight}");
-    assert!(!preflight.to_ascii_lowercase().contains("access-control-allow"));
+    assert!(
+        !preflight
+            .to_ascii_lowercase()
+            .contains("access-control-allow")
+    );
     // DNS rebinding: another Host name is refused.
     let rebound = raw(
         &u,
@@ -244,11 +288,19 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     // A cross-origin request is refused, even a read.
     let cross = raw(
         &u,
-        &format!("GET /api/v1/node HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "GET /api/v1/node HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n"
+        ),
     );
     assert!(cross.starts_with("HTTP/1.1 403"), "{cross}");
     // No page or response carries the token or a key.
-    for path in ["", "app.js", "api/v1/node", "api/v1/ledger", "api/v1/delegations"] {
+    for path in [
+        "",
+        "app.js",
+        "api/v1/node",
+        "api/v1/ledger",
+        "api/v1/delegations",
+    ] {
         let (_, body) = get(&format!("{u}{path}"));
         let body = body.to_string();
         assert!(!body.contains(demo.token.trim()), "{path} shows the token");
@@ -274,7 +326,10 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     };
     let body = json!({"link": target, "reason": "test: child retired"});
     let (s, www, e) = revoke(None, body.clone());
-    assert_eq!((s, www, e["error"].as_str()), (401, true, Some("unauthorized")));
+    assert_eq!(
+        (s, www, e["error"].as_str()),
+        (401, true, Some("unauthorized"))
+    );
     let (s, _, _) = revoke(Some("Bearer not-the-token-at-all"), body.clone());
     assert_eq!(s, 401);
     let good = format!("Bearer {}", demo.token.trim());
@@ -282,7 +337,10 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     assert_eq!((s, e["error"].as_str()), (404, Some("not_found")), "{e}");
     let (s, _, e) = revoke(Some(&good), json!({"link": "abc"}));
     assert_eq!((s, e["error"].as_str()), (400, Some("bad_link")));
-    let (s, _, e) = revoke(Some(&good), json!({"link": target, "reason": "x".repeat(300)}));
+    let (s, _, e) = revoke(
+        Some(&good),
+        json!({"link": target, "reason": "x".repeat(300)}),
+    );
     assert_eq!((s, e["error"].as_str()), (400, Some("bad_reason")));
     let (s, _, e) = revoke(Some(&good), json!({"link": target, "colour": "blue"}));
     assert_eq!(s, 422, "{e}");
@@ -305,7 +363,10 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     assert!(ok, "{text}");
     assert!(text.contains("while the dashboard ran"), "{text}");
     assert_eq!(
-        output.iter().filter(|l| l.trim_end().ends_with(": sound")).count(),
+        output
+            .iter()
+            .filter(|l| l.trim_end().ends_with(": sound"))
+            .count(),
         4,
         "{text}"
     );

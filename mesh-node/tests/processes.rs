@@ -259,7 +259,15 @@ fn the_demo_runs_end_to_end_and_verifies_its_ledgers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
-        .args(["demo", "--no-http", "--agents", "4", "--seconds", "1", "--data-dir"])
+        .args([
+            "demo",
+            "--no-http",
+            "--agents",
+            "4",
+            "--seconds",
+            "1",
+            "--data-dir",
+        ])
         .arg(&data)
         .output()
         .unwrap();

@@ -32,8 +32,16 @@ impl Demo {
         let data: PathBuf = dir.path().join("demo");
         let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
             .args([
-                "demo", "--agents", "4", "--seconds", "2", "--http", "127.0.0.1:0", "--linger",
-                "600", "--data-dir",
+                "demo",
+                "--agents",
+                "4",
+                "--seconds",
+                "2",
+                "--http",
+                "127.0.0.1:0",
+                "--linger",
+                "600",
+                "--data-dir",
             ])
             .arg(&data)
             .stdout(Stdio::piped())
