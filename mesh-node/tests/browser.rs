@@ -49,11 +49,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
+    common::demo::http_client(Duration::from_secs(60))
 }
 
 /// A chromedriver process and one browser session.

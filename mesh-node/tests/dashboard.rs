@@ -14,11 +14,7 @@ use mesh_ledger::merkle::{Hash, verify_inclusion};
 use serde_json::{Value, json};
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
+    common::demo::http_client(Duration::from_secs(30))
 }
 
 fn get(url: &str) -> (u16, Value) {

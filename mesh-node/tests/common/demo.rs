@@ -7,6 +7,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+/// An HTTP client that returns error statuses as responses (tests assert
+/// them), every call bounded by `timeout`.
+pub fn http_client(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
 /// How long the demo's story may take before its dashboard phase.
 pub const STORY: Duration = Duration::from_secs(180);
 
