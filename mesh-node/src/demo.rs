@@ -418,11 +418,14 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
     }
     let mut witnesses: Vec<mesh_iatp::Did> = agents.iter().map(|a| a.node.did().clone()).collect();
     witnesses.push(child_node.did().clone());
-    let names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
-    let origins: Vec<String> = agents
+    // Every ledger, the spawned child's too.
+    let mut names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+    names.push(child_name.clone());
+    let mut origins: Vec<String> = agents
         .iter()
         .map(|a| a.node.did().as_str().to_string())
         .collect();
+    origins.push(child_node.did().as_str().to_string());
     for a in agents {
         a.node.shutdown().await?;
     }
@@ -440,7 +443,7 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
         store.close().await;
         all_sound &= report.is_sound();
         println!(
-            "  {name:<9} {:>4} records, {} checkpoints, {} witness cosignatures verified: {}",
+            "  {name:<12} {:>4} records, {} checkpoints, {} witness cosignatures verified: {}",
             report.records,
             report.checkpoints,
             report.cosignatures,

@@ -290,7 +290,9 @@ fn the_demo_runs_end_to_end_and_verifies_its_ledgers() {
         .lines()
         .filter(|l| l.trim_end().ends_with(": sound"))
         .count();
-    assert_eq!(sound, 4, "{text}");
+    // The four agents' ledgers and the spawned child's.
+    assert_eq!(sound, 5, "{text}");
+    assert!(text.contains("  acme-1-child "), "{text}");
     assert!(data.join("acme-1").join(LEDGER_FILE).exists());
     // The printed command verifies again.
     let cmd = text
