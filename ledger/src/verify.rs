@@ -65,25 +65,78 @@ fn fault(location: impl Into<String>, what: impl Into<String>) -> Fault {
     }
 }
 
-/// Verify the log `origin`. `witnesses` are the cosigners whose keys the
-/// auditor trusts; `progress(done, total)` is called after each page.
+/// Verify the log `origin` as stored: an audit of a ledger nothing is
+/// writing to. `witnesses` are the cosigners whose keys the auditor trusts;
+/// `progress(done, total)` is called after each page. A record stored
+/// beyond the size the log claims is a fault.
 pub async fn verify_log(
     store: &Store,
     origin: &str,
+    witnesses: &[NoteVerifier],
+    progress: impl FnMut(u64, u64),
+) -> Result<LogReport, StoreError> {
+    let size = store.log(origin).await?.size();
+    verify_prefix(store, origin, size, Extent::Whole, witnesses, progress).await
+}
+
+/// Verify the first `size` records of `origin` and its checkpoints up to
+/// that size: for a log that may grow while it is read (a running node's
+/// own). Records and checkpoints added past `size` meanwhile are left for
+/// the next verification instead of being mistaken for faults. A `size`
+/// beyond the stored log is refused.
+pub async fn verify_log_at(
+    store: &Store,
+    origin: &str,
+    size: u64,
+    witnesses: &[NoteVerifier],
+    progress: impl FnMut(u64, u64),
+) -> Result<LogReport, StoreError> {
+    let stored = store.log(origin).await?.size();
+    if size > stored {
+        return Err(StoreError::OutOfRange {
+            what: "verification size",
+            value: size,
+            size: stored,
+        });
+    }
+    verify_prefix(store, origin, size, Extent::Prefix, witnesses, progress).await
+}
+
+/// Whether records past the verified size may exist legitimately.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    /// No: every stored record is read, and extra ones are faults.
+    Whole,
+    /// Yes: only the first `size` records (and checkpoints up to it) are read.
+    Prefix,
+}
+
+async fn verify_prefix(
+    store: &Store,
+    origin: &str,
+    size: u64,
+    extent: Extent,
     witnesses: &[NoteVerifier],
     mut progress: impl FnMut(u64, u64),
 ) -> Result<LogReport, StoreError> {
     let log = store.log(origin).await?;
     let pool = store.pool();
-    let size = log.size();
     let mut faults = Vec::new();
+    // Rows at or past this index (records) or above this size
+    // (checkpoints) are not read.
+    let bound: i64 = match extent {
+        Extent::Whole => i64::MAX,
+        Extent::Prefix => i64::try_from(size).unwrap_or(i64::MAX),
+    };
 
     // Checkpoint sizes, so their roots can be captured during the pass.
-    let rows =
-        sqlx::query("SELECT size, note FROM ledger_checkpoints WHERE origin = $1 ORDER BY size")
-            .bind(origin)
-            .fetch_all(pool)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT size, note FROM ledger_checkpoints WHERE origin = $1 AND size <= $2 ORDER BY size",
+    )
+    .bind(origin)
+    .bind(bound)
+    .fetch_all(pool)
+    .await?;
     // A negative size key marks an imported note whose size could not be
     // read (see `export::import`): it is still checked, and named as such.
     let mut checkpoints: Vec<(u64, Vec<u8>)> = Vec::with_capacity(rows.len());
@@ -104,9 +157,10 @@ pub async fn verify_log(
     }
     let mut next: i64 = 0;
     'pages: loop {
-        let page = sqlx::query("SELECT idx, leaf FROM ledger_records WHERE origin = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
+        let page = sqlx::query("SELECT idx, leaf FROM ledger_records WHERE origin = $1 AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT $4")
             .bind(origin)
             .bind(next)
+            .bind(bound)
             .bind(PAGE)
             .fetch_all(pool)
             .await?;

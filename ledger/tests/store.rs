@@ -12,7 +12,7 @@ use mesh_ledger::merkle::{
 use mesh_ledger::note::{Note, NoteVerifier};
 use mesh_ledger::store::{Store, StoreError};
 use mesh_ledger::testing::{agents, record};
-use mesh_ledger::verify::{LogReport, verify_log};
+use mesh_ledger::verify::{LogReport, verify_log, verify_log_at};
 use sqlx::Connection;
 
 const ORIGIN: &str = "mesh.example/log/alice";
@@ -399,6 +399,63 @@ async fn missing_records_and_a_wrong_size_are_named() {
         );
         assert!(
             r.faults.iter().any(|x| x.location == "log size"),
+            "{:?}",
+            r.faults
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_growing_log_verifies_as_of_a_size_and_extra_records_are_named_offline() {
+    for f in fixtures(60).await {
+        // The log grows past the size a live verifier started from.
+        let mut log = f.store.log(ORIGIN).await.unwrap();
+        let people = agents(5);
+        let more: Vec<_> = (60..80).map(|i| record(i, &people)).collect();
+        log.append(&more).await.unwrap();
+        let cp = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 80,
+            root: log.root(),
+        };
+        log.add_checkpoint(&cp.sign(&f.log_key).unwrap().to_bytes())
+            .await
+            .unwrap();
+
+        let r = verify_log_at(&f.store, ORIGIN, 60, &witnesses(&f), |_, _| {})
+            .await
+            .unwrap();
+        assert!(r.is_sound(), "{:?}", r.faults);
+        assert_eq!((r.records, r.checkpoints), (60, 2));
+        assert_eq!(r.root, log.root_at(60).await.unwrap());
+        // Past the stored log: refused, not guessed.
+        match verify_log_at(&f.store, ORIGIN, 81, &[], |_, _| {}).await {
+            Err(StoreError::OutOfRange {
+                value: 81,
+                size: 80,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // A record altered past the verified size is not this run's concern…
+        flip(&f, "ledger_records", "leaf", "idx = 70", 10, 0x01).await;
+        let r = verify_log_at(&f.store, ORIGIN, 60, &witnesses(&f), |_, _| {})
+            .await
+            .unwrap();
+        assert!(r.is_sound(), "{:?}", r.faults);
+        // …but a whole-log audit names it, and records stored beyond the
+        // size the log claims are a fault there.
+        tamper(&f, "UPDATE ledger_logs SET size = 75").await;
+        let r = report(&f).await;
+        assert!(
+            r.faults.iter().any(|x| x.location == "record 70"),
+            "{:?}",
+            r.faults
+        );
+        assert!(
+            r.faults
+                .iter()
+                .any(|x| x.location == "log size" && x.what.contains("claims 75 records but 80")),
             "{:?}",
             r.faults
         );

@@ -16,7 +16,7 @@ use mesh_iatp::Did;
 use mesh_ledger::checkpoint::{Checkpoint, verify_cosignature, witness_verifier};
 use mesh_ledger::note::Note;
 use mesh_ledger::record::CoSignedRecord;
-use mesh_ledger::verify::verify_log;
+use mesh_ledger::verify::verify_log_at;
 use mesh_trust::Explanation;
 use tokio::sync::broadcast;
 
@@ -365,9 +365,13 @@ impl MeshView for NodeView {
     }
 
     async fn verify(&self) -> Result<Verification, ViewError> {
-        let (store, origin) = {
+        // The log keeps growing while it is read: verify it as of its size
+        // now (appends commit the size with the records, so that prefix is
+        // whole); later records are the next verification's.
+        let (store, origin, size) = {
             let ledger = self.node.shared.ledger.lock().await;
-            (ledger.store().clone(), ledger.log().origin().to_string())
+            let log = ledger.log();
+            (ledger.store().clone(), log.origin().to_string(), log.size())
         };
         // Witnesses: every peer seen, and every DID-named cosigner of the
         // latest checkpoint (a DID names its own key).
@@ -387,7 +391,7 @@ impl MeshView for NodeView {
             .filter_map(|n| witness_verifier(n, Did::parse(n).ok()?).ok())
             .collect();
         let started = Instant::now();
-        let report = verify_log(&store, &origin, &verifiers, |_, _| {})
+        let report = verify_log_at(&store, &origin, size, &verifiers, |_, _| {})
             .await
             .map_err(unavailable)?;
         let took = started.elapsed();
