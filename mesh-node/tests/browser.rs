@@ -109,6 +109,14 @@ impl Browser {
 
     /// One WebDriver command; its `value`.
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        match self.try_call(method, path, body) {
+            Ok(v) => v,
+            Err((status, v)) => panic!("{method} {path}: {status} {v}"),
+        }
+    }
+
+    /// One WebDriver command: its `value`, or the status and error value.
+    fn try_call(&self, method: &str, path: &str, body: Value) -> Result<Value, (u16, Value)> {
         let url = if self.session.is_empty() {
             format!("{}{path}", self.base)
         } else {
@@ -121,8 +129,11 @@ impl Browser {
         };
         let status = r.status().as_u16();
         let v: Value = r.body_mut().read_json().unwrap();
-        assert_eq!(status, 200, "{method} {path}: {v}");
-        v["value"].clone()
+        if status == 200 {
+            Ok(v["value"].clone())
+        } else {
+            Err((status, v["value"].clone()))
+        }
     }
 
     fn goto(&self, url: &str) {
@@ -149,20 +160,30 @@ impl Browser {
         }
     }
 
-    /// Click the first element matching `css`, as a person would.
+    /// Click the first element matching `css`, as a person would. Live
+    /// updates re-render tables, so the element found may be replaced
+    /// before the click lands ("stale element reference"): then it is found
+    /// again, a bounded number of times.
     fn click(&self, css: &str) {
-        let found = self.call(
-            "POST",
-            "/element",
-            json!({"using": "css selector", "value": css}),
-        );
-        let id = found
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap()
-            .to_string();
-        self.call("POST", &format!("/element/{id}/click"), json!({}));
+        for _ in 0..10 {
+            let found = self.call(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            );
+            let id = found
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+                .unwrap()
+                .to_string();
+            match self.try_call("POST", &format!("/element/{id}/click"), json!({})) {
+                Ok(_) => return,
+                Err((_, e)) if e["error"] == "stale element reference" => continue,
+                Err((status, e)) => panic!("clicking {css}: {status} {e}"),
+            }
+        }
+        panic!("{css} was re-rendered under every one of 10 clicks");
     }
 
     /// Save a screenshot; the path.

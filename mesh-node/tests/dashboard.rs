@@ -358,12 +358,13 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     let text = output.join("\n");
     assert!(ok, "{text}");
     assert!(text.contains("while the dashboard ran"), "{text}");
+    // The four agents' ledgers and the spawned child's.
     assert_eq!(
         output
             .iter()
             .filter(|l| l.trim_end().ends_with(": sound"))
             .count(),
-        4,
+        5,
         "{text}"
     );
 }
