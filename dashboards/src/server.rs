@@ -32,6 +32,9 @@ pub const MAX_RECORDS_PER_PAGE: u64 = 500;
 pub const VERIFICATION_REUSE: Duration = Duration::from_secs(5);
 /// Longest revocation reason accepted, in bytes.
 pub const MAX_REASON_BYTES: usize = 256;
+/// Live event streams served at once; more are refused (503) until one
+/// closes.
+pub const MAX_LIVE_STREAMS: usize = 32;
 
 /// Every API route (method, path) `router` serves besides the pages;
 /// docs/openapi.json documents exactly these (a test holds them together).
@@ -152,6 +155,8 @@ struct App<V> {
     /// Host names accepted in the `Host` header (loopback binds only).
     hosts: Option<Vec<String>>,
     verification: tokio::sync::Mutex<Option<(Instant, Verification)>>,
+    /// One permit per open live stream.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl<V> App<V> {
@@ -210,6 +215,7 @@ pub async fn serve<V: MeshControl>(
         stop: stop_rx.clone(),
         hosts,
         verification: tokio::sync::Mutex::new(None),
+        streams: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_STREAMS)),
     });
 
     let router = router(app.clone());
@@ -676,10 +682,19 @@ async fn activity<V: MeshControl>(State(app): State<Arc<App<V>>>) -> Api<Vec<Act
 /// reader fell behind (refetch).
 async fn events<V: MeshControl>(
     State(app): State<Arc<App<V>>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // The permit travels with the stream and is released when it closes.
+    let permit = app.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{MAX_LIVE_STREAMS} live streams are open already; close one or retry later"),
+        )
+    })?;
     let rx = app.live.subscribe();
     let stop = app.stop.clone();
-    let stream = futures::stream::unfold((rx, stop), |(mut rx, mut stop)| async move {
+    let state = (rx, stop, permit);
+    let stream = futures::stream::unfold(state, |(mut rx, mut stop, permit)| async move {
         loop {
             let item = tokio::select! {
                 item = rx.recv() => item,
@@ -694,12 +709,12 @@ async fn events<V: MeshControl>(
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
             match event {
-                Ok(e) => return Some((Ok(e), (rx, stop))),
+                Ok(e) => return Some((Ok(e), (rx, stop, permit))),
                 Err(e) => tracing::warn!(error = %e, "live event not encodable"),
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 #[derive(Deserialize)]

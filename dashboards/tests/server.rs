@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mesh_dashboards::server::{API_ROUTES, DashboardConfig, DashboardError};
+use mesh_dashboards::server::{API_ROUTES, DashboardConfig, DashboardError, MAX_LIVE_STREAMS};
 use mesh_dashboards::view::*;
 use mesh_iatp::{Did, Identity, Score, Timestamp};
 use mesh_trust::{Explanation, Tier, TrustEngine};
@@ -368,4 +368,58 @@ async fn activity_streams_live_and_memory_stays_bounded() {
     .await
     .unwrap();
     assert!(ended, "the live stream outlived the dashboard");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_streams_are_bounded_and_a_closed_one_frees_its_place() {
+    let d = mesh_dashboards::serve(Fake::new(), config(None))
+        .await
+        .unwrap();
+    let url = format!("{}api/v1/events", d.url());
+    let (open, refused) = tokio::task::spawn_blocking(move || {
+        let open: Vec<_> = (0..MAX_LIVE_STREAMS)
+            .map(|_| {
+                let r = agent().get(&url).call().unwrap();
+                assert_eq!(r.status().as_u16(), 200);
+                r
+            })
+            .collect();
+        let mut refused = agent().get(&url).call().unwrap();
+        let status = refused.status().as_u16();
+        let body: Value = refused.body_mut().read_json().unwrap();
+        (open, (status, body, url))
+    })
+    .await
+    .unwrap();
+    let (status, body, url) = refused;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&MAX_LIVE_STREAMS.to_string())
+    );
+    // Closing one: the server notices at its next event (samples every
+    // 50 ms) and a new stream is served.
+    let mut open = open;
+    drop(open.pop());
+    let served = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = agent().get(&url).call().unwrap().status().as_u16();
+            if status == 200 || Instant::now() > deadline {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(served, 200);
+    drop(open);
+    d.shutdown().await;
 }
