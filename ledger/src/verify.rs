@@ -12,7 +12,7 @@ use crate::checkpoint::{log_verifier, open_checkpoint, verify_cosignature};
 use crate::merkle::{CompactRange, Hash, leaf_hash, verify_consistency};
 use crate::note::NoteVerifier;
 use crate::record::{CoSignedRecord, RecordParts};
-use crate::store::{Store, StoreError};
+use crate::store::{Log, Store, StoreError};
 
 /// Records read per query.
 const PAGE: i64 = 10_000;
@@ -75,8 +75,10 @@ pub async fn verify_log(
     witnesses: &[NoteVerifier],
     progress: impl FnMut(u64, u64),
 ) -> Result<LogReport, StoreError> {
-    let size = store.log(origin).await?.size();
-    verify_prefix(store, origin, size, Extent::Whole, witnesses, progress).await
+    let log = store.log(origin).await?;
+    let size = log.size();
+    // Every stored row is read, so records past the claimed size show.
+    verify_up_to(store, log, size, i64::MAX, witnesses, progress).await
 }
 
 /// Verify the first `size` records of `origin` and its checkpoints up to
@@ -91,43 +93,31 @@ pub async fn verify_log_at(
     witnesses: &[NoteVerifier],
     progress: impl FnMut(u64, u64),
 ) -> Result<LogReport, StoreError> {
-    let stored = store.log(origin).await?.size();
-    if size > stored {
+    let log = store.log(origin).await?;
+    if size > log.size() {
         return Err(StoreError::OutOfRange {
             what: "verification size",
             value: size,
-            size: stored,
+            size: log.size(),
         });
     }
-    verify_prefix(store, origin, size, Extent::Prefix, witnesses, progress).await
+    let bound = i64::try_from(size).unwrap_or(i64::MAX);
+    verify_up_to(store, log, size, bound, witnesses, progress).await
 }
 
-/// Whether records past the verified size may exist legitimately.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Extent {
-    /// No: every stored record is read, and extra ones are faults.
-    Whole,
-    /// Yes: only the first `size` records (and checkpoints up to it) are read.
-    Prefix,
-}
-
-async fn verify_prefix(
+/// Verify `log` against `size` records, reading only records with an index
+/// below `bound` and checkpoints of a size up to it.
+async fn verify_up_to(
     store: &Store,
-    origin: &str,
+    log: Log,
     size: u64,
-    extent: Extent,
+    bound: i64,
     witnesses: &[NoteVerifier],
     mut progress: impl FnMut(u64, u64),
 ) -> Result<LogReport, StoreError> {
-    let log = store.log(origin).await?;
+    let origin = log.origin();
     let pool = store.pool();
     let mut faults = Vec::new();
-    // Rows at or past this index (records) or above this size
-    // (checkpoints) are not read.
-    let bound: i64 = match extent {
-        Extent::Whole => i64::MAX,
-        Extent::Prefix => i64::try_from(size).unwrap_or(i64::MAX),
-    };
 
     // Checkpoint sizes, so their roots can be captured during the pass.
     let rows = sqlx::query(
