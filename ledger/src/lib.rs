@@ -10,13 +10,17 @@
 
 pub mod checkpoint;
 pub mod equivocation;
+#[cfg(feature = "store")]
 pub mod export;
 pub mod merkle;
 pub mod note;
+#[cfg(feature = "store")]
 pub mod populate;
 pub mod record;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod testing;
+#[cfg(feature = "store")]
 pub mod verify;
 pub mod witness;
 

@@ -1,0 +1,300 @@
+//! IATP over one connection, both sides: the dialer sends Hello and
+//! Confirm, the listener answers Response and Accepted. A completed
+//! handshake makes the peer a session (its org becomes a root of authority
+//! for the gate, and a good observation); a refusal is evidence only
+//! against a peer whose signature verified.
+
+use std::time::Duration;
+
+use mesh_iatp::Did;
+use mesh_iatp::handshake::{
+    AwaitingConfirm, AwaitingResponse, Context, Initiator, Refusal, Refused, Responder, Session,
+};
+use mesh_trust::EvidenceKind;
+use serde_bytes::ByteBuf;
+
+use crate::agent::Agent;
+use crate::io::{Effect, Event, InboundId, Request, RequestId, Response};
+use crate::wire::{IatpRequest, IatpResponse};
+
+/// How long a refused peer may keep its connection to read the refusal.
+pub const REFUSED_GRACE: Duration = Duration::from_secs(1);
+
+/// Where a connection's handshake stands.
+pub(crate) enum Phase {
+    /// Connected; the dialer has not started yet (or we listen and wait).
+    Connected,
+    /// We sent Hello as request `id`.
+    Initiating(RequestId, Box<AwaitingResponse>),
+    /// We answered a Hello and wait for the Confirm.
+    Responding(Box<AwaitingConfirm>),
+    /// We sent Confirm as request `id`; the session is held.
+    Confirming(RequestId),
+    /// Both sides hold the session.
+    Established,
+    /// We refused, or were refused: nothing more on this connection.
+    Closed,
+}
+
+impl Agent {
+    fn context<'a>(&'a self, trust: &'a dyn mesh_iatp::handshake::PeerTrust) -> Context<'a> {
+        Context {
+            local: &self.local,
+            bundle: &self.bundle,
+            revoked: &self.revoked_credentials,
+            trust,
+            config: &self.handshake,
+        }
+    }
+
+    /// A transport connection opened.
+    pub(crate) fn connected(&mut self, peer: Did, dialer: bool) {
+        if self.is_banned(&peer) {
+            self.emit(Effect::Disconnect {
+                peer,
+                after: Duration::ZERO,
+            });
+            return;
+        }
+        if self.peers.contains_key(&peer) {
+            return; // another connection to a peer we already handle
+        }
+        self.peers.insert(peer.clone(), Phase::Connected);
+        if dialer {
+            self.start_handshake(peer);
+        }
+    }
+
+    /// The last connection to `peer` closed.
+    pub(crate) fn disconnected(&mut self, peer: &Did) {
+        self.peers.remove(peer);
+        self.requests.forget(peer);
+        self.gossip_rate.forget(peer);
+        self.fail_requests_to(peer);
+        if self.sessions.remove(peer).is_some() {
+            self.event(Event::SessionClosed { peer: peer.clone() });
+        }
+    }
+
+    fn start_handshake(&mut self, peer: Did) {
+        let remote = mesh_iatp::PeerId::from_did(&peer);
+        let now = self.now.wall;
+        let started = {
+            let view = self.k.trust.view(now);
+            let ctx = Context {
+                local: &self.local,
+                bundle: &self.bundle,
+                revoked: &self.revoked_credentials,
+                trust: &view,
+                config: &self.handshake,
+            };
+            Initiator::start(ctx, remote, now, &mut self.rng)
+        };
+        match started {
+            Ok((waiting, hello)) => {
+                let id = self.next_request_id();
+                self.peers
+                    .insert(peer.clone(), Phase::Initiating(id, Box::new(waiting)));
+                self.emit(Effect::Send {
+                    to: peer,
+                    id,
+                    request: Request::Iatp(IatpRequest::Hello(ByteBuf::from(hello))),
+                });
+            }
+            Err(refused) => self.refuse_peer(peer, refused, None),
+        }
+    }
+
+    /// We refuse `peer`: tell it (if it asked), record what it provably
+    /// did, and close.
+    fn refuse_peer(&mut self, peer: Did, refused: Refused, answer: Option<InboundId>) {
+        if let Some(culprit) = &refused.accountable {
+            self.observe(culprit.clone(), EvidenceKind::HandshakeFailure);
+        }
+        if let Some(id) = answer {
+            self.emit(Effect::Respond {
+                to: peer.clone(),
+                id,
+                response: Response::Iatp(IatpResponse::Refused {
+                    code: refused.refusal.code(),
+                    reason: refused.refusal.name().into(),
+                }),
+            });
+        }
+        self.peers.insert(peer.clone(), Phase::Closed);
+        if self.sessions.remove(&peer).is_some() {
+            self.event(Event::SessionClosed { peer: peer.clone() });
+        }
+        self.event(Event::RefusedPeer {
+            peer: peer.clone(),
+            refusal: refused.refusal,
+        });
+        self.emit(Effect::Disconnect {
+            peer,
+            after: if answer.is_some() {
+                REFUSED_GRACE
+            } else {
+                Duration::ZERO
+            },
+        });
+    }
+
+    /// A completed handshake: the peer's org, a root of authority for the
+    /// gate, a good observation, and the session.
+    fn learn_session(&mut self, session: &Session) {
+        let remote = session.remote.clone();
+        self.k
+            .trust
+            .register_from_policy(remote.clone(), &session.policy);
+        self.k.orgs.insert(remote.clone(), session.policy.clone());
+        self.k.gate.add_root(remote.clone());
+        self.sessions.insert(remote.clone(), session.clone());
+        self.observe(remote, EvidenceKind::HandshakeCompleted);
+    }
+
+    /// A peer's IATP request.
+    pub(crate) fn on_iatp_request(&mut self, peer: Did, id: InboundId, request: IatpRequest) {
+        let now = self.now.wall;
+        let remote = mesh_iatp::PeerId::from_did(&peer);
+        let phase = self.peers.remove(&peer);
+        let outcome: Result<(IatpResponse, Phase, Option<Session>), Refused> =
+            match (request, phase) {
+                (IatpRequest::Hello(bytes), Some(Phase::Connected)) => {
+                    let view = self.k.trust.view(now);
+                    let ctx = Context {
+                        local: &self.local,
+                        bundle: &self.bundle,
+                        revoked: &self.revoked_credentials,
+                        trust: &view,
+                        config: &self.handshake,
+                    };
+                    Responder::on_hello(ctx, remote, &bytes, now, &mut self.nonces, &mut self.rng)
+                        .map(|(pending, response)| {
+                            (
+                                IatpResponse::Response(ByteBuf::from(response)),
+                                Phase::Responding(Box::new(pending)),
+                                None,
+                            )
+                        })
+                }
+                (IatpRequest::Confirm(bytes), Some(Phase::Responding(pending))) => {
+                    let view = self.k.trust.view(now);
+                    let ctx = self.context(&view);
+                    pending
+                        .on_confirm(ctx, &bytes, now)
+                        .map(|session| (IatpResponse::Accepted, Phase::Established, Some(session)))
+                }
+                (request, phase) => {
+                    // Out of order, a second Hello on a live session, or a peer
+                    // the driver never announced: refused, nothing processed.
+                    let found = match request {
+                        IatpRequest::Hello(_) => "iatp/hello",
+                        IatpRequest::Confirm(_) => "iatp/confirm",
+                    };
+                    let expected = match &phase {
+                        Some(Phase::Responding(_)) => "iatp/confirm",
+                        _ => "iatp/hello",
+                    };
+                    if let Some(phase) = phase {
+                        self.peers.insert(peer.clone(), phase);
+                    }
+                    Err(Refused {
+                        refusal: Refusal::UnexpectedMessage {
+                            expected,
+                            found: found.into(),
+                        },
+                        accountable: None,
+                    })
+                }
+            };
+        match outcome {
+            Ok((response, phase, session)) => {
+                self.peers.insert(peer.clone(), phase);
+                self.emit(Effect::Respond {
+                    to: peer,
+                    id,
+                    response: Response::Iatp(response),
+                });
+                if let Some(session) = session {
+                    self.learn_session(&session);
+                    self.event(Event::SessionEstablished(Box::new(session)));
+                }
+            }
+            Err(refused) => {
+                if self.peers.contains_key(&peer) && self.sessions.contains_key(&peer) {
+                    // A stray message on a live session is answered, not
+                    // fatal to the session.
+                    self.emit(Effect::Respond {
+                        to: peer.clone(),
+                        id,
+                        response: Response::Iatp(IatpResponse::Refused {
+                            code: refused.refusal.code(),
+                            reason: refused.refusal.name().into(),
+                        }),
+                    });
+                    self.strike(&peer, "iatp request", refused.refusal.name());
+                } else {
+                    self.refuse_peer(peer, refused, Some(id));
+                }
+            }
+        }
+    }
+
+    /// The answer to our Hello or Confirm.
+    pub(crate) fn on_iatp_response(&mut self, peer: Did, id: RequestId, response: IatpResponse) {
+        let phase = self.peers.remove(&peer);
+        match (response, phase) {
+            (IatpResponse::Response(bytes), Some(Phase::Initiating(sent, waiting)))
+                if sent == id =>
+            {
+                let now = self.now.wall;
+                let outcome = {
+                    let view = self.k.trust.view(now);
+                    waiting.on_response(self.context(&view), &bytes, now)
+                };
+                match outcome {
+                    Ok((session, confirm)) => {
+                        self.learn_session(&session);
+                        let id = self.next_request_id();
+                        self.peers.insert(peer.clone(), Phase::Confirming(id));
+                        self.emit(Effect::Send {
+                            to: peer,
+                            id,
+                            request: Request::Iatp(IatpRequest::Confirm(ByteBuf::from(confirm))),
+                        });
+                    }
+                    Err(refused) => self.refuse_peer(peer, refused, None),
+                }
+            }
+            (IatpResponse::Accepted, Some(Phase::Confirming(sent))) if sent == id => {
+                self.peers.insert(peer.clone(), Phase::Established);
+                if let Some(session) = self.sessions.get(&peer).cloned() {
+                    self.event(Event::SessionEstablished(Box::new(session)));
+                }
+            }
+            (IatpResponse::Refused { code, reason }, _) => {
+                self.peers.insert(peer.clone(), Phase::Closed);
+                if self.sessions.remove(&peer).is_some() {
+                    self.event(Event::SessionClosed { peer: peer.clone() });
+                }
+                self.event(Event::RefusedByPeer {
+                    peer: peer.clone(),
+                    code,
+                    reason,
+                });
+                self.emit(Effect::Disconnect {
+                    peer,
+                    after: Duration::ZERO,
+                });
+            }
+            (_, phase) => {
+                // An answer we did not ask for: the peer is not speaking
+                // IATP as we do.
+                if let Some(phase) = phase {
+                    self.peers.insert(peer.clone(), phase);
+                }
+                self.strike(&peer, "iatp response", "unexpected answer");
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! What the agent knows about the mesh: trust, the gate, revocations, the
+//! org policy of every agent met, links it issued and holds, recent records
+//! (replay guard), outcomes awaiting their `result` record, checkpoint notes
+//! seen (equivocation evidence) and its witness of peers' logs. Every
+//! collection an outsider can grow is bounded.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use mesh_delegation::{
+    Decision, Gate, LinkHash, Peers, Request, RevocationSet, SignedGrant, TargetKind,
+};
+use mesh_iatp::{Did, OrgPolicy, Score, Timestamp};
+use mesh_ledger::witness::{MemoryWitnessStore, Witness};
+use mesh_trust::TrustEngine;
+
+/// How many recent co-signed record hashes are remembered (replay guard).
+const REMEMBERED_RECORDS: usize = 65_536;
+/// How many checkpoint notes per followed log are kept to prove
+/// equivocation.
+const NOTES_PER_LOG: usize = 64;
+/// How many task outcomes may wait for their `result` record.
+const PENDING_OUTCOMES: usize = 4096;
+
+/// A link this agent issued (a grant or a spawn certificate): what revoking
+/// it needs.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// Grant or certificate.
+    pub kind: TargetKind,
+    /// Root first, ending with the link.
+    pub chain: Vec<Vec<u8>>,
+    /// To whom.
+    pub audience: Did,
+    /// Until when (a spawn's children count while alive).
+    pub expires: Timestamp,
+}
+
+/// Checkpoint notes of one log by size: (root, note).
+pub type SeenNotes = BTreeMap<u64, ([u8; 32], Vec<u8>)>;
+
+/// The agent's knowledge.
+pub struct Knowledge {
+    /// Direct and gossiped trust.
+    pub trust: TrustEngine,
+    /// The delegation gate (with its verified-chain cache).
+    pub gate: Gate,
+    /// Revocations learned.
+    pub revocations: RevocationSet,
+    /// Org policy of every agent met (by handshake), for the gate.
+    pub orgs: HashMap<Did, OrgPolicy>,
+    /// Links this agent issued, by hash.
+    pub issued: HashMap<LinkHash, Issued>,
+    /// Grant chains given to this agent, by the hash of their last link.
+    pub held: HashMap<LinkHash, Vec<SignedGrant>>,
+    recent_records: VecDeque<[u8; 32]>,
+    recent_set: HashSet<[u8; 32]>,
+    /// Outcomes returned, waiting for the delegator's `result` record.
+    pending_outcomes: VecDeque<([u8; 32], Did)>,
+    /// The witness of peers' logs.
+    pub witness: Witness<MemoryWitnessStore>,
+    /// Checkpoint notes seen per origin, by size.
+    pub seen_notes: HashMap<String, SeenNotes>,
+}
+
+impl Knowledge {
+    /// Knowledge starting from a trust engine, a gate and a witness.
+    pub fn new(trust: TrustEngine, gate: Gate, witness: Witness<MemoryWitnessStore>) -> Self {
+        Knowledge {
+            trust,
+            gate,
+            revocations: RevocationSet::default(),
+            orgs: HashMap::new(),
+            issued: HashMap::new(),
+            held: HashMap::new(),
+            recent_records: VecDeque::new(),
+            recent_set: HashSet::new(),
+            pending_outcomes: VecDeque::new(),
+            witness,
+            seen_notes: HashMap::new(),
+        }
+    }
+
+    /// Remember a co-signed record; false if it was seen before.
+    pub fn remember_record(&mut self, leaf: [u8; 32]) -> bool {
+        if !self.recent_set.insert(leaf) {
+            return false;
+        }
+        self.recent_records.push_back(leaf);
+        if self.recent_records.len() > REMEMBERED_RECORDS
+            && let Some(old) = self.recent_records.pop_front()
+        {
+            self.recent_set.remove(&old);
+        }
+        true
+    }
+
+    /// Expect a `result` record from `delegator` for this outcome.
+    pub fn expect_outcome(&mut self, digest: [u8; 32], delegator: Did) {
+        self.pending_outcomes.push_back((digest, delegator));
+        if self.pending_outcomes.len() > PENDING_OUTCOMES {
+            self.pending_outcomes.pop_front();
+        }
+    }
+
+    /// Take the expectation for this outcome from `delegator`, if any.
+    pub fn take_outcome(&mut self, digest: &[u8; 32], delegator: &Did) -> bool {
+        match self
+            .pending_outcomes
+            .iter()
+            .position(|(d, who)| d == digest && who == delegator)
+        {
+            Some(i) => {
+                self.pending_outcomes.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keep a checkpoint note seen for `origin` at `size` with `root`;
+    /// returns the note already held at that size if its root differs (an
+    /// equivocation). Notes of one checkpoint with different cosignatures
+    /// are the same checkpoint.
+    pub fn see_note(
+        &mut self,
+        origin: &str,
+        size: u64,
+        root: [u8; 32],
+        note: &[u8],
+    ) -> Option<Vec<u8>> {
+        let notes = self.seen_notes.entry(origin.to_string()).or_default();
+        if let Some((held_root, held)) = notes.get(&size) {
+            return (*held_root != root).then(|| held.clone());
+        }
+        notes.insert(size, (root, note.to_vec()));
+        while notes.len() > NOTES_PER_LOG {
+            notes.pop_first();
+        }
+        None
+    }
+
+    /// Children spawned by this agent that are alive (unexpired, unrevoked).
+    pub fn children_alive(&self, now: Timestamp) -> u32 {
+        let n = self
+            .issued
+            .iter()
+            .filter(|(h, i)| {
+                i.kind == TargetKind::SpawnCertificate
+                    && i.expires > now
+                    && !self.revocations.is_revoked(h)
+            })
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The gate's decision on `request` at `now`, with live trust, the
+    /// org policies met and the revocations known.
+    pub fn decide(&mut self, request: Request<'_>, now: Timestamp) -> Decision {
+        let view = GateView {
+            trust: &self.trust,
+            orgs: &self.orgs,
+            now,
+        };
+        self.gate.decide(request, &view, &self.revocations, now)
+    }
+}
+
+/// The gate's view of agents: live trust scores and the org policies the
+/// handshakes established.
+struct GateView<'a> {
+    trust: &'a TrustEngine,
+    orgs: &'a HashMap<Did, OrgPolicy>,
+    now: Timestamp,
+}
+
+impl Peers for GateView<'_> {
+    fn trust(&self, agent: &Did) -> Score {
+        self.trust.score(agent, self.now)
+    }
+
+    fn org(&self, agent: &Did) -> Option<&OrgPolicy> {
+        self.orgs.get(agent)
+    }
+
+    fn lineage(&self, _agent: &Did) -> &[LinkHash] {
+        // Cards do not carry spawn lineages yet (issue 14 enforces them).
+        &[]
+    }
+}

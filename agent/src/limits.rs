@@ -1,0 +1,125 @@
+//! Per-peer rate limits: a token bucket per peer and kind of traffic, and a
+//! strike count that decides when a flooding peer is cut off. Buckets run on
+//! the agent's injected time.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::time::Millis;
+
+/// The node's limits (all per peer unless said otherwise).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Action requests per second, sustained.
+    pub requests_per_sec: f64,
+    /// Action requests allowed in a burst.
+    pub request_burst: f64,
+    /// Gossip messages per second a peer may forward us, sustained.
+    pub gossip_per_sec: f64,
+    /// Gossip messages in a burst.
+    pub gossip_burst: f64,
+    /// Refused (over-limit or malformed) messages before the peer is
+    /// disconnected and banned.
+    pub strikes_before_ban: u32,
+    /// How long a banned peer's connections are refused.
+    pub ban: Duration,
+    /// Established connections, all peers together.
+    pub max_connections: u32,
+    /// Established connections per peer.
+    pub max_connections_per_peer: u32,
+    /// Incoming connections still negotiating.
+    pub max_pending_incoming: u32,
+    /// Peers found by mDNS or the DHT are dialled only while the node has
+    /// fewer connected peers than this (a node needs a few good links, not
+    /// the whole mesh).
+    pub discovery_target: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            requests_per_sec: 50.0,
+            request_burst: 100.0,
+            gossip_per_sec: 50.0,
+            gossip_burst: 200.0,
+            strikes_before_ban: 50,
+            ban: Duration::from_secs(60),
+            max_connections: 512,
+            max_connections_per_peer: 2,
+            max_pending_incoming: 128,
+            discovery_target: 16,
+        }
+    }
+}
+
+/// A token bucket.
+#[derive(Debug, Clone)]
+struct Bucket {
+    tokens: f64,
+    at: Millis,
+}
+
+/// Buckets for many peers with one rate.
+#[derive(Debug)]
+pub struct RateLimiter<K> {
+    rate: f64,
+    burst: f64,
+    buckets: HashMap<K, Bucket>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
+    /// `rate` per second sustained, `burst` at once.
+    pub fn new(rate: f64, burst: f64) -> Self {
+        RateLimiter {
+            rate,
+            burst,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Take one token for `key` at `now`; false if its bucket is empty.
+    pub fn allow(&mut self, key: &K, now: Millis) -> bool {
+        let (rate, burst) = (self.rate, self.burst);
+        let b = self.buckets.entry(key.clone()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let elapsed = now.since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * rate).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Forget a key (its peer disconnected).
+    pub fn forget(&mut self, key: &K) {
+        self.buckets.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let mut limiter = RateLimiter::new(10.0, 5.0);
+        let t0 = Millis(1_000_000);
+        let allowed = (0..20).filter(|_| limiter.allow(&1, t0)).count();
+        assert_eq!(allowed, 5);
+        // 0.5 s later: 5 more tokens at 10/s.
+        let t1 = t0.plus(Duration::from_millis(500));
+        let allowed = (0..20).filter(|_| limiter.allow(&1, t1)).count();
+        assert_eq!(allowed, 5);
+        // Another key has its own bucket.
+        assert!(limiter.allow(&2, t1));
+        // Tokens never exceed the burst however long the pause.
+        let t2 = t1.plus(Duration::from_secs(3600));
+        let allowed = (0..20).filter(|_| limiter.allow(&1, t2)).count();
+        assert_eq!(allowed, 5);
+    }
+}

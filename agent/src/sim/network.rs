@@ -1,0 +1,252 @@
+//! The simulated network: links between agents, messages in flight with
+//! their delivery times, and the faults a seeded RNG injects — loss,
+//! latency jitter (which reorders), duplication — plus partitions that cut
+//! links until healed.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::Rng;
+
+use crate::gossip::Topic;
+use crate::io::{Request, RequestId, Response};
+use crate::time::Millis;
+
+/// How the network behaves.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Fastest delivery.
+    pub min_latency: Duration,
+    /// Slowest delivery (uniform in between; different latencies reorder).
+    pub max_latency: Duration,
+    /// Probability a message is lost.
+    pub drop: f64,
+    /// Probability a message is delivered twice.
+    pub duplicate: f64,
+    /// How long a request waits for its answer before it fails.
+    pub request_timeout: Duration,
+    /// How often every agent ticks.
+    pub tick: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            min_latency: Duration::from_millis(1),
+            max_latency: Duration::from_millis(5),
+            drop: 0.0,
+            duplicate: 0.0,
+            request_timeout: Duration::from_secs(10),
+            tick: Duration::from_millis(250),
+        }
+    }
+}
+
+impl NetConfig {
+    /// A hostile network: 5% loss, 2% duplicates, 1–200 ms latency.
+    pub fn lossy() -> Self {
+        NetConfig {
+            min_latency: Duration::from_millis(1),
+            max_latency: Duration::from_millis(200),
+            drop: 0.05,
+            duplicate: 0.02,
+            ..NetConfig::default()
+        }
+    }
+}
+
+/// Something in flight from one agent to another.
+#[derive(Debug, Clone)]
+pub(crate) enum Message {
+    Request {
+        id: RequestId,
+        request: Request,
+    },
+    Response {
+        id: RequestId,
+        response: Response,
+    },
+    Gossip {
+        author: usize,
+        topic: Topic,
+        data: Vec<u8>,
+    },
+}
+
+/// A scheduled happening.
+#[derive(Debug, Clone)]
+pub(crate) enum Due {
+    /// A message arrives (if the link still stands).
+    Deliver {
+        from: usize,
+        to: usize,
+        message: Message,
+    },
+    /// A request of `node` times out unless answered.
+    Timeout { node: usize, id: RequestId },
+    /// An input for `node` (a task's outcome).
+    Input {
+        node: usize,
+        input: crate::io::Input,
+    },
+    /// A link closes (a refusal's grace period ended, a ban).
+    Close { a: usize, b: usize },
+}
+
+/// Links, partitions and the queue of what is due.
+pub(crate) struct Network {
+    pub(crate) config: NetConfig,
+    rng: ChaCha20Rng,
+    queue: BinaryHeap<Reverse<(Millis, u64)>>,
+    items: std::collections::BTreeMap<u64, Due>,
+    seq: u64,
+    links: BTreeSet<(usize, usize)>,
+    /// Each agent's side of the current partition.
+    side: Option<Vec<u8>>,
+}
+
+fn key(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
+}
+
+impl Network {
+    pub(crate) fn new(config: NetConfig, rng: ChaCha20Rng) -> Self {
+        Network {
+            config,
+            rng,
+            queue: BinaryHeap::new(),
+            items: std::collections::BTreeMap::new(),
+            seq: 0,
+            links: BTreeSet::new(),
+            side: None,
+        }
+    }
+
+    pub(crate) fn linked(&self, a: usize, b: usize) -> bool {
+        self.links.contains(&key(a, b))
+    }
+
+    /// Whether a partition separates `a` and `b`.
+    pub(crate) fn separated(&self, a: usize, b: usize) -> bool {
+        self.side
+            .as_ref()
+            .is_some_and(|s| s.get(a).copied().unwrap_or(0) != s.get(b).copied().unwrap_or(0))
+    }
+
+    pub(crate) fn link(&mut self, a: usize, b: usize) -> bool {
+        self.links.insert(key(a, b))
+    }
+
+    pub(crate) fn unlink(&mut self, a: usize, b: usize) -> bool {
+        self.links.remove(&key(a, b))
+    }
+
+    /// Every link of `a`, as the other end.
+    pub(crate) fn neighbours(&self, a: usize) -> Vec<usize> {
+        self.links
+            .iter()
+            .filter_map(|&(x, y)| {
+                if x == a {
+                    Some(y)
+                } else if y == a {
+                    Some(x)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Split agents by `side`; the links crossing it are cut (returned).
+    pub(crate) fn partition(&mut self, side: Vec<u8>) -> Vec<(usize, usize)> {
+        self.side = Some(side);
+        let crossing: Vec<(usize, usize)> = self
+            .links
+            .iter()
+            .copied()
+            .filter(|&(a, b)| self.separated(a, b))
+            .collect();
+        for l in &crossing {
+            self.links.remove(l);
+        }
+        crossing
+    }
+
+    /// End the partition.
+    pub(crate) fn heal(&mut self) {
+        self.side = None;
+    }
+
+    pub(crate) fn schedule(&mut self, at: Millis, due: Due) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq)));
+        self.items.insert(self.seq, due);
+    }
+
+    fn latency(&mut self) -> Duration {
+        let (lo, hi) = (
+            self.config.min_latency.as_millis() as u64,
+            self.config.max_latency.as_millis() as u64,
+        );
+        let span = hi.saturating_sub(lo);
+        let jitter = if span == 0 {
+            0
+        } else {
+            self.rng.next_u64() % (span + 1)
+        };
+        Duration::from_millis(lo + jitter)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.rng.next_u64() as f64 / u64::MAX as f64) < p
+    }
+
+    /// Put a message on the wire at `now`: maybe lost, after a random
+    /// latency; gossip maybe twice (streams never duplicate, gossip paths
+    /// do).
+    pub(crate) fn send(&mut self, now: Millis, from: usize, to: usize, message: Message) {
+        if self.chance(self.config.drop) {
+            return;
+        }
+        let gossip = matches!(message, Message::Gossip { .. });
+        let copies = if gossip && self.chance(self.config.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let at = now.plus(self.latency());
+            self.schedule(
+                at,
+                Due::Deliver {
+                    from,
+                    to,
+                    message: message.clone(),
+                },
+            );
+        }
+    }
+
+    /// When the next thing is due.
+    pub(crate) fn next_at(&self) -> Option<Millis> {
+        self.queue.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Take the next due thing if it is due by `now`.
+    pub(crate) fn pop_due(&mut self, now: Millis) -> Option<Due> {
+        match self.queue.peek() {
+            Some(Reverse((at, _))) if *at <= now => {
+                let Reverse((_, seq)) = self.queue.pop()?;
+                self.items.remove(&seq)
+            }
+            _ => None,
+        }
+    }
+
+    /// How many things are scheduled.
+    pub(crate) fn pending(&self) -> usize {
+        self.items.len()
+    }
+}

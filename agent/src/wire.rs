@@ -1,0 +1,197 @@
+//! What agents say to each other directly (PROTOCOL.md §8 and §10 give the
+//! bytes; the libp2p shell carries them with request-response's CBOR codec).
+//!
+//! - IATP: the initiator (the dialer) sends `Hello(envelope)`, gets
+//!   `Response(envelope)`, sends `Confirm(envelope)` and gets `Accepted`.
+//!   Either side answers a message it refuses with `Refused { code, reason }`
+//!   (PROTOCOL.md §5.1 codes) and closes the connection.
+//! - Actions: everything after the handshake — asking the counterparty to
+//!   countersign a ledger record (with what justifies it: a grant chain, a
+//!   task, an outcome, a revocation), fetching proofs from a peer's log, and
+//!   returning a witness cosignature. Served only to peers with a session;
+//!   refused with a typed [`ActionRefusal`].
+
+use mesh_delegation::SignedGrant;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+pub use crate::refusal::ActionRefusal;
+
+/// Largest IATP request or response read from a peer.
+pub const MAX_IATP_FRAME: u64 = 64 * 1024;
+
+/// Largest action request or response read from a peer: a revocation (at
+/// most 72 KiB) or a task with its chain, with room for the framing.
+pub const MAX_ACTION_FRAME: u64 = 128 * 1024;
+
+/// Largest task input or output, and largest plain payload.
+pub const MAX_PAYLOAD: usize = 16 * 1024;
+
+/// Most hashes in a proof a peer may send (a proof of a log of 2^64 leaves
+/// has at most 2·64).
+pub const MAX_PROOF_HASHES: usize = 128;
+
+/// Initiator → responder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IatpRequest {
+    /// The signed Hello envelope.
+    Hello(ByteBuf),
+    /// The signed Confirm envelope.
+    Confirm(ByteBuf),
+}
+
+/// Responder → initiator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IatpResponse {
+    /// The signed Response envelope.
+    Response(ByteBuf),
+    /// The Confirm was accepted: the session is established on both sides.
+    Accepted,
+    /// The message was refused (the connection is closed after this).
+    Refused {
+        /// Refusal code (PROTOCOL.md §5.1).
+        code: u16,
+        /// Refusal name, e.g. `org_not_in_bundle`.
+        reason: String,
+    },
+}
+
+/// A task handed to another agent: use `action` on `resource` with `input`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// A concrete resource (a capability pattern without `*`).
+    pub resource: String,
+    /// The action, e.g. `read`.
+    pub action: String,
+    /// Opaque input for the delegatee (at most [`MAX_PAYLOAD`] bytes).
+    pub input: ByteBuf,
+}
+
+/// What came of a task, as reported by the delegatee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskOutcome {
+    /// Whether the task succeeded.
+    pub success: bool,
+    /// Opaque output (at most [`MAX_PAYLOAD`] bytes).
+    pub output: ByteBuf,
+}
+
+/// Why the actor asks for a countersignature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionContext {
+    /// An `invoke` or `result` record about an off-ledger payload whose
+    /// SHA-256 is the record's `payload_digest`.
+    Plain {
+        /// The payload.
+        payload: ByteBuf,
+    },
+    /// A `delegate` record for a grant to the counterparty; `chain` ends
+    /// with that grant, whose hash is the record's `grant` and
+    /// `payload_digest`.
+    Grant {
+        /// Root first, the new grant last.
+        chain: Vec<SignedGrant>,
+    },
+    /// A `delegate` record handing over a task under a grant to the
+    /// counterparty; `payload_digest` is SHA-256 of the task's canonical CBOR.
+    Task {
+        /// Root first, the grant for this task last.
+        chain: Vec<SignedGrant>,
+        /// The task.
+        task: Task,
+    },
+    /// A `result` record for the outcome the counterparty returned;
+    /// `payload_digest` is SHA-256 of the outcome's canonical CBOR.
+    Outcome {
+        /// The outcome, exactly as the counterparty returned it.
+        outcome: TaskOutcome,
+    },
+    /// A `revoke` record; `grant` is the revoked link and `payload_digest`
+    /// SHA-256 of the signed revocation.
+    Revoke {
+        /// The signed revocation envelope.
+        revocation: ByteBuf,
+    },
+}
+
+/// Requests after the handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionRequest {
+    /// Countersign an actor-signed record (LEDGER.md §1) and append it.
+    CoSign {
+        /// The actor-signed record bytes.
+        record: ByteBuf,
+        /// Why.
+        context: ActionContext,
+    },
+    /// A consistency proof between two sizes of the responder's log.
+    Consistency {
+        /// The older size.
+        old: u64,
+        /// The newer size (at most the log's size).
+        new: u64,
+    },
+    /// A record of the responder's log with its inclusion proof.
+    Inclusion {
+        /// The record's index.
+        index: u64,
+        /// The tree size to prove against (at most the log's size).
+        size: u64,
+    },
+    /// A witness returns the responder's checkpoint note with its
+    /// cosignature line appended.
+    Cosignature {
+        /// The note.
+        note: ByteBuf,
+    },
+}
+
+/// Answers to [`ActionRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionResponse {
+    /// The co-signed record, now in the responder's log; for a task, its
+    /// outcome.
+    CoSigned {
+        /// The co-signed record bytes.
+        record: ByteBuf,
+        /// The task's outcome (only for [`ActionContext::Task`]).
+        outcome: Option<TaskOutcome>,
+    },
+    /// Proof hashes (consistency), each 32 bytes.
+    Proof {
+        /// The hashes.
+        hashes: Vec<ByteBuf>,
+    },
+    /// A record and its inclusion proof.
+    Included {
+        /// The co-signed record bytes.
+        record: ByteBuf,
+        /// The proof hashes, each 32 bytes.
+        hashes: Vec<ByteBuf>,
+    },
+    /// Done (a cosignature was stored).
+    Done,
+    /// Refused: `code` and `rule` are stable ([`ActionRefusal`]), `reason`
+    /// a sentence for humans.
+    Refused {
+        /// The refusal's stable code ([`ActionRefusal::code`]).
+        code: u16,
+        /// Its stable name, e.g. `no_session`, `rate_limited`, `gate_denied`.
+        rule: String,
+        /// Details.
+        reason: String,
+    },
+}
+
+impl ActionResponse {
+    /// The wire form of a refusal.
+    pub fn refused(refusal: &ActionRefusal) -> Self {
+        ActionResponse::Refused {
+            code: refusal.code(),
+            rule: refusal.rule().into(),
+            reason: refusal.to_string(),
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Attacks on one agent, each input handed to it directly (as a hostile
+//! peer would send it), checking the exact refusal.
+
+use std::time::Duration;
+
+use mesh_agent::sim::{Mesh, NetConfig};
+use mesh_agent::wire::{ActionContext, ActionRequest, ActionResponse, IatpRequest, IatpResponse};
+use mesh_agent::{
+    ActionRefusal, Effect, Event, GossipId, InboundId, Input, Request, Response, Topic, Verdict,
+};
+use mesh_ledger::record::{ActionKind, ActionRecord};
+use serde_bytes::ByteBuf;
+
+fn pair() -> Mesh {
+    let mut mesh = Mesh::new(21, NetConfig::default());
+    let acme = mesh.add_org("acme");
+    mesh.add_agent(acme, "victim");
+    mesh.add_agent(acme, "peer");
+    mesh.add_agent(acme, "stranger");
+    mesh.connect(1, 0);
+    assert!(mesh.run_until(Duration::from_secs(5), |m| {
+        m.agent(0).session(m.did(1)).is_some()
+    }));
+    mesh
+}
+
+fn refusal_of(effects: &[Effect]) -> Option<u16> {
+    effects.iter().find_map(|e| match e {
+        Effect::Respond {
+            response: Response::Action(ActionResponse::Refused { code, .. }),
+            ..
+        } => Some(*code),
+        _ => None,
+    })
+}
+
+fn proof_request() -> Request {
+    Request::Action(ActionRequest::Consistency { old: 0, new: 0 })
+}
+
+#[test]
+fn a_stranger_without_a_session_is_refused_and_struck() {
+    let mut mesh = pair();
+    let stranger = mesh.did(2).clone();
+    let effects = mesh.poke(
+        0,
+        Input::Request {
+            from: stranger.clone(),
+            id: InboundId(1),
+            request: proof_request(),
+        },
+    );
+    assert_eq!(refusal_of(&effects), Some(ActionRefusal::NoSession.code()));
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Prove { .. })));
+    assert!(effects.iter().any(|e| matches!(e,
+        Effect::Event(Event::Throttled { peer, strikes: 1, .. }) if peer == &stranger)));
+    // Its gossip is ignored, not judged.
+    let effects = mesh.poke(
+        0,
+        Input::Gossip {
+            from: stranger,
+            id: GossipId(1),
+            topic: Topic::Revocation,
+            author: None,
+            data: b"junk".to_vec(),
+        },
+    );
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Verdict {
+            verdict: Verdict::Ignore,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_flooding_member_is_rate_limited_then_banned_and_kept_out() {
+    let mut mesh = pair();
+    let peer = mesh.did(1).clone();
+    let (mut served, mut limited, mut banned) = (0, 0, false);
+    for i in 0..400 {
+        let effects = mesh.poke(
+            0,
+            Input::Request {
+                from: peer.clone(),
+                id: InboundId(1000 + i),
+                request: proof_request(),
+            },
+        );
+        if effects.iter().any(|e| matches!(e, Effect::Prove { .. })) {
+            served += 1;
+        }
+        if refusal_of(&effects) == Some(ActionRefusal::RateLimited.code()) {
+            limited += 1;
+        }
+        if effects.iter().any(|e| matches!(e, Effect::Ban { .. })) {
+            banned = true;
+            assert!(
+                effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::Disconnect { .. }))
+            );
+            break;
+        }
+    }
+    assert_eq!(served, 100, "the burst is served");
+    assert_eq!(limited, 50, "then 50 strikes");
+    assert!(banned);
+    assert!(mesh.agent(0).is_banned(&peer));
+    // A reconnection while banned is closed at once.
+    let effects = mesh.poke(0, Input::Disconnected { peer: peer.clone() });
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Event(Event::SessionClosed { .. })))
+    );
+    let effects = mesh.poke(
+        0,
+        Input::Connected {
+            peer,
+            dialer: false,
+        },
+    );
+    assert!(matches!(effects.as_slice(), [Effect::Disconnect { .. }]));
+}
+
+#[test]
+fn a_hello_on_a_live_session_is_refused_without_touching_the_session() {
+    let mut mesh = pair();
+    let peer = mesh.did(1).clone();
+    let effects = mesh.poke(
+        0,
+        Input::Request {
+            from: peer.clone(),
+            id: InboundId(7),
+            request: Request::Iatp(IatpRequest::Hello(ByteBuf::from(vec![0xa0]))),
+        },
+    );
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Respond {
+            response: Response::Iatp(IatpResponse::Refused { .. }),
+            ..
+        }
+    )));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Disconnect { .. }))
+    );
+    assert!(mesh.agent(0).session(&peer).is_some());
+}
+
+#[test]
+fn records_that_do_not_fit_are_refused_precisely() {
+    let mut mesh = pair();
+    let victim = mesh.did(0).clone();
+    let peer_did = mesh.did(1).clone();
+    let peer_key = mesh.agent(1).local().identity().clone();
+    let now = mesh.agent_now().wall;
+    let record = |actor: &mesh_iatp::Did, counterparty: &mesh_iatp::Did, kind, ts| ActionRecord {
+        kind,
+        actor: actor.clone(),
+        counterparty: counterparty.clone(),
+        grant: None,
+        payload_digest: sha2_of(b"payload"),
+        timestamp: ts,
+        nonce: [1; 16],
+    };
+    let ask = |mesh: &mut Mesh, rec: ActionRecord, payload: &[u8], id: u64| {
+        let bytes = rec
+            .sign(&peer_key)
+            .and_then(|h| h.to_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let effects = mesh.poke(
+            0,
+            Input::Request {
+                from: peer_did.clone(),
+                id: InboundId(id),
+                request: Request::Action(ActionRequest::CoSign {
+                    record: ByteBuf::from(bytes),
+                    context: ActionContext::Plain {
+                        payload: ByteBuf::from(payload.to_vec()),
+                    },
+                }),
+            },
+        );
+        refusal_of(&effects)
+    };
+    let ok = record(&peer_did, &victim, ActionKind::Invoke, now);
+    assert_eq!(
+        ask(&mut mesh, ok.clone(), b"payload", 1),
+        None,
+        "a fitting record is co-signed"
+    );
+    assert_eq!(
+        ask(&mut mesh, ok, b"payload", 2),
+        Some(ActionRefusal::Replayed.code())
+    );
+    let stranger = mesh.did(2).clone();
+    let wrong_cp = record(&peer_did, &stranger, ActionKind::Invoke, now);
+    assert_eq!(
+        ask(&mut mesh, wrong_cp, b"payload", 3),
+        Some(ActionRefusal::WrongCounterparty.code())
+    );
+    let stale = record(&peer_did, &victim, ActionKind::Invoke, now.minus_secs(3600));
+    assert_eq!(
+        ask(&mut mesh, stale, b"payload", 4),
+        Some(
+            ActionRefusal::StaleRecord {
+                timestamp: 0,
+                skew: 0
+            }
+            .code()
+        )
+    );
+    let mut other = record(&peer_did, &victim, ActionKind::Invoke, now);
+    other.nonce = [2; 16];
+    assert_eq!(
+        ask(&mut mesh, other, b"another payload", 5),
+        Some(ActionRefusal::DigestMismatch("").code())
+    );
+    let mut result = record(&peer_did, &victim, ActionKind::Delegate, now);
+    result.nonce = [3; 16];
+    assert_eq!(
+        ask(&mut mesh, result, b"payload", 6),
+        Some(ActionRefusal::ContextMismatch(String::new()).code())
+    );
+}
+
+fn sha2_of(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
