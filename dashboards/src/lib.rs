@@ -27,12 +27,12 @@
 //!         NodeIdentity { did: self.me.did().to_string(), peer_id: String::new(),
 //!             name: "lonely".into(), org: "acme".into(), listen: vec![] }
 //!     }
-//!     fn peers(&self) -> Vec<Peer> { vec![] }
-//!     fn explain(&self, agent: &Did) -> Explanation {
+//!     async fn peers(&self) -> Vec<Peer> { vec![] }
+//!     async fn explain(&self, agent: &Did) -> Result<Explanation, ViewError> {
 //!         let engine = mesh_trust::TrustEngine::new(self.me.did().clone(), Default::default()).unwrap();
-//!         engine.explain(agent, mesh_iatp::Timestamp(0))
+//!         Ok(engine.explain(agent, mesh_iatp::Timestamp(0)))
 //!     }
-//!     fn links(&self) -> Vec<Link> { vec![] }
+//!     async fn links(&self) -> Vec<Link> { vec![] }
 //!     async fn ledger(&self) -> Result<LedgerStatus, ViewError> {
 //!         Ok(LedgerStatus { origin: self.me.did().to_string(), size: 0,
 //!             root: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),

@@ -286,13 +286,20 @@ async fn sample_loop<V: MeshControl>(
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let peers = app.view.peers();
-        let view = app.view.clone();
-        let sample = app.memory().sample(unix_millis(), &peers, |did| {
-            let did = Did::parse(did).ok()?;
-            let e = view.explain(&did);
-            Some((e.score.get(), e.tier.name().to_string()))
-        });
+        let peers = app.view.peers().await;
+        // Scores of agents seen before but not connected now.
+        let mut scores = std::collections::HashMap::new();
+        let known_agents = app.memory().agents();
+        for known in known_agents {
+            if let Ok(did) = Did::parse(&known.did)
+                && let Ok(e) = app.view.explain(&did).await
+            {
+                scores.insert(known.did, (e.score.get(), e.tier.name().to_string()));
+            }
+        }
+        let sample = app
+            .memory()
+            .sample(unix_millis(), &peers, |did| scores.get(did).cloned());
         let _ = app.live.send(Live::Trust(sample));
     }
 }
@@ -563,13 +570,13 @@ async fn peers<V: MeshControl>(State(app): State<Arc<App<V>>>) -> Api<Vec<KnownA
 
 async fn trust<V: MeshControl>(State(app): State<Arc<App<V>>>) -> Api<Vec<TrustRow>> {
     let agents = app.memory().agents();
-    let rows = agents
-        .into_iter()
-        .filter_map(|a| {
-            let did = Did::parse(&a.did).ok()?;
-            Some(TrustRow::new(a, &app.view.explain(&did)))
-        })
-        .collect();
+    let mut rows = Vec::with_capacity(agents.len());
+    for a in agents {
+        if let Ok(did) = Did::parse(&a.did) {
+            let e = app.view.explain(&did).await?;
+            rows.push(TrustRow::new(a, &e));
+        }
+    }
     Ok(Json(rows))
 }
 
@@ -588,16 +595,14 @@ async fn trust_of<V: MeshControl>(
             format!("{did:?} is not a did:key: {e}"),
         )
     })?;
-    Ok(Json(TrustDetail::from(&app.view.explain(&did))))
+    Ok(Json(TrustDetail::from(&app.view.explain(&did).await?)))
 }
 
 async fn delegations<V: MeshControl>(State(app): State<Arc<App<V>>>) -> Api<api::Graph> {
     let me = app.view.identity();
-    Ok(Json(api::Graph::new(
-        &me,
-        &app.memory().agents(),
-        app.view.links(),
-    )))
+    let links = app.view.links().await;
+    let agents = app.memory().agents();
+    Ok(Json(api::Graph::new(&me, &agents, links)))
 }
 
 async fn ledger<V: MeshControl>(State(app): State<Arc<App<V>>>) -> Api<crate::view::LedgerStatus> {

@@ -283,11 +283,11 @@ pub trait MeshView: Send + Sync + 'static {
     /// Who the node is.
     fn identity(&self) -> NodeIdentity;
     /// Its authenticated peers now.
-    fn peers(&self) -> Vec<Peer>;
+    fn peers(&self) -> impl Future<Output = Vec<Peer>> + Send;
     /// Our score for `agent` and everything behind it.
-    fn explain(&self, agent: &Did) -> Explanation;
+    fn explain(&self, agent: &Did) -> impl Future<Output = Result<Explanation, ViewError>> + Send;
     /// Grants and spawn certificates the node issued or holds.
-    fn links(&self) -> Vec<Link>;
+    fn links(&self) -> impl Future<Output = Vec<Link>> + Send;
     /// The node's log, latest checkpoint and witness state.
     fn ledger(&self) -> impl Future<Output = Result<LedgerStatus, ViewError>> + Send;
     /// Records `from..from + limit` of the node's log (fewer at the end).

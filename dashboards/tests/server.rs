@@ -44,7 +44,7 @@ impl MeshView for Fake {
             listen: vec![],
         }
     }
-    fn peers(&self) -> Vec<Peer> {
+    async fn peers(&self) -> Vec<Peer> {
         vec![Peer {
             did: self.peer.did().clone(),
             name: "peer".into(),
@@ -53,12 +53,12 @@ impl MeshView for Fake {
             tier: Tier::Standard,
         }]
     }
-    fn explain(&self, agent: &Did) -> Explanation {
-        TrustEngine::new(self.me.did().clone(), Default::default())
+    async fn explain(&self, agent: &Did) -> Result<Explanation, ViewError> {
+        Ok(TrustEngine::new(self.me.did().clone(), Default::default())
             .unwrap()
-            .explain(agent, Timestamp(1_000))
+            .explain(agent, Timestamp(1_000)))
     }
-    fn links(&self) -> Vec<Link> {
+    async fn links(&self) -> Vec<Link> {
         vec![Link {
             hash: hex::encode(REVOCABLE),
             kind: "grant",

@@ -308,6 +308,12 @@ impl Log {
         self.range.root()
     }
 
+    /// The log's right edge: enough to append and compute roots (what an
+    /// agent that owns this log starts from).
+    pub fn range(&self) -> &CompactRange {
+        &self.range
+    }
+
     /// Append co-signed records in one transaction; returns the new size
     /// once the commit is durable. On error nothing was appended.
     pub async fn append(&mut self, records: &[CoSignedRecord]) -> Result<u64, StoreError> {

@@ -46,7 +46,10 @@ async fn main() -> anyhow::Result<()> {
                     )
                 }
                 NodeEvent::Recorded { index, kind, .. } => {
-                    println!("event: recorded {kind} at index {index}")
+                    println!(
+                        "event: recorded {} at index {index}",
+                        mesh_agent::kind_name(kind)
+                    )
                 }
                 _ => {}
             }
@@ -57,7 +60,10 @@ async fn main() -> anyhow::Result<()> {
     let addr = peer.listen_addrs().await?.remove(0);
     let researcher = me.connect(addr).await?;
     println!("connected to {researcher}");
-    println!("trust in the researcher: {}", me.trust_of(&researcher));
+    println!(
+        "trust in the researcher: {}",
+        me.trust_of(&researcher).await?
+    );
 
     // A co-signed record of an action, in both agents' logs.
     let recorded = me
@@ -73,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
         recorded.index,
         proof.size,
         proof.verify(),
-        peer.log_info().await.size
+        peer.log_info().await?.size
     );
 
     tokio::time::sleep(Duration::from_millis(100)).await;

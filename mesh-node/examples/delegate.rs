@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         String::from_utf8_lossy(&done.outcome.output),
         done.delegate.index,
         done.result.index,
-        boss.trust_of(&helper_did)
+        boss.trust_of(&helper_did).await?
     );
 
     for round in 1.. {
@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(d) => println!(
                 "slacker, round {round}: success={} → trust {}",
                 d.outcome.success,
-                boss.trust_of(&slacker_did)
+                boss.trust_of(&slacker_did).await?
             ),
             Err(NodeError::Denied(denial)) => {
                 println!("slacker, round {round}: the gate refuses: {denial}");

@@ -252,7 +252,7 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
         }
     }
     for a in &agents {
-        let peers = a.node.peers();
+        let peers = a.node.peers().await?;
         let orgs: std::collections::BTreeSet<&str> = peers.iter().map(|p| p.org.as_str()).collect();
         println!(
             "  {:<9} holds {} authenticated sessions (orgs: {})",
@@ -294,7 +294,10 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
             refused_bad = true;
             println!("  the gate at {from} refuses to delegate to {to}: {denial}");
         }
-        let bad_view = bad_did.as_ref().map(|d| agents[0].node.trust_of(d).get());
+        let bad_view = match &bad_did {
+            Some(d) => Some(agents[0].node.trust_of(d).await?.get()),
+            None => None,
+        };
         println!(
             "  round {round:>2}: {} tasks succeeded, {} failed, {} refused by the gate{}",
             stats.ok,
@@ -373,7 +376,7 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
     );
     a.node.revoke(&grant.hash, "demo: rotation").await?;
     let wait = Instant::now();
-    while !b.node.is_revoked(&grant.hash) && wait.elapsed() < Duration::from_secs(10) {
+    while !b.node.is_revoked(&grant.hash).await? && wait.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     match b.node.delegate_task(c.node.did(), task, chain_opts).await {
@@ -397,13 +400,14 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
     // Trust as each org sees it.
     println!("trust as {} sees it now:", agents[0].name);
     for a in &agents[1..] {
-        let s = agents[0].node.trust_of(a.node.did());
+        let s = agents[0].node.trust_of(a.node.did()).await?;
+        let tier = agents[0].node.tier_of(a.node.did()).await?;
         println!(
             "  {:<9} ({:<6}) {:>4}  {:?}{}",
             a.name,
             a.org,
             s.get(),
-            agents[0].node.tier_of(a.node.did()),
+            tier,
             if a.bad { "  ← failed its tasks" } else { "" }
         );
     }

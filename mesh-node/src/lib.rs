@@ -1,12 +1,14 @@
 //! # mesh-node: the agent's node in the mesh
 //!
-//! The one crate that owns sockets. A [`node::Node`] is a libp2p node (TCP,
-//! QUIC or in-process memory transport) that authenticates every peer with
-//! the IATP handshake before serving it anything, keeps the agent's trust
-//! engine, delegation gate and ledger, co-signs a record of every
-//! cross-agent action into both agents' logs, gossips trust reports,
-//! revocations, checkpoints and equivocation proofs (each verified before
-//! it is forwarded), witnesses its peers' logs, and rate-limits every peer.
+//! The one crate that owns sockets: the I/O shell around the agent's
+//! protocol brain (`mesh_agent`). A [`node::Node`] is a libp2p node (TCP,
+//! QUIC or in-process memory transport) and a SQL log driving one agent,
+//! which authenticates every peer with the IATP handshake before serving
+//! it anything, keeps its trust engine, delegation gate and ledger,
+//! co-signs a record of every cross-agent action into both agents' logs,
+//! gossips trust reports, revocations, checkpoints and equivocation proofs
+//! (each verified before it is forwarded), witnesses its peers' logs, and
+//! rate-limits every peer.
 //! Also here: key files ([`keyfile`]), the mesh identity → libp2p key bridge
 //! ([`transport_key`]), `node.toml` ([`config`]), and the `mesh-node` CLI.
 //!
@@ -35,10 +37,10 @@
 //!     let at = bob.listen("/memory/0".parse()?).await?;
 //!
 //!     let bob_did = alice.connect(at).await?; // the IATP handshake
-//!     assert_eq!(alice.peers()[0].org, "globex");
+//!     assert_eq!(alice.peers().await?[0].org, "globex");
 //!     let r = alice.record_action(&bob_did, ActionKind::Invoke, b"hello").await?;
 //!     assert!(alice.prove(r.index).await?.verify());
-//!     assert_eq!(bob.log_info().await.size, 1); // in both logs
+//!     assert_eq!(bob.log_info().await?.size, 1); // in both logs
 //!     alice.shutdown().await?;
 //!     bob.shutdown().await?;
 //!     Ok(())

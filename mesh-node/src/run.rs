@@ -116,17 +116,10 @@ pub async fn run(path: &Path) -> Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
             event = events.recv() => match event {
-                Ok(NodeEvent::SessionEstablished(s)) => {
-                    tracing::info!(peer = %s.remote, name = %s.remote_card.name, org = %s.policy.name, "session");
-                }
-                Ok(NodeEvent::RefusedPeer { peer, refusal }) => {
-                    tracing::warn!(%peer, reason = refusal.name(), "refused a peer");
-                }
+                // Sessions, refusals and equivocations are logged by the
+                // node itself.
                 Ok(NodeEvent::Recorded { index, kind, with }) => {
-                    tracing::info!(index, %kind, %with, "recorded");
-                }
-                Ok(NodeEvent::Equivocation { offender }) => {
-                    tracing::warn!(%offender, "equivocation proven");
+                    tracing::info!(index, kind = mesh_agent::kind_name(kind), %with, "recorded");
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

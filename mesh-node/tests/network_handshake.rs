@@ -61,8 +61,8 @@ async fn federated_agents_authenticate_over_tcp_and_outsiders_are_refused() {
         at_bob.remote_peer.as_bytes().to_vec(),
         alice.node.peer_id().to_bytes()
     );
-    assert_eq!(bob.node.peers().len(), 1);
-    assert_eq!(bob.node.peers()[0].org, "acme");
+    assert_eq!(bob.node.peers().await.unwrap().len(), 1);
+    assert_eq!(bob.node.peers().await.unwrap()[0].org, "acme");
 
     // eve's org is not in bob's bundle: bob refuses and says why.
     let err = eve.node.connect(bob.addr.clone()).await.unwrap_err();
@@ -75,7 +75,7 @@ async fn federated_agents_authenticate_over_tcp_and_outsiders_are_refused() {
         _ => None,
     })
     .await;
-    assert_eq!(refused.0, eve.node.peer_id());
+    assert_eq!(&refused.0, eve.node.did());
     assert_eq!(refused.1.name(), "org_not_in_bundle");
     let told = next("eve: told why", &mut eve.events, |e| match e {
         NodeEvent::RefusedByPeer { peer, code, reason } => Some((peer, code, reason)),
@@ -83,8 +83,8 @@ async fn federated_agents_authenticate_over_tcp_and_outsiders_are_refused() {
     })
     .await;
     assert_eq!(
-        (told.0, told.1, told.2.as_str()),
-        (bob.node.peer_id(), 17, "org_not_in_bundle")
+        (&told.0, told.1, told.2.as_str()),
+        (bob.node.did(), 17, "org_not_in_bundle")
     );
 
     // …and eve is disconnected, while alice stays connected.
@@ -104,7 +104,7 @@ async fn federated_agents_authenticate_over_tcp_and_outsiders_are_refused() {
             .contains(&alice.node.peer_id())
     );
     // bob keeps exactly one session: alice's.
-    let peers = bob.node.peers();
+    let peers = bob.node.peers().await.unwrap();
     assert_eq!(peers.len(), 1);
     assert_eq!(peers[0].name, "alice");
 }
@@ -134,7 +134,7 @@ async fn handshakes_feed_trust_and_the_trust_floor_refuses_over_the_network() {
 
     // A completed handshake is a (small) good observation, under acme's policy.
     alice.node.connect(bob.addr.clone()).await.unwrap();
-    let alice_score = bob.node.trust_of(&alice_did).get();
+    let alice_score = bob.node.trust_of(&alice_did).await.unwrap().get();
     assert!(
         alice_score > 500 && alice_score < 600,
         "acme starts at 500: {alice_score}"
@@ -143,19 +143,22 @@ async fn handshakes_feed_trust_and_the_trust_floor_refuses_over_the_network() {
     // eve's signature verified before her org was refused: accountable, so
     // bob records a handshake failure against her (unknown org: starts at 300).
     assert!(eve.node.connect(bob.addr.clone()).await.is_err());
-    let eve_score = bob.node.trust_of(&eve_did).get();
+    let eve_score = bob.node.trust_of(&eve_did).await.unwrap().get();
     assert!(
         eve_score < 300,
         "a refused handshake lowers trust: {eve_score}"
     );
 
     // bob holds severe evidence against carol: she is refused at the floor.
-    bob.node.record_evidence(Evidence::new(
-        carol_did.clone(),
-        EvidenceKind::InvalidSignature,
-        FIXTURE_NOW,
-    ));
-    assert_eq!(bob.node.trust_of(&carol_did).get(), 0);
+    bob.node
+        .record_evidence(Evidence::new(
+            carol_did.clone(),
+            EvidenceKind::InvalidSignature,
+            FIXTURE_NOW,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(bob.node.trust_of(&carol_did).await.unwrap().get(), 0);
     let err = carol.node.connect(bob.addr.clone()).await.unwrap_err();
     assert!(
         matches!(&err, NodeError::HandshakeRefused(r) if r.contains("below_trust_floor") && r.contains("code 19")),
@@ -278,7 +281,7 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
     .await
     .unwrap_or(false);
     assert!(closed_again, "a banned peer's new connection is closed");
-    assert_eq!(bob.node.log_info().await.size, 0);
+    assert_eq!(bob.node.log_info().await.unwrap().size, 0);
 }
 
 /// The refusal classes a peer can trigger with a real node, each told to
@@ -339,7 +342,7 @@ async fn each_refusal_class_is_told_over_the_wire() {
         assert!(err.to_string().contains(expected), "{name}: {err}");
         peer.node.shutdown().await.unwrap();
     }
-    assert!(bob.node.peers().is_empty());
+    assert!(bob.node.peers().await.unwrap().is_empty());
 
     // A node restarted with the same seed repeats its Hello nonce: refused
     // as a replay (a real node seeds from the OS).
@@ -398,7 +401,7 @@ async fn agents_authenticate_over_quic_and_the_memory_transport() {
         )
         .await
         .unwrap();
-    assert_eq!(bob.node.log_info().await.size, 1);
+    assert_eq!(bob.node.log_info().await.unwrap().size, 1);
 
     let carol = node(
         &fed,
@@ -453,7 +456,8 @@ async fn peers_are_discovered_through_the_dht() {
         let (b, c) = (b.node.clone(), c.node.clone());
         let c_did = c_did.clone();
         async move {
-            b.peers().iter().any(|p| p.did == c_did) || c.peers().iter().any(|p| &p.did == b.did())
+            let (bp, cp) = (b.peers().await.unwrap(), c.peers().await.unwrap());
+            bp.iter().any(|p| p.did == c_did) || cp.iter().any(|p| &p.did == b.did())
         }
     })
     .await;

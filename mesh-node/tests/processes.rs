@@ -230,7 +230,7 @@ async fn a_daemon_killed_mid_traffic_restarts_with_every_acknowledged_record() {
     for idx in 0..log.size() {
         b_leaves.insert(log.record(idx).await.unwrap().leaf_hash());
     }
-    let driver_log = driver.log_info().await;
+    let driver_log = driver.log_info().await.unwrap();
     let mut with_b = 0;
     for idx in 0..driver_log.size {
         let p = driver.prove(idx).await.unwrap();

@@ -375,6 +375,8 @@ pub async fn run(
                 let peers: Vec<usize> = members[i]
                     .node
                     .peers()
+                    .await
+                    .unwrap_or_default()
                     .iter()
                     .filter_map(|p| index_of.get(&p.did).copied())
                     .filter(|&j| capable[cap].contains(&members[j].org))
@@ -391,16 +393,13 @@ pub async fn run(
                     None
                 } else if s.gate_enabled {
                     let min = f64::from(s.min_trust.get());
-                    let scored: Vec<(usize, f64)> = cands
-                        .iter()
-                        .map(|&j| {
-                            (
-                                j,
-                                f64::from(members[i].node.trust_of(members[j].node.did()).get()),
-                            )
-                        })
-                        .filter(|(_, sc)| *sc >= min)
-                        .collect();
+                    let mut scored: Vec<(usize, f64)> = Vec::with_capacity(cands.len());
+                    for &j in &cands {
+                        let sc = score_of(&members[i], &members[j]).await;
+                        if sc >= min {
+                            scored.push((j, sc));
+                        }
+                    }
                     let total: f64 = scored.iter().map(|(_, sc)| sc).sum();
                     let mut r = unit(&mut rng) * total;
                     let mut pick = scored.last().map(|(j, _)| *j);
@@ -458,7 +457,7 @@ pub async fn run(
             .map(|a| a.flood_per_round)
         {
             for m in members.iter().filter(|m| m.class == Class::FreeRider) {
-                let peers = m.node.peers();
+                let peers = m.node.peers().await.unwrap_or_default();
                 for k in 0..per.min(200) {
                     if peers.is_empty() {
                         break;
@@ -510,11 +509,11 @@ pub async fn run(
             }
             tokio::time::sleep(Duration::from_millis(400)).await;
             for m in &members {
-                m.node.refresh_trust();
+                let _ = m.node.refresh_trust().await;
             }
             aggregations += 1;
         }
-        let (h, mal) = mean_scores(&members, &honest);
+        let (h, mal) = mean_scores(&members, &honest).await;
         stats.mean_score_honest = h;
         stats.mean_score_malicious = mal;
         timeline.push(stats);
@@ -523,7 +522,10 @@ pub async fn run(
 
     // Final scores as up to ten honest nodes see each agent.
     let observers = observers(&honest);
-    let scores = (0..members.len()).map(|j| (members[j].class, seen(&members, &observers, j)));
+    let mut scores = Vec::with_capacity(members.len());
+    for j in 0..members.len() {
+        scores.push((members[j].class, seen(&members, &observers, j).await));
+    }
     let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
     let results = Results::summarize(
         s,
@@ -584,7 +586,7 @@ async fn epoch(members: &[Member], round: u64, now: Timestamp, rng: &mut ChaCha2
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries.dedup_by(|a, b| a.0 == b.0);
         if let Some(bytes) = crafted(m, &entries, round, now) {
-            m.node.publish_raw(Topic::Trust, bytes).await;
+            let _ = m.node.publish_raw(Topic::Trust, bytes).await;
         }
     }
 }
@@ -596,7 +598,9 @@ async fn equivocate(members: &[Member]) {
         let Ok(_) = m.node.checkpoint().await else {
             continue;
         };
-        let size = m.node.log_info().await.size;
+        let Ok(size) = m.node.log_info().await.map(|i| i.size) else {
+            continue;
+        };
         let forged = Checkpoint {
             origin: m.node.did().as_str().into(),
             size,
@@ -604,7 +608,7 @@ async fn equivocate(members: &[Member]) {
         }
         .sign(&m.identity);
         if let Ok(note) = forged {
-            m.node.publish_raw(Topic::Checkpoint, note.to_bytes()).await;
+            let _ = m.node.publish_raw(Topic::Checkpoint, note.to_bytes()).await;
         }
     }
 }
@@ -615,22 +619,30 @@ fn observers(honest: &[usize]) -> Vec<usize> {
 }
 
 /// Agent `j`'s mean score in the observers' views (its own excluded).
-fn seen(members: &[Member], observers: &[usize], j: usize) -> f64 {
-    let views: Vec<f64> = observers
-        .iter()
-        .filter(|&&o| o != j)
-        .map(|&o| f64::from(members[o].node.trust_of(members[j].node.did()).get()))
-        .collect();
+async fn seen(members: &[Member], observers: &[usize], j: usize) -> f64 {
+    let mut views: Vec<f64> = Vec::with_capacity(observers.len());
+    for &o in observers.iter().filter(|&&o| o != j) {
+        views.push(score_of(&members[o], &members[j]).await);
+    }
     views.iter().sum::<f64>() / views.len().max(1) as f64
+}
+
+/// `viewer`'s trust in `subject` (0 if the viewer's node stopped).
+async fn score_of(viewer: &Member, subject: &Member) -> f64 {
+    viewer
+        .node
+        .trust_of(subject.node.did())
+        .await
+        .map_or(0.0, |s| f64::from(s.get()))
 }
 
 /// Mean score of honest and malicious agents as up to ten honest nodes see
 /// them.
-fn mean_scores(members: &[Member], honest: &[usize]) -> (f64, f64) {
+async fn mean_scores(members: &[Member], honest: &[usize]) -> (f64, f64) {
     let observers = observers(honest);
     let (mut h, mut hn, mut m, mut mn) = (0.0, 0usize, 0.0, 0usize);
     for (j, x) in members.iter().enumerate() {
-        let s = seen(members, &observers, j);
+        let s = seen(members, &observers, j).await;
         if x.class.is_malicious() {
             m += s;
             mn += 1;

@@ -2,27 +2,68 @@
 //! agent, its trust bundle and where its ledger lives.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::Multiaddr;
-use mesh_delegation::{Gate, GateConfig, SpawnPolicy};
+use mesh_agent::{Agent, AgentConfig};
+use mesh_delegation::SpawnPolicy;
 use mesh_iatp::handshake::{HandshakeConfig, LocalAgent};
 use mesh_iatp::{RevokedCredentials, TrustBundle};
 use mesh_ledger::store::Store;
-use mesh_ledger::witness::{MemoryWitnessStore, Witness};
-use mesh_trust::{TrustConfig, TrustEngine};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use mesh_trust::TrustConfig;
 use tokio::sync::{broadcast, mpsc};
 
+use super::behaviour::build_swarm;
+use super::driver::Driver;
 use super::ledger::NodeLedger;
 use super::limits::Limits;
 use super::protocol::{Task, TaskOutcome};
-use super::state::State;
-use super::swarm::{Settings, Shared, SwarmTask, build_swarm};
 use super::{Clock, Node, NodeError, SystemClock, TaskHandler};
 use crate::transport_key;
+
+/// Timings and thresholds of the node's periodic work and its transport.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Publish a trust report this often (and on significant change).
+    pub report_interval: Duration,
+    /// Sign and gossip a checkpoint this often, if the log grew.
+    pub checkpoint_interval: Duration,
+    /// A score change of at least this many points triggers a report.
+    pub significant_change: u16,
+    /// How long a request waits for its answer.
+    pub request_timeout: Duration,
+    /// gossipsub's heartbeat.
+    pub heartbeat: Duration,
+    /// Per-peer limits.
+    pub limits: Limits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let agent = mesh_agent::Settings::default();
+        Settings {
+            report_interval: agent.report_interval,
+            checkpoint_interval: agent.checkpoint_interval,
+            significant_change: agent.significant_change,
+            request_timeout: Duration::from_secs(10),
+            heartbeat: Duration::from_millis(700),
+            limits: agent.limits,
+        }
+    }
+}
+
+impl Settings {
+    /// What the agent takes of them.
+    pub fn agent(&self) -> mesh_agent::Settings {
+        mesh_agent::Settings {
+            report_interval: self.report_interval,
+            checkpoint_interval: self.checkpoint_interval,
+            significant_change: self.significant_change,
+            limits: self.limits.clone(),
+        }
+    }
+}
 
 /// Where the ledger lives.
 #[derive(Debug, Clone)]
@@ -220,73 +261,67 @@ impl NodeBuilder {
             LedgerAt::Url(url) => NodeLedger::open_in(Store::open(&url).await?, &did).await?,
         };
 
-        let mut rng = match self.seed {
-            Some(seed) => ChaCha20Rng::from_seed(seed),
+        let seed = match self.seed {
+            Some(seed) => seed,
             None => {
                 let mut seed = [0u8; 32];
                 getrandom::fill(&mut seed)
                     .map_err(|e| NodeError::Setup(format!("no system randomness: {e}")))?;
-                ChaCha20Rng::from_seed(seed)
+                seed
             }
         };
-        let mut handshake_seed = [0u8; 32];
-        rand_core::Rng::fill_bytes(&mut rng, &mut handshake_seed);
-
-        let now = self.clock.now();
-        let mut trust = TrustEngine::new(did.clone(), self.trust)
-            .map_err(|e| NodeError::Config(format!("trust: {e}")))?;
-        let own_org = agent
-            .card()
-            .credential
-            .verify_signature()
-            .ok()
-            .and_then(|c| bundle.policy_for(&c.org).cloned());
-        let mut gate_config = GateConfig::new([did.clone()]);
-        gate_config.spawn = self.spawn;
-        gate_config.clock_skew_secs = self.handshake.max_skew_secs;
-        let gate = Gate::new(gate_config);
-        // The witness resumes from what it cosigned before a restart.
-        let witness = Witness::new(
-            did.as_str(),
-            agent.identity().clone(),
-            MemoryWitnessStore::from_held(ledger.witnessed().await?),
-        );
-        if let Some(policy) = &own_org {
-            trust.register_from_policy(did.clone(), policy);
-        }
-        let mut state = State::new(trust, gate, witness, rng, now.0);
-        if let Some(policy) = own_org {
-            state.orgs.insert(did.clone(), policy);
-        }
-
         let keypair = transport_key::to_libp2p(agent.identity())?;
+        let config = AgentConfig {
+            local: agent,
+            bundle,
+            revoked_credentials: self.revoked,
+            handshake: self.handshake,
+            trust: self.trust,
+            spawn: self.spawn,
+            settings: self.settings.agent(),
+            seed,
+            log: ledger.log().range().clone(),
+            latest_checkpoint: ledger.log().latest_checkpoint().await?,
+            // The witness resumes from what it cosigned before a restart.
+            witnessed: ledger.witnessed().await?,
+        };
+        let now = mesh_agent::Now {
+            wall: self.clock.now(),
+            mono: mesh_agent::Millis(0),
+        };
+        let agent = Agent::new(config, now).map_err(|e| NodeError::Config(e.to_string()))?;
+        let local = agent.local().clone();
+        let bundle = agent.bundle().clone();
+
         let swarm = build_swarm(keypair, &self.settings, self.mdns, self.kademlia)?;
         let peer_id = *swarm.local_peer_id();
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, _) = broadcast::channel(4096);
-        let shared = Arc::new(Shared {
-            local: agent,
+        let metrics = Arc::new(super::metrics::NodeMetrics::default());
+        let store = ledger.store().clone();
+        let driver = Driver::new(
+            agent,
+            swarm,
+            ledger,
+            self.clock.clone(),
+            self.handler,
+            ev_tx.clone(),
+            metrics.clone(),
+            self.settings.limits.discovery_target,
+        );
+        tokio::spawn(driver.run(cmd_rx));
+        let node = Node::from_parts(super::handle::Parts {
             did,
             peer_id,
+            local,
             bundle,
-            revoked_credentials: self.revoked,
-            handshake: self.handshake,
             clock: self.clock,
-            state: Mutex::new(state),
-            ledger: tokio::sync::Mutex::new(ledger),
-            events: ev_tx,
             commands: cmd_tx,
-            handler: self.handler,
+            events: ev_tx,
+            store,
             settings: self.settings,
-            metrics: Default::default(),
+            metrics,
         });
-        let task = SwarmTask::new(
-            swarm,
-            shared.clone(),
-            ChaCha20Rng::from_seed(handshake_seed),
-        );
-        tokio::spawn(task.run(cmd_rx));
-        let node = Node::from_shared(shared);
         for addr in self.listen {
             node.listen(addr).await?;
         }

@@ -1,5 +1,6 @@
-//! Gossip: the four gossipsub topics, how the node builds gossipsub, and how
-//! trust scores become gossipsub's application-specific peer score.
+//! Gossip over gossipsub: the agent's four topics, how the node builds
+//! gossipsub, and how trust scores become gossipsub's application-specific
+//! peer score.
 //!
 //! Messages are signed by their libp2p author (strict validation), named by
 //! the SHA-256 of their data (so the same report re-published by anyone is
@@ -17,14 +18,9 @@ use libp2p::identity::Keypair;
 use mesh_iatp::Score;
 use sha2::{Digest, Sha256};
 
-/// Signed trust reports (`trust/report` envelopes, TRUST.md §4).
-pub const TRUST_TOPIC: &str = "/mesh/trust/1";
-/// Signed revocations (`delegation/revocation` envelopes).
-pub const REVOCATION_TOPIC: &str = "/mesh/revocation/1";
-/// Signed checkpoint notes of agents' logs (LEDGER.md §3).
-pub const CHECKPOINT_TOPIC: &str = "/mesh/checkpoint/1";
-/// Equivocation proofs (LEDGER.md §6).
-pub const EQUIVOCATION_TOPIC: &str = "/mesh/equivocation/1";
+pub use mesh_agent::gossip::{
+    CHECKPOINT_TOPIC, EQUIVOCATION_TOPIC, MAX_GOSSIP_BYTES, REVOCATION_TOPIC, TRUST_TOPIC, Topic,
+};
 
 /// Every topic a node joins.
 pub const TOPICS: [&str; 4] = [
@@ -34,44 +30,14 @@ pub const TOPICS: [&str; 4] = [
     EQUIVOCATION_TOPIC,
 ];
 
-/// Largest gossip message (a revocation carries up to 72 KiB).
-pub const MAX_GOSSIP_BYTES: usize = 128 * 1024;
-
-/// The topic a message arrived on, if it is one of ours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Topic {
-    /// [`TRUST_TOPIC`].
-    Trust,
-    /// [`REVOCATION_TOPIC`].
-    Revocation,
-    /// [`CHECKPOINT_TOPIC`].
-    Checkpoint,
-    /// [`EQUIVOCATION_TOPIC`].
-    Equivocation,
+/// The gossipsub topic of `topic`.
+pub fn ident(topic: Topic) -> IdentTopic {
+    IdentTopic::new(topic.name())
 }
 
-impl Topic {
-    /// The gossipsub topic.
-    pub fn ident(self) -> IdentTopic {
-        IdentTopic::new(match self {
-            Topic::Trust => TRUST_TOPIC,
-            Topic::Revocation => REVOCATION_TOPIC,
-            Topic::Checkpoint => CHECKPOINT_TOPIC,
-            Topic::Equivocation => EQUIVOCATION_TOPIC,
-        })
-    }
-
-    /// Which of ours `hash` is.
-    pub fn of(hash: &gossipsub::TopicHash) -> Option<Topic> {
-        [
-            Topic::Trust,
-            Topic::Revocation,
-            Topic::Checkpoint,
-            Topic::Equivocation,
-        ]
-        .into_iter()
-        .find(|t| t.ident().hash() == *hash)
-    }
+/// Which of ours a gossipsub topic hash is.
+pub fn topic_of(hash: &gossipsub::TopicHash) -> Option<Topic> {
+    Topic::ALL.into_iter().find(|t| ident(*t).hash() == *hash)
 }
 
 /// gossipsub's score thresholds: below -10 a peer gets no gossip, below -50
@@ -153,15 +119,10 @@ mod tests {
 
     #[test]
     fn topics_round_trip_through_their_hashes() {
-        for t in [
-            Topic::Trust,
-            Topic::Revocation,
-            Topic::Checkpoint,
-            Topic::Equivocation,
-        ] {
-            assert_eq!(Topic::of(&t.ident().hash()), Some(t));
+        for t in Topic::ALL {
+            assert_eq!(topic_of(&ident(t).hash()), Some(t));
         }
-        assert_eq!(Topic::of(&IdentTopic::new("/other/1").hash()), None);
+        assert_eq!(topic_of(&IdentTopic::new("/other/1").hash()), None);
     }
 
     #[test]

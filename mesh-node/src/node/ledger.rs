@@ -5,10 +5,8 @@
 
 use std::path::Path;
 
-use mesh_iatp::{Did, Identity};
-use mesh_ledger::checkpoint::Checkpoint;
+use mesh_iatp::Did;
 use mesh_ledger::merkle::Hash;
-use mesh_ledger::note::Note;
 use mesh_ledger::record::CoSignedRecord;
 use mesh_ledger::store::{Log, Store, StoreError};
 
@@ -19,8 +17,6 @@ pub const LEDGER_FILE: &str = "ledger.sqlite";
 pub struct NodeLedger {
     store: Store,
     log: Log,
-    /// Size of the last signed checkpoint.
-    checkpointed: u64,
 }
 
 impl NodeLedger {
@@ -39,18 +35,7 @@ impl NodeLedger {
         } else {
             store.create_log(origin, did).await?
         };
-        let checkpointed = match log.latest_checkpoint().await? {
-            Some(note) => Note::parse(&note)
-                .ok()
-                .and_then(|n| Checkpoint::parse_body(&n.text).ok())
-                .map_or(0, |c| c.size),
-            None => 0,
-        };
-        Ok(NodeLedger {
-            store,
-            log,
-            checkpointed,
-        })
+        Ok(NodeLedger { store, log })
     }
 
     /// The store (a cheap handle to the same database).
@@ -63,72 +48,16 @@ impl NodeLedger {
         &self.log
     }
 
-    /// Append one record; its index.
-    pub async fn append(&mut self, record: &CoSignedRecord) -> Result<u64, StoreError> {
-        let index = self.log.size();
-        self.log.append(std::slice::from_ref(record)).await?;
-        Ok(index)
+    /// Append records in one transaction (group commit); durable when
+    /// this returns.
+    pub async fn append(&mut self, records: &[CoSignedRecord]) -> Result<u64, StoreError> {
+        self.log.append(records).await
     }
 
-    /// Sign and store a checkpoint of the current size if it grew since the
-    /// last one (or `force`); the note.
-    pub async fn checkpoint(
-        &mut self,
-        key: &Identity,
-        force: bool,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let size = self.log.size();
-        if size == self.checkpointed && !force {
-            return Ok(None);
-        }
-        let note = Checkpoint {
-            origin: self.log.origin().to_string(),
-            size,
-            root: self.log.root(),
-        }
-        .sign(key)
-        .map_err(|e| StoreError::Checkpoint(e.to_string()))?
-        .to_bytes();
-        self.log.add_checkpoint(&note).await?;
-        self.checkpointed = size;
-        Ok(Some(note))
-    }
-
-    /// Add a witness's cosignature line to the stored checkpoint it signs:
-    /// `cosigned` must carry the same text as a note this log stored.
-    pub async fn add_cosignature(&mut self, cosigned: &Note) -> Result<(), StoreError> {
-        let cp = Checkpoint::parse_body(&cosigned.text)
-            .map_err(|e| StoreError::Checkpoint(e.to_string()))?;
-        let current = self.stored_note(cp.size).await?.ok_or_else(|| {
-            StoreError::Checkpoint(format!("no checkpoint of size {} is stored", cp.size))
-        })?;
-        let mut merged =
-            Note::parse(&current).map_err(|e| StoreError::Checkpoint(e.to_string()))?;
-        if merged.text != cosigned.text {
-            return Err(StoreError::Checkpoint(
-                "the cosigned note's text is not this log's checkpoint".into(),
-            ));
-        }
-        for line in &cosigned.signatures {
-            if !merged.signatures.contains(line) {
-                merged.signatures.push(line.clone());
-            }
-        }
-        self.log.add_checkpoint(&merged.to_bytes()).await?;
-        Ok(())
-    }
-
-    async fn stored_note(&self, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        // The latest is the usual case; older sizes are looked up by scan.
-        if let Some(note) = self.log.latest_checkpoint().await?
-            && Note::parse(&note)
-                .ok()
-                .and_then(|n| Checkpoint::parse_body(&n.text).ok())
-                .is_some_and(|c| c.size == size)
-        {
-            return Ok(Some(note));
-        }
-        Ok(None)
+    /// Store a checkpoint note of this log (signed by the agent, with the
+    /// cosignatures gathered so far).
+    pub async fn store_checkpoint(&mut self, note: &[u8]) -> Result<(), StoreError> {
+        self.log.add_checkpoint(note).await.map(|_| ())
     }
 
     /// Inclusion proof of record `index` in the tree of `size`.

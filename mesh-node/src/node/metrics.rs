@@ -119,7 +119,7 @@ impl Default for NodeMetrics {
         let append = latency_histogram();
         registry.register(
             "mesh_ledger_append_seconds",
-            "Time to append one co-signed record to this node's log",
+            "Time to commit one batch of co-signed records to this node's log (group commit)",
             append.clone(),
         );
         let verify: HistogramFamily<VerifyLabels> = Family::new_with_constructor(latency_histogram);
@@ -170,6 +170,10 @@ impl NodeMetrics {
                     .get_or_create(&RefusedLabels { kind: "throttled" })
                     .inc();
             }
+            NodeEvent::GateDecision {
+                request, decision, ..
+            } => self.gate(request.name(), decision),
+            NodeEvent::ReportPublished => self.report_published(),
             _ => {}
         }
     }
@@ -204,8 +208,9 @@ impl NodeMetrics {
             .inc();
     }
 
-    /// One append took `d`.
-    pub fn append_took(&self, d: Duration) {
+    /// One group commit of `records` records took `d`.
+    pub fn append_took(&self, d: Duration, records: usize) {
+        let _ = records;
         self.append.observe(d.as_secs_f64());
     }
 
@@ -250,7 +255,7 @@ mod tests {
             }),
         );
         m.report_published();
-        m.append_took(Duration::from_micros(300));
+        m.append_took(Duration::from_micros(300), 4);
         m.verify_took("full_log", Duration::from_millis(20));
         let text = m.encode(3, 41);
         for line in [

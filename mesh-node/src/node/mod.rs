@@ -1,48 +1,51 @@
-//! The running mesh node: a libp2p swarm (TCP, QUIC and memory transports;
-//! Noise; Yamux; identify, ping, Kademlia, optional mDNS; gossipsub; the
-//! IATP and action request-response protocols), the agent's trust engine,
-//! delegation gate and ledger, controlled through a cloneable [`Node`].
+//! The running mesh node: the I/O shell around a [`mesh_agent::Agent`]. A
+//! libp2p swarm (TCP, QUIC and memory transports; Noise; Yamux; identify,
+//! ping, Kademlia, optional mDNS; gossipsub; the IATP and action
+//! request-response protocols) and the node's SQL log, driven by one task
+//! that owns the agent and carries out its effects, controlled through a
+//! cloneable [`Node`].
 //!
 //! Every connection is authenticated with the IATP handshake before
 //! anything else is served: action requests from a peer without a session
 //! are refused, and its gossip is ignored. Cross-agent actions become
-//! records co-signed by both agents and appended to both agents' logs; trust
-//! reports, revocations, checkpoints and equivocation proofs travel by
-//! gossip, each verified before it is forwarded.
+//! records co-signed by both agents and appended to both agents' logs;
+//! trust reports, revocations, checkpoints and equivocation proofs travel
+//! by gossip, each verified before it is forwarded. What is decided, and
+//! how, is the agent's (see `mesh_agent`); this module moves bytes.
 //!
-//! Module map: [`protocol`] (wire messages), [`gossip`] (topics, peer
-//! scoring), [`limits`] (rate limits), `state` (what the node knows),
-//! `ledger` (its log), `swarm` (the network task), `serve` (answering
-//! action requests), `handle` (the embedding API), `builder`.
+//! Module map: [`protocol`] (protocol ids, the agent's wire messages),
+//! [`gossip`] (topics, peer scoring), `behaviour` (the composed libp2p
+//! behaviour and the swarm), `driver` (the task owning agent, swarm and
+//! log), `ledger` (the log), `handle` (the embedding API), `builder`,
+//! `view` (the dashboard's view), [`metrics`].
 
+mod behaviour;
 mod builder;
+mod driver;
 pub mod gossip;
 mod handle;
 mod ledger;
 pub mod limits;
 pub mod metrics;
 pub mod protocol;
-mod serve;
-mod state;
-mod swarm;
 mod view;
 
-pub use builder::NodeBuilder;
-pub use handle::{
-    DelegateOptions, Delegated, GrantOptions, InclusionProof, IssuedGrant, LogInfo, Node, PeerInfo,
-    Recorded, Revoked, SpawnOptions, Spawned,
-};
+pub use behaviour::{IDENTIFY_VERSION, KAD_PROTOCOL};
+pub use builder::{NodeBuilder, Settings};
+pub use handle::{LogInfo, Node, PeerInfo};
 pub use ledger::LEDGER_FILE;
 pub use limits::Limits;
+pub use mesh_agent::{
+    DelegateOptions, Delegated, GrantOptions, InclusionProof, IssuedGrant, Recorded, Revoked,
+    SpawnOptions, Spawned, digest_of,
+};
 pub use protocol::{
     ACTION_PROTOCOL, ActionContext, ActionRequest, ActionResponse, IATP_PROTOCOL, IatpRequest,
     IatpResponse, MAX_ACTION_FRAME, MAX_IATP_FRAME, Task, TaskOutcome,
 };
 pub use view::{NodeView, serve_dashboard};
 
-use libp2p::Multiaddr;
 use mesh_delegation::Denial;
-use mesh_iatp::handshake::{Refusal, Session};
 use mesh_iatp::{Did, Timestamp};
 
 /// Where the node reads the time (injected so tests control it).
@@ -90,110 +93,9 @@ where
     }
 }
 
-/// What the node tells its embedder.
-#[derive(Debug, Clone)]
-pub enum NodeEvent {
-    /// The node listens on this address.
-    Listening(Multiaddr),
-    /// A peer completed the IATP handshake with us.
-    SessionEstablished(Box<Session>),
-    /// A peer's connection closed.
-    PeerDisconnected(libp2p::PeerId),
-    /// We refused a peer's handshake (and disconnected it).
-    RefusedPeer {
-        /// The peer.
-        peer: libp2p::PeerId,
-        /// Why.
-        refusal: Refusal,
-    },
-    /// A peer refused our handshake.
-    RefusedByPeer {
-        /// The peer.
-        peer: libp2p::PeerId,
-        /// Its refusal code.
-        code: u16,
-        /// Its refusal name.
-        reason: String,
-    },
-    /// A record was co-signed and appended to this node's log.
-    Recorded {
-        /// Its index in this node's log.
-        index: u64,
-        /// `delegate`, `invoke`, `result`, `spawn` or `revoke`.
-        kind: String,
-        /// The other party.
-        with: Did,
-    },
-    /// A task another agent delegated was run.
-    TaskDone {
-        /// Who delegated it.
-        delegator: Did,
-        /// The task.
-        task: Task,
-        /// Whether it succeeded.
-        success: bool,
-    },
-    /// The gate refused something (here, or a request from a peer).
-    GateDenied {
-        /// What was asked.
-        what: String,
-        /// The gate's rule (e.g. `trust_below_link_minimum`).
-        rule: String,
-        /// The full reason.
-        reason: String,
-    },
-    /// A trust report from `reporter` was accepted.
-    TrustReport {
-        /// Who signed it.
-        reporter: Did,
-    },
-    /// A revocation was learned (by gossip or issued here).
-    Revocation {
-        /// Who revoked.
-        revoker: Did,
-        /// The revoked link's hash.
-        target: [u8; 32],
-    },
-    /// A peer's checkpoint was witnessed and cosigned.
-    Witnessed {
-        /// The log's origin.
-        origin: String,
-        /// Its size.
-        size: u64,
-    },
-    /// A witness's cosignature was added to this node's checkpoint.
-    Cosigned {
-        /// The witness.
-        witness: Did,
-        /// The checkpoint size.
-        size: u64,
-    },
-    /// An agent was proven to equivocate; its trust is at the floor.
-    Equivocation {
-        /// The offender.
-        offender: Did,
-    },
-    /// A gossip message or request failed verification (and was
-    /// penalised).
-    Rejected {
-        /// The peer that sent it.
-        peer: libp2p::PeerId,
-        /// What it was.
-        what: String,
-        /// Why it failed.
-        reason: String,
-    },
-    /// A peer exceeded its rate limit (its excess is refused; enough
-    /// strikes and it is disconnected and banned).
-    Throttled {
-        /// The peer.
-        peer: libp2p::PeerId,
-        /// Strikes so far.
-        strikes: u32,
-        /// Whether it was just banned.
-        banned: bool,
-    },
-}
+/// What the node tells its embedder: the agent's events, typed
+/// ([`mesh_agent::Event`]).
+pub type NodeEvent = mesh_agent::Event;
 
 /// Why the node could not start or do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -223,8 +125,10 @@ pub enum NodeError {
     #[error("the gate denied it: {0}")]
     Denied(Denial),
     /// The peer refused the request.
-    #[error("the peer refused ({rule}): {reason}")]
+    #[error("the peer refused ({rule}, code {code}): {reason}")]
     PeerRefused {
+        /// The refusal's stable code (PROTOCOL.md §10.1).
+        code: u16,
         /// The peer's rule.
         rule: String,
         /// The peer's reason.
@@ -256,18 +160,31 @@ pub enum NodeError {
     Timeout(&'static str),
 }
 
-/// SHA-256 of a value's canonical CBOR: a payload digest for records.
-pub fn digest_of<T: serde::Serialize>(value: &T) -> Result<[u8; 32], NodeError> {
-    use sha2::{Digest, Sha256};
-    let bytes =
-        mesh_iatp::cbor::to_canonical_vec(value).map_err(|e| NodeError::Signing(e.to_string()))?;
-    Ok(Sha256::digest(bytes).into())
-}
-
 /// The agent of a libp2p PeerId, if it is an Ed25519 identity.
 pub fn did_of(peer: &libp2p::PeerId) -> Option<Did> {
     mesh_iatp::PeerId::from_bytes(&peer.to_bytes())
         .ok()?
         .to_did()
         .ok()
+}
+
+/// The libp2p PeerId of an agent (the same Ed25519 key).
+pub fn peer_of(did: &Did) -> Option<libp2p::PeerId> {
+    libp2p::PeerId::from_bytes(mesh_iatp::PeerId::from_did(did).as_bytes()).ok()
+}
+
+impl From<mesh_agent::AgentError> for NodeError {
+    fn from(e: mesh_agent::AgentError) -> Self {
+        use mesh_agent::AgentError as A;
+        match e {
+            A::NoSession(did) => NodeError::NoSession(did),
+            A::Denied(d) => NodeError::Denied(d),
+            A::PeerRefused { code, rule, reason } => NodeError::PeerRefused { code, rule, reason },
+            A::BadResponse(s) => NodeError::BadResponse(s),
+            A::RequestFailed(s) => NodeError::RequestFailed(s),
+            A::Signing(s) => NodeError::Signing(s),
+            A::UnknownLink(s) => NodeError::UnknownLink(s),
+            A::Invalid(s) => NodeError::Invalid(s),
+        }
+    }
 }

@@ -20,8 +20,10 @@ use mesh_ledger::verify::verify_log_at;
 use mesh_trust::Explanation;
 use tokio::sync::broadcast;
 
-use super::serve::kind_name;
-use super::{Node, NodeError, NodeEvent, did_of};
+use mesh_agent::kind_name;
+use mesh_delegation::Decision;
+
+use super::{Node, NodeError, NodeEvent};
 
 /// A [`Node`] seen through the dashboard's view traits.
 pub struct NodeView {
@@ -63,7 +65,7 @@ impl NodeView {
         let (activity, _) = broadcast::channel(1024);
         let mut events = node.events();
         let tx = activity.clone();
-        let clock = node.shared.clock.clone();
+        let clock = node.clock().clone();
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
@@ -88,8 +90,8 @@ impl NodeView {
     }
 }
 
-fn peer_name(peer: &libp2p::PeerId) -> String {
-    did_of(peer).map_or_else(|| peer.to_string(), |d| d.to_string())
+fn peer_name(peer: &Did) -> String {
+    peer.to_string()
 }
 
 /// What the dashboard shows of a node event (`None`: not shown).
@@ -109,8 +111,8 @@ fn activity_of(event: NodeEvent, at: u64) -> Option<Activity> {
             name: s.remote_card.name.clone(),
             org: s.policy.name.clone(),
         }),
-        NodeEvent::PeerDisconnected(p) => Some(Activity::PeerLeft {
-            peer_id: p.to_string(),
+        NodeEvent::SessionClosed { peer } => Some(Activity::PeerLeft {
+            peer_id: super::peer_of(&peer).map_or_else(|| peer.to_string(), |p| p.to_string()),
         }),
         NodeEvent::RefusedPeer { peer, refusal: r } => refusal(
             "handshake_refused",
@@ -124,9 +126,24 @@ fn activity_of(event: NodeEvent, at: u64) -> Option<Activity> {
             reason.clone(),
             format!("the peer refused our handshake with code {code} ({reason})"),
         ),
-        NodeEvent::GateDenied { what, rule, reason } => refusal("gate_denied", what, rule, reason),
+        NodeEvent::GateDecision {
+            what,
+            decision: Decision::Deny(denial),
+            ..
+        } => refusal(
+            "gate_denied",
+            what,
+            denial.rule().to_string(),
+            denial.to_string(),
+        ),
+        NodeEvent::ActionRefused { peer, refusal: r } => refusal(
+            "action_refused",
+            peer_name(&peer),
+            r.rule().to_string(),
+            r.to_string(),
+        ),
         NodeEvent::Rejected { peer, what, reason } => {
-            refusal("rejected", peer_name(&peer), what, reason)
+            refusal("rejected", peer_name(&peer), what.to_string(), reason)
         }
         NodeEvent::Throttled {
             peer,
@@ -140,7 +157,7 @@ fn activity_of(event: NodeEvent, at: u64) -> Option<Activity> {
         ),
         NodeEvent::Recorded { index, kind, with } => Some(Activity::Recorded {
             index,
-            kind,
+            kind: kind_name(kind).to_string(),
             with: with.to_string(),
         }),
         NodeEvent::Revocation { revoker, target } => Some(Activity::Revocation {
@@ -158,7 +175,10 @@ fn activity_of(event: NodeEvent, at: u64) -> Option<Activity> {
         NodeEvent::TrustReport { reporter } => Some(Activity::TrustReport {
             reporter: reporter.to_string(),
         }),
-        NodeEvent::Listening(_) | NodeEvent::TaskDone { .. } => None,
+        NodeEvent::GateDecision { .. }
+        | NodeEvent::TaskDone { .. }
+        | NodeEvent::ReportPublished
+        | NodeEvent::CheckpointSigned { .. } => None,
     }
 }
 
@@ -199,109 +219,53 @@ fn cosignatures(note: &Note, origin: &str) -> Vec<Cosignature> {
 
 impl MeshView for NodeView {
     fn identity(&self) -> NodeIdentity {
-        let shared = &self.node.shared;
-        let card = shared.local.card();
+        let node = &self.node;
+        let card = node.local().card();
         let org = card
             .credential
             .verify_signature()
             .ok()
-            .and_then(|c| shared.bundle.orgs().iter().find(|o| o.root == c.org))
+            .and_then(|c| node.bundle().orgs().iter().find(|o| o.root == c.org))
             .map(|o| o.name.clone())
             .unwrap_or_default();
         NodeIdentity {
-            did: shared.did.to_string(),
-            peer_id: shared.peer_id.to_string(),
+            did: node.did().to_string(),
+            peer_id: node.peer_id().to_string(),
             name: card.name.clone(),
             org,
             listen: self.listen.clone(),
         }
     }
 
-    fn peers(&self) -> Vec<Peer> {
-        self.node
-            .peers()
-            .into_iter()
-            .map(|p| Peer {
-                tier: self.node.tier_of(&p.did),
+    async fn peers(&self) -> Vec<Peer> {
+        let peers = self.node.peers().await.unwrap_or_default();
+        let mut out = Vec::with_capacity(peers.len());
+        for p in peers {
+            let tier = match self.node.tier_of(&p.did).await {
+                Ok(t) => t,
+                Err(_) => continue,
+            };
+            out.push(Peer {
+                tier,
                 did: p.did,
                 name: p.name,
                 org: p.org,
                 score: p.score,
-            })
-            .collect()
+            });
+        }
+        out
     }
 
-    fn explain(&self, agent: &Did) -> Explanation {
-        self.node.explain(agent)
+    async fn explain(&self, agent: &Did) -> Result<Explanation, ViewError> {
+        self.node.explain(agent).await.map_err(unavailable)
     }
 
-    fn links(&self) -> Vec<Link> {
-        let st = self.node.shared.state();
-        let mut links: BTreeMap<[u8; 32], Link> = BTreeMap::new();
-        let mut add = |bytes: &[u8], kind: TargetKind, issued_here: bool| {
-            let link = match kind {
-                TargetKind::SpawnCertificate => {
-                    let signed = SignedSpawnCertificate(bytes.to_vec());
-                    signed.open().ok().map(|c| {
-                        (
-                            signed.hash(),
-                            c.parent,
-                            c.child,
-                            c.capabilities,
-                            c.expires,
-                            "spawn",
-                        )
-                    })
-                }
-                _ => {
-                    let signed = SignedGrant(bytes.to_vec());
-                    signed.open().ok().map(|g| {
-                        (
-                            signed.hash(),
-                            g.issuer,
-                            g.audience,
-                            g.capabilities,
-                            g.expires,
-                            "grant",
-                        )
-                    })
-                }
-            };
-            if let Some((hash, issuer, audience, caps, expires, kind)) = link {
-                let entry = links.entry(hash).or_insert_with(|| Link {
-                    hash: hex(&hash),
-                    kind,
-                    issuer: issuer.to_string(),
-                    audience: audience.to_string(),
-                    capabilities: caps.iter().map(ToString::to_string).collect(),
-                    expires: expires.0,
-                    revoked: st.revocations.is_revoked(&hash),
-                    issued_here,
-                });
-                entry.issued_here |= issued_here;
-            }
-        };
-        for issued in st.issued.values() {
-            let last = issued.chain.len().saturating_sub(1);
-            for (i, bytes) in issued.chain.iter().enumerate() {
-                let kind = if i == last {
-                    issued.kind
-                } else {
-                    TargetKind::Grant
-                };
-                add(bytes, kind, i == last);
-            }
-        }
-        for chain in st.held.values() {
-            for g in chain {
-                add(&g.0, TargetKind::Grant, false);
-            }
-        }
-        links.into_values().collect()
+    async fn links(&self) -> Vec<Link> {
+        self.node.inspect(links_of).await.unwrap_or_default()
     }
 
     async fn ledger(&self) -> Result<LedgerStatus, ViewError> {
-        let info = self.node.log_info().await;
+        let info = self.node.log_info().await.map_err(unavailable)?;
         let note = self.node.latest_checkpoint().await.map_err(unavailable)?;
         let checkpoint = note.and_then(|bytes| {
             let note = Note::parse(&bytes).ok()?;
@@ -315,10 +279,8 @@ impl MeshView for NodeView {
         });
         let witnessing = self
             .node
-            .shared
-            .ledger
-            .lock()
-            .await
+            .parts
+            .store
             .witnessed()
             .await
             .map_err(unavailable)?
@@ -339,11 +301,17 @@ impl MeshView for NodeView {
     }
 
     async fn records(&self, from: u64, limit: u64) -> Result<Vec<RecordEntry>, ViewError> {
-        let ledger = self.node.shared.ledger.lock().await;
-        let end = ledger.log().size().min(from.saturating_add(limit));
+        let log = self
+            .node
+            .parts
+            .store
+            .log(self.node.did().as_str())
+            .await
+            .map_err(unavailable)?;
+        let end = log.size().min(from.saturating_add(limit));
         let mut out = Vec::new();
         for index in from..end {
-            let co = ledger.log().record(index).await.map_err(unavailable)?;
+            let co = log.record(index).await.map_err(unavailable)?;
             out.push(record_entry(index, &co));
         }
         Ok(out)
@@ -368,16 +336,16 @@ impl MeshView for NodeView {
         // The log keeps growing while it is read: verify it as of its size
         // now (appends commit the size with the records, so that prefix is
         // whole); later records are the next verification's.
-        let (store, origin, size) = {
-            let ledger = self.node.shared.ledger.lock().await;
-            let log = ledger.log();
-            (ledger.store().clone(), log.origin().to_string(), log.size())
-        };
+        let store = self.node.parts.store.clone();
+        let info = self.node.log_info().await.map_err(unavailable)?;
+        let (origin, size) = (info.origin, info.size);
         // Witnesses: every peer seen, and every DID-named cosigner of the
         // latest checkpoint (a DID names its own key).
         let mut names: Vec<String> = self
             .node
             .peers()
+            .await
+            .unwrap_or_default()
             .iter()
             .map(|p| p.did.to_string())
             .collect();
@@ -395,7 +363,7 @@ impl MeshView for NodeView {
             .await
             .map_err(unavailable)?;
         let took = started.elapsed();
-        self.node.shared.metrics.verify_took("full_log", took);
+        self.node.metrics().verify_took("full_log", took);
         Ok(Verification {
             records: report.records,
             checkpoints: report.checkpoints,
@@ -409,9 +377,13 @@ impl MeshView for NodeView {
     }
 
     async fn metrics(&self) -> String {
-        let size = self.node.log_info().await.size;
-        let peers = self.node.shared.state().sessions.len();
-        self.node.shared.metrics.encode(peers, size)
+        let size = self.node.log_info().await.map_or(0, |i| i.size);
+        let peers = self
+            .node
+            .inspect(|a| a.sessions().count())
+            .await
+            .unwrap_or(0);
+        self.node.metrics().encode(peers, size)
     }
 
     fn activity(&self) -> broadcast::Receiver<Activity> {
@@ -431,4 +403,69 @@ impl MeshControl for NodeView {
             record: revoked.record.map(|r| r.index),
         })
     }
+}
+
+/// The grants and spawn certificates the agent issued or holds.
+fn links_of(agent: &mesh_agent::Agent) -> Vec<Link> {
+    let mut links: BTreeMap<[u8; 32], Link> = BTreeMap::new();
+    let mut add = |bytes: &[u8], kind: TargetKind, issued_here: bool| {
+        let link = match kind {
+            TargetKind::SpawnCertificate => {
+                let signed = SignedSpawnCertificate(bytes.to_vec());
+                signed.open().ok().map(|c| {
+                    (
+                        signed.hash(),
+                        c.parent,
+                        c.child,
+                        c.capabilities,
+                        c.expires,
+                        "spawn",
+                    )
+                })
+            }
+            _ => {
+                let signed = SignedGrant(bytes.to_vec());
+                signed.open().ok().map(|g| {
+                    (
+                        signed.hash(),
+                        g.issuer,
+                        g.audience,
+                        g.capabilities,
+                        g.expires,
+                        "grant",
+                    )
+                })
+            }
+        };
+        if let Some((hash, issuer, audience, caps, expires, kind)) = link {
+            let entry = links.entry(hash).or_insert_with(|| Link {
+                hash: hex(&hash),
+                kind,
+                issuer: issuer.to_string(),
+                audience: audience.to_string(),
+                capabilities: caps.iter().map(ToString::to_string).collect(),
+                expires: expires.0,
+                revoked: agent.is_revoked(&hash),
+                issued_here,
+            });
+            entry.issued_here |= issued_here;
+        }
+    };
+    for issued in agent.issued().values() {
+        let last = issued.chain.len().saturating_sub(1);
+        for (i, bytes) in issued.chain.iter().enumerate() {
+            let kind = if i == last {
+                issued.kind
+            } else {
+                TargetKind::Grant
+            };
+            add(bytes, kind, i == last);
+        }
+    }
+    for chain in agent.held().values() {
+        for g in chain {
+            add(&g.0, TargetKind::Grant, false);
+        }
+    }
+    links.into_values().collect()
 }

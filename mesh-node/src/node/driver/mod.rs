@@ -1,0 +1,328 @@
+//! The driver: the one task that owns the [`Agent`], the libp2p swarm and
+//! the node's log. It turns swarm events into the agent's inputs and
+//! carries out the agent's effects — sends, responses, proofs from the log,
+//! gossip verdicts, bans, tasks on the blocking pool — in order. Appends
+//! are group-committed: the effects of every input that is ready go through
+//! the agent first, then their records are committed in one transaction,
+//! and only then does anything that followed them (a response, an event)
+//! leave.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use libp2p::gossipsub;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, Swarm};
+use mesh_agent::{
+    Agent, Command as AgentCommand, Effect, GossipId, InboundId, Input, Now, OpId, Outcome,
+    RequestId, TaskId,
+};
+use mesh_iatp::Did;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+mod inbound;
+mod outbound;
+
+use super::behaviour::{MeshBehaviour, MeshBehaviourEvent};
+use super::gossip::{self, ident};
+use super::ledger::NodeLedger;
+use super::protocol::{ActionResponse, IatpResponse};
+use super::{Clock, NodeError, NodeEvent, TaskHandler, peer_of};
+
+/// How many ready inputs go through the agent before their appends are
+/// committed together.
+const MAX_BATCH: usize = 256;
+
+/// What the handle asks of the driver.
+pub enum Command {
+    Listen(Multiaddr, oneshot::Sender<Result<Multiaddr, NodeError>>),
+    Connect(Multiaddr, oneshot::Sender<Result<Did, NodeError>>),
+    Agent(
+        AgentCommand,
+        oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>,
+    ),
+    /// Read the agent (a snapshot taken on the driver).
+    Query(Box<dyn FnOnce(&Agent) + Send>),
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    ConnectedPeers(oneshot::Sender<Vec<libp2p::PeerId>>),
+    GossipScore(libp2p::PeerId, oneshot::Sender<Option<f64>>),
+    Stop(Option<oneshot::Sender<()>>),
+}
+
+/// The reply channel of a peer's request.
+enum Channel {
+    Iatp(ResponseChannel<IatpResponse>),
+    Action(ResponseChannel<ActionResponse>),
+}
+
+/// Something that arrived, for the agent.
+enum Arrival {
+    Command(Option<Command>),
+    Swarm(Box<SwarmEvent<MeshBehaviourEvent>>),
+    Task(TaskId, super::protocol::TaskOutcome),
+    Tick,
+}
+
+/// The driver's state.
+pub struct Driver {
+    pub(super) agent: Agent,
+    pub(super) swarm: Swarm<MeshBehaviour>,
+    pub(super) ledger: NodeLedger,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) handler: Arc<dyn TaskHandler>,
+    pub(super) events: broadcast::Sender<NodeEvent>,
+    pub(super) metrics: Arc<super::metrics::NodeMetrics>,
+    pub(super) discovery_target: u32,
+    pub(super) trust_floor: mesh_iatp::Score,
+    started: std::time::Instant,
+    effects: Vec<Effect>,
+    ops: HashMap<OpId, oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>>,
+    next_op: u64,
+    inbound: HashMap<InboundId, Channel>,
+    next_inbound: u64,
+    iatp_out: HashMap<OutboundRequestId, RequestId>,
+    action_out: HashMap<OutboundRequestId, RequestId>,
+    gossip_in: HashMap<GossipId, (gossipsub::MessageId, libp2p::PeerId)>,
+    next_gossip: u64,
+    tasks_tx: mpsc::Sender<(TaskId, super::protocol::TaskOutcome)>,
+    tasks_rx: mpsc::Receiver<(TaskId, super::protocol::TaskOutcome)>,
+    listening:
+        HashMap<libp2p::core::transport::ListenerId, oneshot::Sender<Result<Multiaddr, NodeError>>>,
+    dialing: HashMap<ConnectionId, oneshot::Sender<Result<Did, NodeError>>>,
+    connecting: HashMap<Did, Vec<oneshot::Sender<Result<Did, NodeError>>>>,
+    closing: Vec<(Instant, libp2p::PeerId)>,
+    last_dht_walk: Option<Instant>,
+    stopped: bool,
+}
+
+/// How often the agent ticks and peer scores are refreshed.
+const TICK: Duration = Duration::from_millis(250);
+/// How often the node walks the DHT for new peers.
+const DHT_WALK_INTERVAL: Duration = Duration::from_secs(30);
+
+impl Driver {
+    /// A driver for `agent` over `swarm`, appending to `ledger`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        agent: Agent,
+        swarm: Swarm<MeshBehaviour>,
+        ledger: NodeLedger,
+        clock: Arc<dyn Clock>,
+        handler: Arc<dyn TaskHandler>,
+        events: broadcast::Sender<NodeEvent>,
+        metrics: Arc<super::metrics::NodeMetrics>,
+        discovery_target: u32,
+    ) -> Driver {
+        let (tasks_tx, tasks_rx) = mpsc::channel(1024);
+        let trust_floor = agent.handshake_config().trust_floor;
+        Driver {
+            agent,
+            swarm,
+            ledger,
+            clock,
+            handler,
+            events,
+            metrics,
+            discovery_target,
+            trust_floor,
+            started: std::time::Instant::now(),
+            effects: Vec::new(),
+            ops: HashMap::new(),
+            next_op: 0,
+            inbound: HashMap::new(),
+            next_inbound: 0,
+            iatp_out: HashMap::new(),
+            action_out: HashMap::new(),
+            gossip_in: HashMap::new(),
+            next_gossip: 0,
+            tasks_tx,
+            tasks_rx,
+            listening: HashMap::new(),
+            dialing: HashMap::new(),
+            connecting: HashMap::new(),
+            closing: Vec::new(),
+            last_dht_walk: None,
+            stopped: false,
+        }
+    }
+
+    /// The time for the agent: the injected wall clock, and a monotonic
+    /// clock for its timers.
+    fn now(&self) -> Now {
+        let mono = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Now {
+            wall: self.clock.now(),
+            mono: mesh_agent::Millis(mono),
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        let effects = self.agent.handle(input, now);
+        self.effects.extend(effects);
+    }
+
+    /// Run until stopped.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.stopped {
+            let arrival = tokio::select! {
+                cmd = commands.recv() => Arrival::Command(cmd),
+                event = self.swarm.select_next_some() => Arrival::Swarm(Box::new(event)),
+                Some((id, outcome)) = self.tasks_rx.recv() => Arrival::Task(id, outcome),
+                _ = tick.tick() => Arrival::Tick,
+            };
+            self.arrive(arrival).await;
+            // Group commit: take whatever else is ready now.
+            for _ in 0..MAX_BATCH {
+                if self.stopped {
+                    break;
+                }
+                let ready = if let Ok(cmd) = commands.try_recv() {
+                    Arrival::Command(Some(cmd))
+                } else if let Some(Some(event)) = self.swarm.next().now_or_never() {
+                    Arrival::Swarm(Box::new(event))
+                } else if let Ok((id, outcome)) = self.tasks_rx.try_recv() {
+                    Arrival::Task(id, outcome)
+                } else {
+                    break;
+                };
+                self.arrive(ready).await;
+            }
+            if let Err(e) = self.flush().await {
+                // The agent believes records are in the log that are not:
+                // stop rather than answer anyone on their strength.
+                tracing::error!(error = %e, "ledger append failed; the node stops");
+                self.stopped = true;
+            }
+        }
+        self.ledger.close().await;
+    }
+
+    async fn arrive(&mut self, arrival: Arrival) {
+        match arrival {
+            Arrival::Command(None) => self.stopped = true,
+            Arrival::Command(Some(Command::Stop(done))) => {
+                let _ = self.flush().await;
+                self.ledger.close().await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                self.stopped = true;
+            }
+            Arrival::Command(Some(cmd)) => self.command(cmd),
+            Arrival::Swarm(event) => self.swarm_event(*event),
+            Arrival::Task(id, outcome) => self.input(Input::TaskDone { id, outcome }),
+            Arrival::Tick => self.tick(),
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Listen(addr, reply) => match self.swarm.listen_on(addr) {
+                Ok(id) => {
+                    self.listening.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(NodeError::Address(e.to_string())));
+                }
+            },
+            Command::Connect(addr, reply) => {
+                let opts = DialOpts::unknown_peer_id().address(addr).build();
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dialing.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NodeError::Dial(error_chain(&e))));
+                    }
+                }
+            }
+            Command::Agent(command, reply) => {
+                self.next_op += 1;
+                let op = OpId(self.next_op);
+                self.ops.insert(op, reply);
+                self.input(Input::Command { op, command });
+            }
+            Command::Query(query) => query(&self.agent),
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::ConnectedPeers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::GossipScore(peer, reply) => {
+                let _ = reply.send(self.swarm.behaviour().gossip.peer_score(&peer));
+            }
+            Command::Stop(_) => {}
+        }
+    }
+
+    fn tick(&mut self) {
+        self.input(Input::Tick);
+        let now = Instant::now();
+        let due: Vec<libp2p::PeerId> = self
+            .closing
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, p)| *p)
+            .collect();
+        self.closing.retain(|(at, _)| *at > now);
+        for peer in due {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        // Trust scores feed gossipsub's application-specific score.
+        let wall = self.clock.now();
+        let scores: Vec<(libp2p::PeerId, f64)> = self
+            .agent
+            .sessions()
+            .filter_map(|s| {
+                let score = self.agent.trust_of(&s.remote, wall);
+                Some((
+                    peer_of(&s.remote)?,
+                    gossip::application_score(score, self.trust_floor),
+                ))
+            })
+            .collect();
+        for (peer, score) in scores {
+            self.swarm
+                .behaviour_mut()
+                .gossip
+                .set_application_score(&peer, score);
+        }
+        // Walk the DHT after the first session and every 30 s: peers it
+        // turns up are dialled and authenticated.
+        let walk_due = self
+            .last_dht_walk
+            .is_none_or(|at| now.duration_since(at) >= DHT_WALK_INTERVAL);
+        if walk_due && self.agent.sessions().next().is_some() {
+            self.last_dht_walk = Some(now);
+            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                let _ = kad.bootstrap();
+            }
+        }
+    }
+}
+
+/// An error and its sources, "outer: inner: innermost" (libp2p's dial
+/// errors say little at the top level).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,247 @@
+//! The agent's effects, carried out: appends committed together first,
+//! then everything else in the order the agent emitted it.
+
+use std::time::Duration;
+
+use libp2p::gossipsub::MessageAcceptance;
+use mesh_agent::{Effect, Event, ProofRequest, Request, Response, Verdict};
+use mesh_ledger::record::CoSignedRecord;
+use mesh_ledger::store::StoreError;
+use serde_bytes::ByteBuf;
+use tokio::time::Instant;
+
+use super::super::ledger::NodeLedger;
+use super::super::protocol::{ActionResponse, TaskOutcome};
+use super::super::{NodeError, peer_of};
+use super::{Channel, Driver, ident};
+
+impl Driver {
+    /// Commit the pending appends in one transaction, then carry out the
+    /// other effects in order (repeating while carrying them out makes
+    /// more).
+    pub(super) async fn flush(&mut self) -> Result<(), StoreError> {
+        while !self.effects.is_empty() {
+            let effects = std::mem::take(&mut self.effects);
+            let records: Vec<CoSignedRecord> = effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Append { record, .. } => Some(record.clone()),
+                    _ => None,
+                })
+                .collect();
+            if !records.is_empty() {
+                let started = std::time::Instant::now();
+                self.ledger.append(&records).await?;
+                self.metrics.append_took(started.elapsed(), records.len());
+            }
+            for effect in effects {
+                self.effect(effect).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn effect(&mut self, effect: Effect) -> Result<(), StoreError> {
+        match effect {
+            Effect::Append { .. } => {} // committed above
+            Effect::Send { to, id, request } => {
+                let Some(peer) = peer_of(&to) else {
+                    return Ok(());
+                };
+                let behaviour = self.swarm.behaviour_mut();
+                match request {
+                    Request::Iatp(r) => {
+                        let out = behaviour.iatp.send_request(&peer, r);
+                        self.iatp_out.insert(out, id);
+                    }
+                    Request::Action(r) => {
+                        let out = behaviour.action.send_request(&peer, r);
+                        self.action_out.insert(out, id);
+                    }
+                }
+            }
+            Effect::Respond { id, response, .. } => self.respond(id, response),
+            Effect::Prove { id, request, .. } => {
+                let response = prove(&self.ledger, request).await;
+                self.respond(id, Response::Action(response));
+            }
+            Effect::Publish { topic, data } => {
+                // No subscribed peer yet is not an error: the next report
+                // or checkpoint supersedes this one.
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossip
+                    .publish(ident(topic), data)
+                {
+                    tracing::debug!(?topic, error = %e, "gossip publish");
+                }
+            }
+            Effect::Verdict { id, verdict } => {
+                if let Some((message_id, source)) = self.gossip_in.remove(&id) {
+                    let acceptance = match verdict {
+                        Verdict::Accept => MessageAcceptance::Accept,
+                        Verdict::Ignore => MessageAcceptance::Ignore,
+                        Verdict::Reject => MessageAcceptance::Reject,
+                    };
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .gossip
+                        .report_message_validation_result(&message_id, &source, acceptance);
+                }
+            }
+            Effect::StoreCheckpoint { note } => self.ledger.store_checkpoint(&note).await?,
+            Effect::SaveWitnessed { origin, size, root } => {
+                self.ledger.save_witnessed(&origin, size, &root).await?
+            }
+            Effect::RunTask {
+                id,
+                delegator,
+                task,
+            } => {
+                let handler = self.handler.clone();
+                let tx = self.tasks_tx.clone();
+                tokio::spawn(async move {
+                    let outcome =
+                        tokio::task::spawn_blocking(move || handler.handle(&delegator, &task))
+                            .await
+                            .unwrap_or_else(|_| TaskOutcome {
+                                success: false,
+                                output: ByteBuf::from(b"the task handler panicked".to_vec()),
+                            });
+                    let _ = tx.send((id, outcome)).await;
+                });
+            }
+            Effect::Disconnect { peer, after } => {
+                if let Some(peer) = peer_of(&peer) {
+                    if after == Duration::ZERO {
+                        let _ = self.swarm.disconnect_peer_id(peer);
+                    } else {
+                        self.closing.push((Instant::now() + after, peer));
+                    }
+                }
+            }
+            Effect::Ban { peer, .. } => {
+                if let Some(peer) = peer_of(&peer) {
+                    self.swarm.behaviour_mut().gossip.blacklist_peer(&peer);
+                }
+            }
+            Effect::Unban { peer } => {
+                if let Some(peer) = peer_of(&peer) {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossip
+                        .remove_blacklisted_peer(&peer);
+                }
+            }
+            Effect::Done { op, result } => {
+                if let Some(reply) = self.ops.remove(&op) {
+                    let _ = reply.send(result);
+                }
+            }
+            Effect::Event(event) => self.event(event),
+        }
+        Ok(())
+    }
+
+    fn respond(&mut self, id: mesh_agent::InboundId, response: Response) {
+        let behaviour = self.swarm.behaviour_mut();
+        match (self.inbound.remove(&id), response) {
+            (Some(Channel::Iatp(ch)), Response::Iatp(r)) => {
+                let _ = behaviour.iatp.send_response(ch, r);
+            }
+            (Some(Channel::Action(ch)), Response::Action(r)) => {
+                let _ = behaviour.action.send_response(ch, r);
+            }
+            // The agent answers each request once, on its own protocol.
+            _ => tracing::warn!(?id, "an answer with no matching request"),
+        }
+    }
+
+    /// Report an event: metrics, the log, the embedder; and settle the
+    /// connects waiting on a handshake.
+    fn event(&mut self, event: Event) {
+        self.metrics.observe(&event);
+        match &event {
+            Event::SessionEstablished(s) => {
+                tracing::info!(peer = %s.remote, org = %s.policy.name, "session established");
+                for reply in self.connecting.remove(&s.remote).unwrap_or_default() {
+                    let _ = reply.send(Ok(s.remote.clone()));
+                }
+            }
+            Event::RefusedPeer { peer, refusal } => {
+                tracing::info!(%peer, reason = refusal.name(), "handshake refused");
+                self.fail_connecting(
+                    peer,
+                    NodeError::HandshakeRefused(format!("we refused: {}", refusal.name())),
+                );
+            }
+            Event::RefusedByPeer { peer, code, reason } => {
+                tracing::info!(%peer, code, %reason, "our handshake was refused");
+                self.fail_connecting(
+                    peer,
+                    NodeError::HandshakeRefused(format!(
+                        "the peer refused: {reason} (code {code})"
+                    )),
+                );
+            }
+            Event::ActionRefused { peer, refusal } => {
+                tracing::info!(%peer, rule = refusal.rule(), %refusal, "action request refused");
+            }
+            Event::Rejected { peer, what, reason } => {
+                tracing::info!(%peer, what, %reason, "rejected");
+            }
+            Event::Throttled {
+                peer,
+                strikes,
+                banned,
+            } => tracing::info!(%peer, strikes, banned, "peer throttled"),
+            Event::Equivocation { offender } => {
+                tracing::warn!(%offender, "ledger equivocation proven");
+            }
+            _ => {}
+        }
+        // Nobody listening is fine; a slow listener sees `Lagged`.
+        let _ = self.events.send(event);
+    }
+
+    fn fail_connecting(&mut self, peer: &mesh_iatp::Did, error: NodeError) {
+        let mut waiters = self.connecting.remove(peer).unwrap_or_default();
+        if let Some(first) = waiters.pop() {
+            let text = error.to_string();
+            let _ = first.send(Err(error));
+            for w in waiters {
+                let _ = w.send(Err(NodeError::HandshakeRefused(text.clone())));
+            }
+        }
+    }
+}
+
+/// A proof from the log (the agent checked the range).
+async fn prove(ledger: &NodeLedger, request: ProofRequest) -> ActionResponse {
+    let hashes = |list: Vec<[u8; 32]>| {
+        list.into_iter()
+            .map(|h| ByteBuf::from(h.to_vec()))
+            .collect()
+    };
+    let result = match request {
+        ProofRequest::Consistency { old, new } => ledger
+            .log()
+            .consistency_proof(old, new)
+            .await
+            .map(|p| ActionResponse::Proof { hashes: hashes(p) }),
+        ProofRequest::Inclusion { index, size } => {
+            ledger
+                .prove(index, size)
+                .await
+                .map(|(record, proof, _)| ActionResponse::Included {
+                    record: ByteBuf::from(record.bytes().to_vec()),
+                    hashes: hashes(proof),
+                })
+        }
+    };
+    result.unwrap_or_else(|e| {
+        ActionResponse::refused(&mesh_agent::ActionRefusal::Ledger(e.to_string()))
+    })
+}
