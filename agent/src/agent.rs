@@ -24,6 +24,7 @@ use rand_core::SeedableRng;
 
 use crate::api::Outcome;
 use crate::cosign::Pending;
+use crate::durable::Fact;
 use crate::handshake::Phase;
 use crate::io::{Command, Effect, Event, Input, OpId, RequestId, TaskId};
 use crate::knowledge::Knowledge;
@@ -81,6 +82,10 @@ pub struct AgentConfig {
     pub latest_checkpoint: Option<Vec<u8>>,
     /// What our witness cosigned before (origin, size, root).
     pub witnessed: Vec<(String, u64, Hash)>,
+    /// What we learned before a restart, in the order stored.
+    pub restored: Vec<Fact>,
+    /// Leaf hashes of our latest records (the replay guard's memory).
+    pub recent_records: Vec<Hash>,
 }
 
 impl AgentConfig {
@@ -99,6 +104,8 @@ impl AgentConfig {
             log: CompactRange::new(),
             latest_checkpoint: None,
             witnessed: Vec::new(),
+            restored: Vec::new(),
+            recent_records: Vec::new(),
         }
     }
 }
@@ -182,8 +189,12 @@ impl Agent {
             .as_deref()
             .and_then(crate::witness::note_size)
             .unwrap_or(0);
+        for leaf in &config.recent_records {
+            k.remember_record(*leaf);
+        }
+        let restored = config.restored;
         let limits = &config.settings.limits;
-        Ok(Agent {
+        let mut agent = Agent {
             requests: RateLimiter::new(limits.requests_per_sec, limits.request_burst),
             gossip_rate: RateLimiter::new(limits.gossip_per_sec, limits.gossip_burst),
             nonces: NonceCache::new(65_536, config.handshake.max_skew_secs),
@@ -213,7 +224,9 @@ impl Agent {
             report_sequence: 0,
             report_due: false,
             out: Vec::new(),
-        })
+        };
+        agent.restore(restored);
+        Ok(agent)
     }
 
     /// Feed one input at `now`; the effects to carry out, in order.
@@ -341,6 +354,7 @@ impl Agent {
         let now = self.now.wall;
         let subject = evidence.subject.clone();
         let before = self.k.trust.score(&subject, now).get();
+        self.emit(Effect::Persist(Fact::Evidence((&evidence).into())));
         self.k.trust.record(evidence);
         let after = self.k.trust.score(&subject, now).get();
         if before.abs_diff(after) >= self.settings.significant_change {
@@ -388,6 +402,10 @@ impl Agent {
             self.strikes.remove(peer);
             let until = self.now.mono.plus(self.settings.limits.ban);
             self.banned.insert(peer.clone(), until);
+            self.emit(Effect::Persist(Fact::Ban {
+                peer: peer.clone(),
+                until: self.now.wall.plus_secs(self.settings.limits.ban.as_secs()),
+            }));
             self.emit(Effect::Ban {
                 peer: peer.clone(),
                 until,

@@ -266,8 +266,13 @@ impl Agent {
     /// A verified revocation: in force here at once.
     pub(crate) fn learn_revocation(&mut self, v: VerifiedRevocation) -> bool {
         let (revoker, target) = (v.revoker.clone(), v.target);
+        let bytes = ByteBuf::from(v.bytes.clone());
         let new = self.k.revocations.insert(v);
         if new {
+            self.emit(Effect::Persist(crate::Fact::Revocation {
+                target: ByteBuf::from(target.to_vec()),
+                bytes,
+            }));
             self.event(Event::Revocation { revoker, target });
         }
         new

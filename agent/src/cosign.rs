@@ -372,7 +372,12 @@ impl Agent {
             After::Nothing => self.answer_cosigned(remote, id, &recorded.record, None),
             After::HoldGrant(chain) => {
                 if let Some(leaf) = chain.last() {
-                    self.k.held.insert(leaf.hash(), chain);
+                    let hash = leaf.hash();
+                    self.emit(Effect::Persist(crate::Fact::Held {
+                        hash: ByteBuf::from(hash.to_vec()),
+                        chain: chain.iter().map(|g| ByteBuf::from(g.0.clone())).collect(),
+                    }));
+                    self.k.held.insert(hash, chain);
                 }
                 self.answer_cosigned(remote, id, &recorded.record, None);
             }
@@ -730,6 +735,13 @@ impl Agent {
         lifetime_secs: u64,
     ) {
         let expires = self.now.wall.plus_secs(lifetime_secs);
+        self.emit(Effect::Persist(crate::Fact::Issued {
+            hash: ByteBuf::from(hash.to_vec()),
+            kind,
+            chain: chain.iter().cloned().map(ByteBuf::from).collect(),
+            audience: audience.clone(),
+            expires,
+        }));
         self.k.issued.insert(
             hash,
             Issued {

@@ -89,6 +89,7 @@ impl Agent {
         match topic {
             Topic::Trust => match self.k.trust.receive_report(data, self.now.wall) {
                 Ok(ReportOutcome::Accepted) => {
+                    self.persist_report(data);
                     if let Some(reporter) = author {
                         self.event(Event::TrustReport { reporter });
                     }
@@ -118,6 +119,22 @@ impl Agent {
                 }
                 Err(e) => self.reject(from, author, "equivocation proof", e),
             },
+        }
+    }
+
+    /// Keep an accepted report across restarts, as its reporter's latest.
+    fn persist_report(&mut self, data: &[u8]) {
+        let agg = &self.k.trust.config().aggregation;
+        if let Ok(report) = mesh_trust::report::verify_report(
+            data,
+            agg.max_report_entries,
+            self.now.wall,
+            agg.max_clock_skew_secs,
+        ) {
+            self.emit(Effect::Persist(crate::Fact::Report {
+                reporter: report.reporter,
+                bytes: serde_bytes::ByteBuf::from(data.to_vec()),
+            }));
         }
     }
 

@@ -149,6 +149,10 @@ impl Agent {
         self.k.orgs.insert(remote.clone(), session.policy.clone());
         self.k.gate.add_root(remote.clone());
         self.sessions.insert(remote.clone(), session.clone());
+        self.emit(Effect::Persist(crate::Fact::Met {
+            agent: remote.clone(),
+            org: session.credential.org.clone(),
+        }));
         self.observe(remote, EvidenceKind::HandshakeCompleted);
     }
 

@@ -314,6 +314,9 @@ pub enum Effect {
         /// Its root.
         root: Hash,
     },
+    /// Store a durable fact (with the appends of the same batch, before
+    /// anything emitted after it); a restarted agent replays them.
+    Persist(crate::durable::Fact),
     /// Run a delegated task; answer with [`Input::TaskDone`].
     RunTask {
         /// Its id.

@@ -30,6 +30,7 @@ mod agent;
 pub mod api;
 mod commands;
 mod cosign;
+pub mod durable;
 mod error;
 pub mod gossip;
 mod handshake;
@@ -49,6 +50,7 @@ pub use api::{
 };
 pub use commands::kind_name;
 pub use cosign::digest_of;
+pub use durable::Fact;
 pub use error::AgentError;
 pub use gossip::Topic;
 pub use handshake::REFUSED_GRACE;

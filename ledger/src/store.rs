@@ -113,6 +113,21 @@ fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
 }
 
+/// How many unkeyed facts (evidence) a store keeps per owner; older ones
+/// are dropped as new ones arrive.
+pub const MAX_UNKEYED_FACTS: u64 = 100_000;
+
+/// One fact for [`Store::save_facts`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoredFact<'a> {
+    /// Its kind (`evidence`, `report`, …).
+    pub kind: &'a str,
+    /// What it replaces (empty: nothing).
+    pub key: &'a [u8],
+    /// Its bytes.
+    pub body: &'a [u8],
+}
+
 /// A database holding any number of logs.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -210,6 +225,76 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Store facts learned by `owner`, in order, in one transaction: a
+    /// fact with a non-empty key replaces the stored one of its kind and
+    /// key; unkeyed facts (`evidence`) are added, and only the newest
+    /// [`MAX_UNKEYED_FACTS`] of them are kept.
+    pub async fn save_facts(
+        &self,
+        owner: &str,
+        facts: &[StoredFact<'_>],
+    ) -> Result<(), StoreError> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) AS top FROM agent_facts WHERE owner = $1")
+                .bind(owner)
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut seq: i64 = row.try_get("top")?;
+        let mut unkeyed = false;
+        for fact in facts {
+            if fact.key.is_empty() {
+                unkeyed = true;
+            } else {
+                sqlx::query("DELETE FROM agent_facts WHERE owner = $1 AND kind = $2 AND fkey = $3")
+                    .bind(owner)
+                    .bind(fact.kind)
+                    .bind(fact.key.to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            seq += 1;
+            sqlx::query(
+                "INSERT INTO agent_facts (owner, seq, kind, fkey, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(owner)
+            .bind(seq)
+            .bind(fact.kind)
+            .bind(fact.key.to_vec())
+            .bind(fact.body.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if unkeyed {
+            sqlx::query(
+                "DELETE FROM agent_facts WHERE owner = $1 AND fkey = $2 AND seq <= \
+                 (SELECT seq FROM agent_facts WHERE owner = $1 AND fkey = $2 \
+                  ORDER BY seq DESC LIMIT 1 OFFSET $3)",
+            )
+            .bind(owner)
+            .bind(Vec::<u8>::new())
+            .bind(i64_of(MAX_UNKEYED_FACTS)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The facts `owner` stored, in order.
+    pub async fn facts(&self, owner: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM agent_facts WHERE owner = $1 ORDER BY seq")
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<Vec<u8>, _>("body").map_err(StoreError::from))
+            .collect()
     }
 
     /// Create a new, empty log named `origin` for the log key `key`.
@@ -407,6 +492,21 @@ impl Log {
             });
         }
         Ok(())
+    }
+
+    /// The leaf hashes of records `from..size`, in order.
+    pub async fn leaf_hashes(&self, from: u64) -> Result<Vec<Hash>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT hash FROM ledger_nodes WHERE origin = $1 AND level = 0 AND idx >= $2 \
+             ORDER BY idx",
+        )
+        .bind(&self.origin)
+        .bind(i64_of(from)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| hash_of(r.try_get("hash")?, "a leaf hash"))
+            .collect()
     }
 
     /// The root at an earlier size.

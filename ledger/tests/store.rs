@@ -190,6 +190,43 @@ async fn appended_records_survive_reopening_with_the_same_root() {
 }
 
 #[tokio::test]
+async fn agent_facts_keep_order_replace_by_key_and_survive_reopening() {
+    use mesh_ledger::store::StoredFact;
+    for f in fixtures(3).await {
+        let fact = |kind, key: &'static [u8], body: &'static [u8]| StoredFact { kind, key, body };
+        f.store
+            .save_facts(
+                "owner",
+                &[
+                    fact("evidence", b"", b"e1"),
+                    fact("report", b"alice", b"r1"),
+                    fact("evidence", b"", b"e2"),
+                ],
+            )
+            .await
+            .unwrap();
+        // A newer report from alice replaces hers; another owner is apart.
+        f.store
+            .save_facts("owner", &[fact("report", b"alice", b"r2")])
+            .await
+            .unwrap();
+        f.store
+            .save_facts("other", &[fact("ban", b"x", b"b1")])
+            .await
+            .unwrap();
+        let reopened = Store::open(&f.path).await.unwrap();
+        let facts = reopened.facts("owner").await.unwrap();
+        assert_eq!(facts, vec![b"e1".to_vec(), b"e2".to_vec(), b"r2".to_vec()]);
+        assert_eq!(reopened.facts("other").await.unwrap(), vec![b"b1".to_vec()]);
+        // The leaf hashes of the log's tail, for the replay guard.
+        let log = reopened.log(ORIGIN).await.unwrap();
+        let tail = log.leaf_hashes(1).await.unwrap();
+        assert_eq!(tail.len(), 2);
+        assert_eq!(tail[1], record(2, &agents(5)).leaf_hash());
+    }
+}
+
+#[tokio::test]
 async fn proofs_from_the_store_match_the_reference_and_verify() {
     for f in fixtures(77).await {
         let log = f.store.log(ORIGIN).await.unwrap();

@@ -532,6 +532,30 @@ async fn a_restarted_node_resumes_with_its_ledger() {
             .await
             .unwrap();
     }
+    // What alice learns besides records: a grant she issued and revoked,
+    // and a severe finding about an agent.
+    let cap = Capability::parse("search:query").unwrap();
+    let grant = alice
+        .node
+        .grant(bob.node.did(), GrantOptions::new(vec![cap]))
+        .await
+        .unwrap();
+    alice.node.revoke(&grant.hash, "rotation").await.unwrap();
+    let forger = fed
+        .agent(&fed.globex, "forger", &[])
+        .identity()
+        .did()
+        .clone();
+    alice
+        .node
+        .record_evidence(mesh_trust::Evidence::new(
+            forger.clone(),
+            mesh_trust::EvidenceKind::InvalidSignature,
+            FIXTURE_NOW,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(alice.node.trust_of(&forger).await.unwrap().get(), 0);
     let before = alice.node.log_info().await.unwrap();
     let third = alice.node.prove(2).await.unwrap();
     alice.node.shutdown().await.unwrap();
@@ -540,6 +564,12 @@ async fn a_restarted_node_resumes_with_its_ledger() {
     // handshake nonce, and bob would rightly refuse it as a replay.)
     let alice = node(&fed, fed.agent(&fed.acme, "alice", &[]), &alice_dir, 5).await;
     assert_eq!(alice.node.log_info().await.unwrap(), before);
+    // It remembers what it learned, not only its log.
+    assert!(alice.node.is_revoked(&grant.hash).await.unwrap());
+    let issued = alice.node.inspect(|a| a.issued().len()).await.unwrap();
+    assert_eq!(issued, 1);
+    assert_eq!(alice.node.trust_of(&forger).await.unwrap().get(), 0);
+    assert!(alice.node.explain(&forger).await.unwrap().severe.is_some());
     let again = alice.node.prove(2).await.unwrap();
     assert_eq!(again.record, third.record);
     assert_eq!(again.root, third.root);

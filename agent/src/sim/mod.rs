@@ -413,6 +413,8 @@ impl Mesh {
         config.log = node.store.range().clone();
         config.latest_checkpoint = node.store.checkpoint().map(<[u8]>::to_vec);
         config.witnessed = node.store.witnessed();
+        config.restored = node.store.facts().to_vec();
+        config.recent_records = node.store.recent_leaves(65_536);
         match Agent::new(config, Now::virtual_at(self.now)) {
             Ok(agent) => node.agent = Some(agent),
             Err(e) => self.faults.push(format!("agent {n} cannot start: {e}")),
@@ -625,6 +627,7 @@ impl Mesh {
                 }
             }
             Effect::StoreCheckpoint { note } => self.nodes[n].store.store_checkpoint(note),
+            Effect::Persist(fact) => self.nodes[n].store.persist(fact),
             Effect::SaveWitnessed { origin, size, root } => {
                 self.nodes[n].store.save_witnessed(origin, size, root)
             }

@@ -8,6 +8,7 @@ use mesh_ledger::merkle::{self, CompactRange, Hash, MemoryTree, infallible};
 use mesh_ledger::record::CoSignedRecord;
 use serde_bytes::ByteBuf;
 
+use crate::durable::Fact;
 use crate::io::ProofRequest;
 use crate::wire::ActionResponse;
 
@@ -19,6 +20,7 @@ pub struct MemoryStore {
     range: CompactRange,
     checkpoint: Option<Vec<u8>>,
     witnessed: BTreeMap<String, (u64, Hash)>,
+    facts: Vec<Fact>,
 }
 
 impl MemoryStore {
@@ -70,6 +72,27 @@ impl MemoryStore {
             .iter()
             .map(|(o, (s, r))| (o.clone(), *s, *r))
             .collect()
+    }
+
+    /// Store a durable fact: it replaces the one of its kind and key.
+    pub fn persist(&mut self, fact: Fact) {
+        let key = fact.key();
+        if !key.is_empty() {
+            self.facts
+                .retain(|f| !(f.kind() == fact.kind() && f.key() == key));
+        }
+        self.facts.push(fact);
+    }
+
+    /// The durable facts, in the order stored.
+    pub fn facts(&self) -> &[Fact] {
+        &self.facts
+    }
+
+    /// Leaf hashes of the latest `n` records.
+    pub fn recent_leaves(&self, n: usize) -> Vec<Hash> {
+        let from = self.records.len().saturating_sub(n);
+        self.records[from..].iter().map(|r| r.leaf_hash()).collect()
     }
 
     /// Answer a proof request the agent accepted.

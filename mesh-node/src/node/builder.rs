@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::Multiaddr;
-use mesh_agent::{Agent, AgentConfig};
+use mesh_agent::{Agent, AgentConfig, Fact};
 use mesh_delegation::SpawnPolicy;
 use mesh_iatp::handshake::{HandshakeConfig, LocalAgent};
 use mesh_iatp::{RevokedCredentials, TrustBundle};
@@ -284,6 +284,12 @@ impl NodeBuilder {
             latest_checkpoint: ledger.log().latest_checkpoint().await?,
             // The witness resumes from what it cosigned before a restart.
             witnessed: ledger.witnessed().await?,
+            // So does everything else the agent learned.
+            restored: restored_facts(&ledger, &did).await?,
+            recent_records: ledger
+                .log()
+                .leaf_hashes(ledger.log().size().saturating_sub(RECENT_RECORDS))
+                .await?,
         };
         let now = mesh_agent::Now {
             wall: self.clock.now(),
@@ -333,4 +339,25 @@ impl NodeBuilder {
         }
         Ok(node)
     }
+}
+
+/// How many of its latest records a restarted agent remembers as co-signed
+/// (the replay guard's memory).
+const RECENT_RECORDS: u64 = 65_536;
+
+/// The facts the agent stored before, decoded; a fact that does not decode
+/// means a damaged store, and the node does not start on it.
+async fn restored_facts(ledger: &NodeLedger, did: &mesh_iatp::Did) -> Result<Vec<Fact>, NodeError> {
+    let stored = ledger.store().facts(did.as_str()).await?;
+    stored
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            Fact::from_bytes(bytes).map_err(|e| {
+                NodeError::Ledger(mesh_ledger::store::StoreError::Corrupt(format!(
+                    "agent fact {i}: {e}"
+                )))
+            })
+        })
+        .collect()
 }

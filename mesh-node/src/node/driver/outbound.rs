@@ -6,7 +6,7 @@ use std::time::Duration;
 use libp2p::gossipsub::MessageAcceptance;
 use mesh_agent::{Effect, Event, ProofRequest, Request, Response, Verdict};
 use mesh_ledger::record::CoSignedRecord;
-use mesh_ledger::store::StoreError;
+use mesh_ledger::store::{StoreError, StoredFact};
 use serde_bytes::ByteBuf;
 use tokio::time::Instant;
 
@@ -34,6 +34,26 @@ impl Driver {
                 self.ledger.append(&records).await?;
                 self.metrics.append_took(started.elapsed(), records.len());
             }
+            let facts: Vec<(&'static str, Vec<u8>, Vec<u8>)> = effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Persist(fact) => {
+                        // Our own facts always encode; one that does not is
+                        // not kept rather than stopping the node.
+                        let body = fact.to_bytes().ok()?;
+                        Some((fact.kind(), fact.key(), body))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !facts.is_empty() {
+                let stored: Vec<StoredFact<'_>> = facts
+                    .iter()
+                    .map(|(kind, key, body)| StoredFact { kind, key, body })
+                    .collect();
+                let owner = self.agent.did().as_str().to_string();
+                self.ledger.store().save_facts(&owner, &stored).await?;
+            }
             for effect in effects {
                 self.effect(effect).await?;
             }
@@ -43,7 +63,7 @@ impl Driver {
 
     async fn effect(&mut self, effect: Effect) -> Result<(), StoreError> {
         match effect {
-            Effect::Append { .. } => {} // committed above
+            Effect::Append { .. } | Effect::Persist(_) => {} // committed above
             Effect::Send { to, id, request } => {
                 let Some(peer) = peer_of(&to) else {
                     return Ok(());

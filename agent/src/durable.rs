@@ -1,0 +1,261 @@
+//! What an agent learned that must survive a restart, as [`Fact`]s: the
+//! agent emits [`Effect::Persist`](crate::Effect::Persist) when it learns
+//! one, the driver stores it (after the appends of the same batch, before
+//! anything that follows), and a restarted agent replays the stored facts
+//! ([`AgentConfig::restored`](crate::AgentConfig)) to know again what it
+//! knew: trust evidence (severe marks with their proofs among it), the
+//! latest report of each reporter, revocations, links issued (spawn
+//! budgets count them) and held, the org of every agent met, and bans.
+//!
+//! A keyed fact replaces the stored one of the same kind and key; evidence
+//! is kept in order. Bytes are canonical CBOR (PROTOCOL.md §2).
+
+use mesh_delegation::TargetKind;
+use mesh_iatp::{Did, Timestamp};
+use mesh_trust::{Evidence, EvidenceKind, Proof};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// Largest stored fact read back (a revocation with its chain is the
+/// largest, at most 72 KiB).
+pub const MAX_FACT_BYTES: usize = 256 * 1024;
+
+/// Evidence as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredEvidence {
+    /// Whom it is about.
+    pub subject: Did,
+    /// What happened.
+    pub kind: EvidenceKind,
+    /// When.
+    pub at: Timestamp,
+    /// What backs it.
+    pub proof: Option<Proof>,
+}
+
+impl From<&Evidence> for StoredEvidence {
+    fn from(e: &Evidence) -> Self {
+        StoredEvidence {
+            subject: e.subject.clone(),
+            kind: e.kind,
+            at: e.at,
+            proof: e.proof.clone(),
+        }
+    }
+}
+
+impl From<StoredEvidence> for Evidence {
+    fn from(e: StoredEvidence) -> Self {
+        Evidence {
+            subject: e.subject,
+            kind: e.kind,
+            at: e.at,
+            proof: e.proof,
+        }
+    }
+}
+
+/// One durable thing an agent learned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fact {
+    /// Trust evidence recorded (in order; never replaced).
+    Evidence(StoredEvidence),
+    /// The latest accepted trust report of `reporter`.
+    Report {
+        /// Who signed it.
+        reporter: Did,
+        /// The signed report.
+        bytes: ByteBuf,
+    },
+    /// A verified revocation.
+    Revocation {
+        /// The revoked link.
+        target: ByteBuf,
+        /// The signed revocation.
+        bytes: ByteBuf,
+    },
+    /// A grant or spawn certificate this agent issued.
+    Issued {
+        /// Its hash.
+        hash: ByteBuf,
+        /// Grant or certificate.
+        kind: TargetKind,
+        /// Root first, ending with the link.
+        chain: Vec<ByteBuf>,
+        /// To whom.
+        audience: Did,
+        /// Until when.
+        expires: Timestamp,
+    },
+    /// A grant chain given to this agent.
+    Held {
+        /// The hash of its last link.
+        hash: ByteBuf,
+        /// The signed grants, root first.
+        chain: Vec<ByteBuf>,
+    },
+    /// The org that vouched for an agent met by handshake.
+    Met {
+        /// The agent.
+        agent: Did,
+        /// Its org root.
+        org: Did,
+    },
+    /// A peer banned until `until` (wall clock).
+    Ban {
+        /// The peer.
+        peer: Did,
+        /// Until when.
+        until: Timestamp,
+    },
+}
+
+/// A stored fact that cannot be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored fact: {0}")]
+pub struct FactError(String);
+
+impl Fact {
+    /// Its kind, as stored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fact::Evidence(_) => "evidence",
+            Fact::Report { .. } => "report",
+            Fact::Revocation { .. } => "revocation",
+            Fact::Issued { .. } => "issued",
+            Fact::Held { .. } => "held",
+            Fact::Met { .. } => "met",
+            Fact::Ban { .. } => "ban",
+        }
+    }
+
+    /// What it replaces: the stored fact of the same kind and key (empty
+    /// for evidence, which is only ever added).
+    pub fn key(&self) -> Vec<u8> {
+        match self {
+            Fact::Evidence(_) => Vec::new(),
+            Fact::Report { reporter, .. } => reporter.as_str().as_bytes().to_vec(),
+            Fact::Revocation { target, .. } => target.to_vec(),
+            Fact::Issued { hash, .. } | Fact::Held { hash, .. } => hash.to_vec(),
+            Fact::Met { agent, .. } => agent.as_str().as_bytes().to_vec(),
+            Fact::Ban { peer, .. } => peer.as_str().as_bytes().to_vec(),
+        }
+    }
+
+    /// Canonical CBOR.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, FactError> {
+        mesh_iatp::cbor::to_canonical_vec(self).map_err(|e| FactError(e.to_string()))
+    }
+
+    /// Read a stored fact back (bounded, canonical).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Fact, FactError> {
+        mesh_iatp::cbor::from_canonical_slice(bytes, MAX_FACT_BYTES)
+            .map_err(|e| FactError(e.to_string()))
+    }
+}
+
+/// Bytes of a 32-byte hash from a stored fact.
+pub(crate) fn hash32(b: &ByteBuf) -> Option<[u8; 32]> {
+    <[u8; 32]>::try_from(b.as_slice()).ok()
+}
+
+impl crate::Agent {
+    /// Know again what the stored facts say (a restart). Nothing is
+    /// emitted: the facts are already stored.
+    pub(crate) fn restore(&mut self, facts: Vec<Fact>) {
+        let now = self.now;
+        for fact in facts {
+            match fact {
+                Fact::Evidence(e) => self.k.trust.record(e.into()),
+                Fact::Report { bytes, .. } => {
+                    // A report past its time is refused as it would be
+                    // from gossip; the reporter's next one replaces it.
+                    let _ = self.k.trust.receive_report(&bytes, now.wall);
+                }
+                Fact::Revocation { bytes, .. } => {
+                    if let Ok(v) = mesh_delegation::verify_revocation(&bytes) {
+                        self.k.revocations.insert(v);
+                    }
+                }
+                Fact::Issued {
+                    hash,
+                    kind,
+                    chain,
+                    audience,
+                    expires,
+                } => {
+                    if let Some(hash) = hash32(&hash) {
+                        let chain = chain.into_iter().map(|b| b.into_vec()).collect();
+                        let issued = crate::knowledge::Issued {
+                            kind,
+                            chain,
+                            audience,
+                            expires,
+                        };
+                        self.k.issued.insert(hash, issued);
+                    }
+                }
+                Fact::Held { hash, chain } => {
+                    if let Some(hash) = hash32(&hash) {
+                        let chain = chain
+                            .into_iter()
+                            .map(|b| mesh_delegation::SignedGrant(b.into_vec()))
+                            .collect();
+                        self.k.held.insert(hash, chain);
+                    }
+                }
+                Fact::Met { agent, org } => {
+                    if let Some(policy) = self.bundle.policy_for(&org).cloned() {
+                        self.k.trust.register_from_policy(agent.clone(), &policy);
+                        self.k.orgs.insert(agent.clone(), policy);
+                        self.k.gate.add_root(agent);
+                    }
+                }
+                Fact::Ban { peer, until } => {
+                    if until > now.wall {
+                        let left = std::time::Duration::from_secs(until.0 - now.wall.0);
+                        self.banned.insert(peer, now.mono.plus(left));
+                    }
+                }
+            }
+        }
+        self.k.trust.refresh(now.wall);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_round_trip_and_keys_tell_what_they_replace() {
+        let did = mesh_iatp::testing::identity("x").did().clone();
+        let facts = [
+            Fact::Evidence(StoredEvidence {
+                subject: did.clone(),
+                kind: EvidenceKind::TaskSuccess,
+                at: Timestamp(5),
+                proof: Some(Proof {
+                    kind: "ledger/record".into(),
+                    bytes: vec![1, 2],
+                }),
+            }),
+            Fact::Ban {
+                peer: did.clone(),
+                until: Timestamp(9),
+            },
+            Fact::Met {
+                agent: did.clone(),
+                org: did.clone(),
+            },
+        ];
+        for f in &facts {
+            let bytes = f.to_bytes().unwrap_or_default();
+            assert_eq!(Fact::from_bytes(&bytes).as_ref(), Ok(f));
+        }
+        assert!(facts[0].key().is_empty());
+        assert_eq!(facts[1].key(), did.as_str().as_bytes());
+        assert!(Fact::from_bytes(b"\xff").is_err());
+    }
+}
