@@ -387,10 +387,14 @@ impl Agent {
             *s += 1;
             *s
         };
+        let banned = strikes >= self.settings.limits.strikes_before_ban;
+        self.emit(Effect::Persist(Fact::Strikes {
+            peer: peer.clone(),
+            count: if banned { 0 } else { strikes },
+        }));
         if self.sessions.contains_key(peer) {
             self.observe(peer.clone(), EvidenceKind::RateLimitExceeded);
         }
-        let banned = strikes >= self.settings.limits.strikes_before_ban;
         if strikes == 1 || strikes % 10 == 0 || banned {
             self.event(Event::Throttled {
                 peer: peer.clone(),
@@ -414,6 +418,15 @@ impl Agent {
                 peer: peer.clone(),
                 after: Duration::ZERO,
             });
+        }
+    }
+
+    /// Strikes held against `peer` before a restart.
+    pub(crate) fn restore_strikes(&mut self, peer: Did, count: u32) {
+        if count == 0 {
+            self.strikes.remove(&peer);
+        } else if self.strikes.len() < MAX_STRIKERS || self.strikes.contains_key(&peer) {
+            self.strikes.insert(peer, count);
         }
     }
 

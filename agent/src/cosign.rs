@@ -42,6 +42,8 @@ pub(crate) enum Pending {
     Consistency(Box<crate::witness::Witnessing>),
     /// Our cosignature of `origin`'s checkpoint, waiting for acceptance.
     Cosignature { to: Did, origin: String, size: u64 },
+    /// Our anti-entropy digest, round `round`.
+    Sync { to: Did, round: u32 },
     /// An inclusion proof the embedder asked for.
     Inclusion {
         to: Did,
@@ -57,6 +59,7 @@ impl Pending {
         match self {
             Pending::CoSign { to, .. }
             | Pending::Cosignature { to, .. }
+            | Pending::Sync { to, .. }
             | Pending::Inclusion { to, .. } => to,
             Pending::Consistency(w) => &w.peer,
         }
@@ -184,6 +187,7 @@ impl Agent {
                         Ok(())
                     }
                 }
+                ActionRequest::Sync(digest) => self.answer_sync(&peer, id, digest),
                 ActionRequest::Cosignature { note } => {
                     self.accept_cosignature(&peer, &note).map(|()| {
                         self.emit(Effect::Respond {
@@ -219,6 +223,7 @@ impl Agent {
         } else {
             (record.record().kind, record.record().actor.clone())
         };
+        self.k.share(&with, record.clone());
         self.emit(Effect::Append {
             index,
             record: record.clone(),
@@ -533,6 +538,7 @@ impl Agent {
                 root,
                 ..
             } => self.on_inclusion(op, &from, index, size, root, response),
+            Pending::Sync { round, .. } => self.on_synced(from, round, response),
         }
     }
 
@@ -587,7 +593,7 @@ impl Agent {
                 self.cosign_failed(op, *step, AgentError::RequestFailed(error))
             }
             Pending::Inclusion { op, .. } => self.done(op, Err(AgentError::RequestFailed(error))),
-            Pending::Consistency(_) | Pending::Cosignature { .. } => {}
+            Pending::Consistency(_) | Pending::Cosignature { .. } | Pending::Sync { .. } => {}
         }
     }
 

@@ -5,7 +5,8 @@
 //! ([`AgentConfig::restored`](crate::AgentConfig)) to know again what it
 //! knew: trust evidence (severe marks with their proofs among it), the
 //! latest report of each reporter, revocations, links issued (spawn
-//! budgets count them) and held, the org of every agent met, and bans.
+//! budgets count them) and held, the org of every agent met, strikes and
+//! bans.
 //!
 //! A keyed fact replaces the stored one of the same kind and key; evidence
 //! is kept in order. Bytes are canonical CBOR (PROTOCOL.md §2).
@@ -102,6 +103,14 @@ pub enum Fact {
         /// Its org root.
         org: Did,
     },
+    /// Strikes against a peer so far (replaced at each strike; zero once
+    /// it is banned).
+    Strikes {
+        /// The peer.
+        peer: Did,
+        /// How many.
+        count: u32,
+    },
     /// A peer banned until `until` (wall clock).
     Ban {
         /// The peer.
@@ -126,6 +135,7 @@ impl Fact {
             Fact::Issued { .. } => "issued",
             Fact::Held { .. } => "held",
             Fact::Met { .. } => "met",
+            Fact::Strikes { .. } => "strikes",
             Fact::Ban { .. } => "ban",
         }
     }
@@ -139,7 +149,9 @@ impl Fact {
             Fact::Revocation { target, .. } => target.to_vec(),
             Fact::Issued { hash, .. } | Fact::Held { hash, .. } => hash.to_vec(),
             Fact::Met { agent, .. } => agent.as_str().as_bytes().to_vec(),
-            Fact::Ban { peer, .. } => peer.as_str().as_bytes().to_vec(),
+            Fact::Ban { peer, .. } | Fact::Strikes { peer, .. } => {
+                peer.as_str().as_bytes().to_vec()
+            }
         }
     }
 
@@ -167,7 +179,14 @@ impl crate::Agent {
         let now = self.now;
         for fact in facts {
             match fact {
-                Fact::Evidence(e) => self.k.trust.record(e.into()),
+                Fact::Evidence(e) => {
+                    if let Some(proof) = &e.proof
+                        && proof.kind == mesh_ledger::equivocation::PROOF_KIND
+                    {
+                        self.k.keep_proof(e.subject.clone(), proof.bytes.clone());
+                    }
+                    self.k.trust.record(e.into());
+                }
                 Fact::Report { bytes, .. } => {
                     // A report past its time is refused as it would be
                     // from gossip; the reporter's next one replaces it.
@@ -212,6 +231,7 @@ impl crate::Agent {
                         self.k.gate.add_root(agent);
                     }
                 }
+                Fact::Strikes { peer, count } => self.restore_strikes(peer, count),
                 Fact::Ban { peer, until } => {
                     if until > now.wall {
                         let left = std::time::Duration::from_secs(until.0 - now.wall.0);

@@ -213,6 +213,7 @@ impl Agent {
             };
         match outcome {
             Ok((response, phase, session)) => {
+                let peer_for_sync = peer.clone();
                 self.peers.insert(peer.clone(), phase);
                 self.emit(Effect::Respond {
                     to: peer,
@@ -222,6 +223,7 @@ impl Agent {
                 if let Some(session) = session {
                     self.learn_session(&session);
                     self.event(Event::SessionEstablished(Box::new(session)));
+                    self.start_sync(peer_for_sync, 0);
                 }
             }
             Err(refused) => {
@@ -274,6 +276,7 @@ impl Agent {
                 self.peers.insert(peer.clone(), Phase::Established);
                 if let Some(session) = self.sessions.get(&peer).cloned() {
                     self.event(Event::SessionEstablished(Box::new(session)));
+                    self.start_sync(peer, 0);
                 }
             }
             (IatpResponse::Refused { code, reason }, _) => {

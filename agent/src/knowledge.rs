@@ -20,6 +20,10 @@ const REMEMBERED_RECORDS: usize = 65_536;
 const NOTES_PER_LOG: usize = 64;
 /// How many task outcomes may wait for their `result` record.
 const PENDING_OUTCOMES: usize = 4096;
+/// How many equivocation proofs are kept to pass on.
+const MAX_PROOFS: usize = 256;
+/// For how many peers the latest shared records are kept.
+const SHARED_PEERS: usize = 1024;
 
 /// A link this agent issued (a grant or a spawn certificate): what revoking
 /// it needs.
@@ -60,6 +64,10 @@ pub struct Knowledge {
     pub witness: Witness<MemoryWitnessStore>,
     /// Checkpoint notes seen per origin, by size.
     pub seen_notes: HashMap<String, SeenNotes>,
+    /// Equivocation proofs held, by offender (to pass on at sync).
+    pub proofs: BTreeMap<Did, Vec<u8>>,
+    /// The latest records shared with each peer (to offer at sync).
+    pub shared: BTreeMap<Did, VecDeque<mesh_ledger::record::CoSignedRecord>>,
 }
 
 impl Knowledge {
@@ -77,7 +85,37 @@ impl Knowledge {
             pending_outcomes: VecDeque::new(),
             witness,
             seen_notes: HashMap::new(),
+            proofs: BTreeMap::new(),
+            shared: BTreeMap::new(),
         }
+    }
+
+    /// Keep an equivocation proof against `offender` (the first
+    /// [`MAX_PROOFS`] offenders).
+    pub fn keep_proof(&mut self, offender: Did, proof: Vec<u8>) {
+        if self.proofs.len() < MAX_PROOFS {
+            self.proofs.entry(offender).or_insert(proof);
+        }
+    }
+
+    /// Remember a record shared with `peer`, to offer it at the next sync.
+    pub fn share(&mut self, peer: &Did, record: mesh_ledger::record::CoSignedRecord) {
+        if !self.shared.contains_key(peer)
+            && self.shared.len() >= SHARED_PEERS
+            && let Some(first) = self.shared.keys().next().cloned()
+        {
+            self.shared.remove(&first);
+        }
+        let window = self.shared.entry(peer.clone()).or_default();
+        window.push_back(record);
+        while window.len() > crate::wire::MAX_SYNC_RECORDS {
+            window.pop_front();
+        }
+    }
+
+    /// Whether a record was co-signed here lately.
+    pub fn knows_record(&self, leaf: &[u8; 32]) -> bool {
+        self.recent_set.contains(leaf)
     }
 
     /// Remember a co-signed record; false if it was seen before.

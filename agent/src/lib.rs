@@ -39,6 +39,7 @@ pub mod knowledge;
 pub mod limits;
 mod refusal;
 pub mod sim;
+mod sync;
 pub mod time;
 pub mod wire;
 mod witness;

@@ -146,7 +146,50 @@ pub enum ActionRequest {
         /// The note.
         note: ByteBuf,
     },
+    /// Anti-entropy, sent when a session is established: what the
+    /// requester holds; the responder answers with what it lacks
+    /// (PROTOCOL.md §12).
+    Sync(SyncDigest),
 }
+
+/// What a requester of [`ActionRequest::Sync`] holds (each list bounded,
+/// PROTOCOL.md §12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncDigest {
+    /// Revoked links it knows (32-byte hashes), at most [`MAX_SYNC_DIGEST`].
+    pub revocations: Vec<ByteBuf>,
+    /// Agents it holds an equivocation proof against, at most
+    /// [`MAX_SYNC_DIGEST`].
+    pub offenders: Vec<mesh_iatp::Did>,
+    /// Leaf hashes of the latest records it shares with the responder, at
+    /// most [`MAX_SYNC_RECORDS`].
+    pub records: Vec<ByteBuf>,
+    /// Its latest checkpoint note, for the responder to witness.
+    pub checkpoint: Option<ByteBuf>,
+}
+
+/// What the responder of a Sync holds and the requester lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncItems {
+    /// Signed revocations.
+    pub revocations: Vec<ByteBuf>,
+    /// Equivocation proofs.
+    pub proofs: Vec<ByteBuf>,
+    /// Co-signed records the two share.
+    pub records: Vec<ByteBuf>,
+    /// More did not fit: ask again.
+    pub more: bool,
+}
+
+/// Most revocation hashes or offenders in a [`SyncDigest`].
+pub const MAX_SYNC_DIGEST: usize = 1024;
+/// Most record hashes in a [`SyncDigest`] (and records kept per peer to
+/// offer).
+pub const MAX_SYNC_RECORDS: usize = 64;
+/// The byte budget of the items in one [`SyncItems`] (the frame is 128 KiB).
+pub const SYNC_ITEMS_BUDGET: usize = 96 * 1024;
 
 /// Answers to [`ActionRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +216,8 @@ pub enum ActionResponse {
     },
     /// Done (a cosignature was stored).
     Done,
+    /// The answer to a Sync.
+    Synced(SyncItems),
     /// Refused: `code` and `rule` are stable ([`ActionRefusal`]), `reason`
     /// a sentence for humans.
     Refused {

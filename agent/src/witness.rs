@@ -284,6 +284,7 @@ impl Agent {
                 bytes: proof.clone(),
             }),
         );
+        self.k.keep_proof(offender.clone(), proof.clone());
         self.event(Event::Equivocation {
             offender: offender.clone(),
         });

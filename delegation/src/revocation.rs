@@ -227,6 +227,18 @@ impl RevocationSet {
         self.entries.is_empty()
     }
 
+    /// The revoked links, in hash order (deterministic).
+    pub fn targets(&self) -> Vec<LinkHash> {
+        let mut v: Vec<LinkHash> = self.entries.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The signed revocation of `target`, if it is revoked.
+    pub fn signed_for(&self, target: &LinkHash) -> Option<&[u8]> {
+        self.entries.get(target).map(|v| v.bytes.as_slice())
+    }
+
     /// The signed revocations, to gossip (in hash order, deterministic).
     pub fn signed(&self) -> Vec<&[u8]> {
         let mut v: Vec<(&LinkHash, &VerifiedRevocation)> = self.entries.iter().collect();

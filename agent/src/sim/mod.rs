@@ -312,6 +312,11 @@ impl Mesh {
         self.nodes[n].task_delay = delay;
     }
 
+    /// Change how the network behaves from now on (e.g. heal a lossy one).
+    pub fn set_net(&mut self, net: NetConfig) {
+        self.net.config = net;
+    }
+
     /// Keep (or stop keeping) every event (large runs turn it off).
     pub fn record_events(&mut self, on: bool) {
         self.record_events = on;
