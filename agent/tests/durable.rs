@@ -58,7 +58,7 @@ fn config(seed: u8, store: &MemoryStore) -> AgentConfig {
         budgets: vec![(Score::saturating(0), 3)],
         max_depth: 3,
     };
-    c.restored = store.facts().to_vec();
+    c.restored = store.facts();
     c.log = store.range().clone();
     c.recent_records = store.recent_leaves(65_536);
     c

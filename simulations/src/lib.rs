@@ -36,6 +36,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod harness;
 pub mod model;
 pub mod output;
 pub mod protocol;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mesh_sim::output::{self, SweepRow};
 use mesh_sim::scenario::Scenario;
-use mesh_sim::{model, protocol};
+use mesh_sim::{harness, model, protocol};
 
 /// Multi-agent simulations of the mesh's trust system.
 #[derive(Parser)]
@@ -23,8 +23,12 @@ struct Cli {
 enum Mode {
     /// The pure crates in a deterministic loop (100k agents).
     Model,
-    /// Real mesh-node instances in one process, over the memory transport.
+    /// The agents' real protocol (mesh-agent) on the deterministic
+    /// harness: one thread, virtual time; the same seed, the same results.
     Protocol,
+    /// Real mesh-node instances in one process, over libp2p's memory
+    /// transport and SQLite ledgers (real time; not reproducible).
+    Network,
 }
 
 #[derive(Subcommand)]
@@ -110,7 +114,8 @@ fn run(cli: Cli) -> Result<()> {
             let started = Instant::now();
             let result = match mode {
                 Mode::Model => model::run(&s, |r| progress.set_position(r)),
-                Mode::Protocol => {
+                Mode::Protocol => harness::run(&s, |r| progress.set_position(r)),
+                Mode::Network => {
                     let scratch =
                         protocol::scratch_dir().context("a directory for the nodes' ledgers")?;
                     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -1,4 +1,4 @@
-//! Protocol mode: the scenario played by real `mesh-node` instances in one
+//! Network mode: the scenario played by real `mesh-node` instances in one
 //! process, over libp2p's memory transport, with their real handshakes,
 //! gossip, gates, trust engines and SQLite ledgers (docs/SIMULATIONS.md §3).
 //!
@@ -70,11 +70,11 @@ const T0: u64 = 1_767_225_600;
 const CRAFTED_EPOCH: u64 = 1 << 40;
 /// Peers each node connects to beyond its ring neighbour, when the mesh is
 /// too large to connect fully.
-const EXTRA_LINKS: usize = 7;
+pub(crate) const EXTRA_LINKS: usize = 7;
 /// Up to this many agents, every agent connects to every other.
-const FULL_MESH_UP_TO: usize = 64;
+pub(crate) const FULL_MESH_UP_TO: usize = 64;
 /// Honest nodes whose views give the mean scores by class.
-const OBSERVERS: usize = 10;
+pub(crate) const OBSERVERS: usize = 10;
 
 struct Member {
     node: Node,
@@ -203,10 +203,15 @@ async fn connect(members: &[Member], a: usize, b: usize) -> Result<(), ProtocolE
         })
 }
 
-/// A crafted report: `entries` as (subject, score).
-fn crafted(m: &Member, entries: &[(Did, u16)], round: u64, now: Timestamp) -> Option<Vec<u8>> {
+/// A crafted report by `identity`: `entries` as (subject, score).
+pub(crate) fn crafted_report(
+    identity: &Identity,
+    entries: &[(Did, u16)],
+    round: u64,
+    now: Timestamp,
+) -> Option<Vec<u8>> {
     let report = TrustReport {
-        reporter: m.identity.did().clone(),
+        reporter: identity.did().clone(),
         epoch: CRAFTED_EPOCH,
         sequence: round,
         issued: now,
@@ -219,7 +224,54 @@ fn crafted(m: &Member, entries: &[(Did, u16)], round: u64, now: Timestamp) -> Op
             })
             .collect(),
     };
-    seal_report(&report, &m.identity).ok()
+    seal_report(&report, identity).ok()
+}
+
+/// What agent `i` of `class` claims in a reporting epoch: `None` for an
+/// agent that publishes its real report; for an adversary, its crafted
+/// opinions (a collective praises its members and slanders the honest, a
+/// spy praises the always-bad, a sybil child its parent).
+pub(crate) fn crafted_entries(
+    i: usize,
+    class: Class,
+    parent: Option<usize>,
+    dids: &[Did],
+    classes: &[Class],
+    rng: &mut ChaCha20Rng,
+) -> Option<Vec<(Did, u16)>> {
+    let of = |c: Class| -> Vec<usize> { (0..classes.len()).filter(|&j| classes[j] == c).collect() };
+    let mut entries: Vec<(Did, u16)> = Vec::new();
+    match class {
+        Class::Collective => {
+            let (collective, honest) = (of(Class::Collective), of(Class::Honest));
+            for _ in 0..model::REPORT_ENTRIES / 2 {
+                let j = collective[below(rng, collective.len())];
+                if j != i {
+                    entries.push((dids[j].clone(), 1000));
+                }
+                if !honest.is_empty() {
+                    let h = honest[below(rng, honest.len())];
+                    entries.push((dids[h].clone(), 0));
+                }
+            }
+        }
+        Class::Spy if !of(Class::AlwaysBad).is_empty() => {
+            let proteges = of(Class::AlwaysBad);
+            for _ in 0..model::REPORT_ENTRIES {
+                let j = proteges[below(rng, proteges.len())];
+                entries.push((dids[j].clone(), 1000));
+            }
+        }
+        Class::SybilChild => {
+            if let Some(p) = parent {
+                entries.push((dids[p].clone(), 1000));
+            }
+        }
+        _ => return None,
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|a, b| a.0 == b.0);
+    Some(entries)
 }
 
 /// Run `s` with real nodes; their data goes under `dir`.
@@ -529,7 +581,7 @@ pub async fn run(
     let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
     let results = Results::summarize(
         s,
-        "protocol",
+        "network",
         &classes,
         &timeline,
         refusals,
@@ -545,48 +597,18 @@ pub async fn run(
 /// A reporting epoch: adversaries gossip their crafted reports, everyone
 /// else publishes its real one.
 async fn epoch(members: &[Member], round: u64, now: Timestamp, rng: &mut ChaCha20Rng) {
-    let of = |c: Class| -> Vec<usize> {
-        (0..members.len())
-            .filter(|&j| members[j].class == c)
-            .collect()
-    };
-    let (collective, proteges) = (of(Class::Collective), of(Class::AlwaysBad));
-    let honest = of(Class::Honest);
+    let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
+    let dids: Vec<Did> = members.iter().map(|m| m.node.did().clone()).collect();
     for (i, m) in members.iter().enumerate() {
-        let mut entries: Vec<(Did, u16)> = Vec::new();
-        match m.class {
-            Class::Collective => {
-                for _ in 0..model::REPORT_ENTRIES / 2 {
-                    let j = collective[below(rng, collective.len())];
-                    if j != i {
-                        entries.push((members[j].node.did().clone(), 1000));
-                    }
-                    if !honest.is_empty() {
-                        let h = honest[below(rng, honest.len())];
-                        entries.push((members[h].node.did().clone(), 0));
-                    }
-                }
-            }
-            Class::Spy if !proteges.is_empty() => {
-                for _ in 0..model::REPORT_ENTRIES {
-                    let j = proteges[below(rng, proteges.len())];
-                    entries.push((members[j].node.did().clone(), 1000));
-                }
-            }
-            Class::SybilChild => {
-                if let Some(p) = m.parent {
-                    entries.push((members[p].node.did().clone(), 1000));
-                }
-            }
-            _ => {
+        match crafted_entries(i, m.class, m.parent, &dids, &classes, rng) {
+            None => {
                 let _ = m.node.publish_trust_report().await;
-                continue;
             }
-        }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|a, b| a.0 == b.0);
-        if let Some(bytes) = crafted(m, &entries, round, now) {
-            let _ = m.node.publish_raw(Topic::Trust, bytes).await;
+            Some(entries) => {
+                if let Some(bytes) = crafted_report(&m.identity, &entries, round, now) {
+                    let _ = m.node.publish_raw(Topic::Trust, bytes).await;
+                }
+            }
         }
     }
 }

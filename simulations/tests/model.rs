@@ -162,20 +162,48 @@ fn the_cli_writes_results_timeline_plots_and_sweep_tables() {
     assert_eq!(results["mode"], "protocol");
     assert_eq!(results["agents"], 12);
     assert_eq!(results["tasks"], 5 * 10);
+    // Protocol mode runs on the deterministic harness: the same seed gives
+    // the same files, byte for byte.
+    let again = dir.path().join("p2");
+    let o = Command::new(bin)
+        .args(["run"])
+        .arg(&small)
+        .args(["--mode", "protocol", "--out"])
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for file in ["results.json", "timeline.csv"] {
+        assert_eq!(
+            std::fs::read(p.join(file)).unwrap(),
+            std::fs::read(again.join(file)).unwrap(),
+            "{file} differs between two runs of one seed"
+        );
+    }
+    // The real-network mode still runs the same scenario.
+    let net = dir.path().join("n");
+    let o = Command::new(bin)
+        .args(["run"])
+        .arg(&small)
+        .args(["--mode", "network", "--out"])
+        .arg(&net)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(net.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["mode"], "network");
+    assert_eq!(results["tasks"], 5 * 10);
 }
 
-/// Protocol mode (real nodes over the memory transport) and model mode
-/// agree on a 50-agent scenario: without gating within 0.05 of each other
+/// Protocol mode (the agents' real protocol on the deterministic harness)
+/// and model mode agree on a 50-agent scenario: without gating within 0.05 of each other
 /// (both near the 20% base rate), with gating within 0.10 (the real
 /// engine's multi-dimension evidence moves scores more slowly than the
 /// model's one-dimension Beta estimate; docs/SIMULATIONS.md §3), and gating
 /// helps in both.
 #[test]
 fn protocol_and_model_modes_agree_on_fifty_agents() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let mut cells = Vec::new();
     for gate in ["true", "false"] {
         let s = scenario(
@@ -183,11 +211,7 @@ fn protocol_and_model_modes_agree_on_fifty_agents() {
             &[("agents", "50"), ("rounds", "20"), ("gate.enabled", gate)],
         );
         let model = model::run(&s, |_| {}).results;
-        let dir = mesh_sim::protocol::scratch_dir().unwrap();
-        let protocol = rt
-            .block_on(mesh_sim::protocol::run(&s, dir.path(), |_| {}))
-            .unwrap()
-            .results;
+        let protocol = mesh_sim::harness::run(&s, |_| {}).results;
         assert_eq!(protocol.mode, "protocol");
         assert_eq!(
             (protocol.agents, protocol.malicious),

@@ -186,7 +186,20 @@ impl Mesh {
         name: &str,
         tune: impl Fn(&mut AgentConfig) + 'static,
     ) -> usize {
-        let local = self.local_agent(org, name);
+        let identity = Identity::from_secret_bytes(&derive(self.seed, &format!("agent {name}")));
+        self.add_agent_as(org, name, identity, tune)
+    }
+
+    /// Add an agent with a given identity (e.g. a child another agent
+    /// spawned), its org vouching for it.
+    pub fn add_agent_as(
+        &mut self,
+        org: OrgId,
+        name: &str,
+        identity: Identity,
+        tune: impl Fn(&mut AgentConfig) + 'static,
+    ) -> usize {
+        let local = self.local_agent(org, name, identity);
         let did = local.identity().did().clone();
         let bundle = self.bundle();
         let seed = self.seed;
@@ -225,9 +238,8 @@ impl Mesh {
         index
     }
 
-    fn local_agent(&self, org: OrgId, name: &str) -> LocalAgent {
+    fn local_agent(&self, org: OrgId, name: &str, identity: Identity) -> LocalAgent {
         let org = &self.orgs[org.0];
-        let identity = Identity::from_secret_bytes(&derive(self.seed, &format!("agent {name}")));
         let now = self.now.timestamp();
         let credential = OrgCredential {
             org: org.identity.did().clone(),
@@ -418,7 +430,7 @@ impl Mesh {
         config.log = node.store.range().clone();
         config.latest_checkpoint = node.store.checkpoint().map(<[u8]>::to_vec);
         config.witnessed = node.store.witnessed();
-        config.restored = node.store.facts().to_vec();
+        config.restored = node.store.facts();
         config.recent_records = node.store.recent_leaves(65_536);
         match Agent::new(config, Now::virtual_at(self.now)) {
             Ok(agent) => node.agent = Some(agent),
@@ -437,6 +449,11 @@ impl Mesh {
     /// The result of `op` on agent `n`, once done.
     pub fn result(&mut self, n: usize, op: OpId) -> Option<Result<Outcome, AgentError>> {
         self.nodes[n].done.remove(&op)
+    }
+
+    /// Whether `op` on agent `n` is done (its result not yet taken).
+    pub fn is_done(&self, n: usize, op: OpId) -> bool {
+        self.nodes[n].done.contains_key(&op)
     }
 
     /// Run until `op` on agent `n` is done (at most `limit` of virtual time).

@@ -20,7 +20,9 @@ pub struct MemoryStore {
     range: CompactRange,
     checkpoint: Option<Vec<u8>>,
     witnessed: BTreeMap<String, (u64, Hash)>,
-    facts: Vec<Fact>,
+    facts: BTreeMap<u64, Fact>,
+    keyed: BTreeMap<(&'static str, Vec<u8>), u64>,
+    next_fact: u64,
 }
 
 impl MemoryStore {
@@ -76,17 +78,19 @@ impl MemoryStore {
 
     /// Store a durable fact: it replaces the one of its kind and key.
     pub fn persist(&mut self, fact: Fact) {
+        self.next_fact += 1;
         let key = fact.key();
-        if !key.is_empty() {
-            self.facts
-                .retain(|f| !(f.kind() == fact.kind() && f.key() == key));
+        if !key.is_empty()
+            && let Some(old) = self.keyed.insert((fact.kind(), key), self.next_fact)
+        {
+            self.facts.remove(&old);
         }
-        self.facts.push(fact);
+        self.facts.insert(self.next_fact, fact);
     }
 
     /// The durable facts, in the order stored.
-    pub fn facts(&self) -> &[Fact] {
-        &self.facts
+    pub fn facts(&self) -> Vec<Fact> {
+        self.facts.values().cloned().collect()
     }
 
     /// Leaf hashes of the latest `n` records.

@@ -1,0 +1,445 @@
+//! Protocol mode on the deterministic harness: the scenario played by real
+//! agents (`mesh_agent::Agent`, the same protocol brain a node runs) in one
+//! thread, on virtual time, over the seeded in-memory network of
+//! `mesh_agent::sim`. Handshakes, co-signing, gossip, gates, trust engines,
+//! witnessing and anti-entropy are the agents' own; the simulator decides
+//! who delegates what to whom (as model mode does) and plays the
+//! adversaries' parts. The same scenario and seed give the same
+//! `results.json` and `timeline.csv`, byte for byte.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mesh_agent::sim::{Mesh, NetConfig, OrgId, OrgOptions};
+use mesh_agent::wire::{Task, TaskOutcome};
+use mesh_agent::{AgentError, Command, DelegateOptions, OpId, Outcome, SpawnOptions, Topic};
+use mesh_delegation::SpawnPolicy;
+use mesh_iatp::{Did, Identity, Score};
+use mesh_ledger::checkpoint::Checkpoint;
+use mesh_ledger::record::ActionKind;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+
+use crate::model::{self, Class, Results, RoundStats, Run, below, unit};
+use crate::protocol::{
+    EXTRA_LINKS, FULL_MESH_UP_TO, OBSERVERS, crafted_entries, crafted_report,
+};
+use crate::scenario::{Scenario, Strategy};
+
+/// Virtual time a delegation round may take before its stragglers count
+/// as failed.
+const ROUND_LIMIT: Duration = Duration::from_secs(30);
+
+struct Member {
+    index: usize,
+    class: Class,
+    org: usize,
+    parent: Option<usize>,
+}
+
+fn tune(s: &Scenario) -> impl Fn(&mut mesh_agent::AgentConfig) + 'static {
+    let gate = s.gate_enabled;
+    move |c| {
+        if !gate {
+            c.spawn = SpawnPolicy {
+                threshold: Score::saturating(0),
+                budgets: vec![(Score::saturating(0), 1000)],
+                max_depth: 3,
+            };
+        }
+        // The simulator drives reports and checkpoints itself.
+        c.settings.report_interval = Duration::from_secs(1 << 30);
+        c.settings.checkpoint_interval = Duration::from_secs(1 << 30);
+        c.settings.limits.requests_per_sec = 20.0;
+        c.settings.limits.request_burst = 40.0;
+    }
+}
+
+/// Run `s` on the harness.
+pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
+    let net = NetConfig {
+        tick: Duration::from_secs(1),
+        ..NetConfig::default()
+    };
+    let mut mesh = Mesh::new(s.seed, net);
+    mesh.record_events(false);
+    let orgs: Vec<OrgId> = s
+        .orgs
+        .iter()
+        .map(|o| {
+            mesh.add_org_with(
+                &o.name,
+                OrgOptions {
+                    initial_trust: o.initial_trust.get(),
+                    trust_ceiling: o.trust_ceiling.get(),
+                    capabilities: o.capabilities.iter().map(ToString::to_string).collect(),
+                    listed: true,
+                },
+            )
+        })
+        .collect();
+    let mut rng = ChaCha20Rng::seed_from_u64(s.seed);
+    let good = s.adversary.as_ref().map_or(0.0, |a| a.good_fraction);
+
+    let mut members: Vec<Member> = Vec::new();
+    for (i, (class, org)) in model::population(s).into_iter().enumerate() {
+        let index = mesh.add_agent_with(orgs[org], &format!("agent-{i}"), tune(s));
+        let mut task_rng = ChaCha20Rng::seed_from_u64(
+            s.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        mesh.set_handler(index, Duration::ZERO, move |_: &Did, _: &Task| TaskOutcome {
+            success: model::behaves(class, good, &mut task_rng),
+            output: ByteBuf::new(),
+        });
+        members.push(Member {
+            index,
+            class,
+            org,
+            parent: None,
+        });
+    }
+    let n = members.len();
+    if n <= FULL_MESH_UP_TO {
+        for a in 0..n {
+            for b in 0..a {
+                mesh.connect(a, b);
+            }
+        }
+    } else {
+        for a in 1..n {
+            mesh.connect(a, a - 1);
+            for _ in 0..EXTRA_LINKS {
+                let b = below(&mut rng, a);
+                if b != a - 1 {
+                    mesh.connect(a, b);
+                }
+            }
+        }
+    }
+    mesh.run_for(Duration::from_secs(5));
+
+    // Sybils spawn through the real gate; children that get certificates
+    // join as agents of their parent's org.
+    if let Some(a) = s
+        .adversary
+        .as_ref()
+        .filter(|a| a.strategy == Strategy::Sybil)
+    {
+        for p in 0..n {
+            if members[p].class != Class::Sybil {
+                continue;
+            }
+            for k in 0..a.sybils_per_agent {
+                let spawned = mesh.run_command(
+                    p,
+                    Command::Spawn(SpawnOptions {
+                        capabilities: vec![],
+                        trust_ceiling: s.orgs[members[p].org].trust_ceiling,
+                        lifetime_secs: s.rounds * s.round_secs + 86_400,
+                    }),
+                    ROUND_LIMIT,
+                );
+                let Some(Ok(Outcome::Spawned(child))) = spawned else {
+                    break;
+                };
+                let org = members[p].org;
+                let identity: Identity = child.identity.clone();
+                let index = mesh.add_agent_as(
+                    orgs[org],
+                    &format!("agent-{p}-child-{k}"),
+                    identity,
+                    tune(s),
+                );
+                members.push(Member {
+                    index,
+                    class: Class::SybilChild,
+                    org,
+                    parent: Some(p),
+                });
+                mesh.connect(index, p);
+                for _ in 0..3 {
+                    mesh.connect(index, below(&mut rng, n));
+                }
+            }
+        }
+        mesh.run_for(Duration::from_secs(5));
+    }
+
+    let honest: Vec<usize> = (0..members.len())
+        .filter(|&i| members[i].class == Class::Honest)
+        .collect();
+    let capable = model::capable_orgs(s);
+    let per = s.workload.tasks_per_agent;
+    let (whole, frac) = (per.floor() as u64, per - per.floor());
+    let mut timeline = Vec::new();
+    let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut aggregations = 0;
+    let mut equivocated = false;
+    let start = mesh.now();
+
+    for round in 1..=s.rounds {
+        let mut stats = RoundStats {
+            round,
+            tasks: 0,
+            delegated: 0,
+            to_malicious: 0,
+            failed: 0,
+            refused: 0,
+            mean_score_honest: 0.0,
+            mean_score_malicious: 0.0,
+        };
+        let now = mesh.agent_now().wall;
+        let mut jobs: Vec<(usize, usize, OpId)> = Vec::new();
+        for &i in &honest {
+            let tasks = whole + u64::from(unit(&mut rng) < frac);
+            for _ in 0..tasks {
+                stats.tasks += 1;
+                let cap = below(&mut rng, s.workload.capabilities.len());
+                let mut peers: Vec<usize> = mesh
+                    .agent(i)
+                    .sessions()
+                    .filter_map(|sess| mesh.index_of(&sess.remote))
+                    .filter(|&j| capable[cap].contains(&members[j].org))
+                    .collect();
+                peers.sort();
+                let mut cands: Vec<usize> = Vec::new();
+                let want = (s.workload.candidates as usize).min(peers.len());
+                while cands.len() < want {
+                    let j = peers[below(&mut rng, peers.len())];
+                    if !cands.contains(&j) {
+                        cands.push(j);
+                    }
+                }
+                let chosen = if cands.is_empty() {
+                    None
+                } else if s.gate_enabled {
+                    let min = f64::from(s.min_trust.get());
+                    let scored: Vec<(usize, f64)> = cands
+                        .iter()
+                        .map(|&j| (j, f64::from(mesh.agent(i).trust_of(mesh.did(j), now).get())))
+                        .filter(|(_, sc)| *sc >= min)
+                        .collect();
+                    let total: f64 = scored.iter().map(|(_, sc)| sc).sum();
+                    let mut r = unit(&mut rng) * total;
+                    let mut pick = scored.last().map(|(j, _)| *j);
+                    for (j, sc) in &scored {
+                        if r < *sc {
+                            pick = Some(*j);
+                            break;
+                        }
+                        r -= sc;
+                    }
+                    pick
+                } else {
+                    Some(cands[below(&mut rng, cands.len())])
+                };
+                let Some(j) = chosen else {
+                    stats.refused += 1;
+                    *refusals
+                        .entry("trust_below_link_minimum".into())
+                        .or_default() += 1;
+                    continue;
+                };
+                let (resource, action) = s.workload.capabilities[cap].clone();
+                let min_trust = if s.gate_enabled {
+                    s.min_trust
+                } else {
+                    Score::saturating(0)
+                };
+                let op = mesh.command(
+                    i,
+                    Command::Delegate {
+                        delegatee: mesh.did(j).clone(),
+                        task: Task {
+                            resource,
+                            action,
+                            input: ByteBuf::new(),
+                        },
+                        options: DelegateOptions {
+                            min_trust,
+                            ..DelegateOptions::default()
+                        },
+                    },
+                );
+                jobs.push((i, j, op));
+            }
+        }
+        // Free riders flood whoever they are connected to.
+        if let Some(per) = s
+            .adversary
+            .as_ref()
+            .filter(|a| a.strategy == Strategy::FreeRider)
+            .map(|a| a.flood_per_round)
+        {
+            for m in members.iter().filter(|m| m.class == Class::FreeRider) {
+                let mut peers: Vec<Did> =
+                    mesh.agent(m.index).sessions().map(|x| x.remote.clone()).collect();
+                peers.sort();
+                for k in 0..per.min(200) {
+                    if peers.is_empty() {
+                        break;
+                    }
+                    let to = peers[k as usize % peers.len()].clone();
+                    let _ = mesh.command(
+                        m.index,
+                        Command::Record {
+                            counterparty: to,
+                            kind: ActionKind::Invoke,
+                            payload: b"flood".to_vec(),
+                        },
+                    );
+                }
+            }
+        }
+        // The round lasts its virtual seconds; stragglers get a little more.
+        let round_end = start.plus(Duration::from_secs(round * s.round_secs));
+        let deadline = round_end.plus(ROUND_LIMIT);
+        let mut results: Vec<Option<Result<Outcome, AgentError>>> = vec![None; jobs.len()];
+        mesh.run_until(deadline.since(mesh.now()), |m| {
+            m.now() >= round_end || jobs.iter().all(|(i, _, op)| m.is_done(*i, *op))
+        });
+        if mesh.now() < round_end {
+            mesh.run_for(round_end.since(mesh.now()));
+        }
+        for (k, (i, _, op)) in jobs.iter().enumerate() {
+            results[k] = mesh.result(*i, *op);
+        }
+        for ((_, j, _), result) in jobs.iter().zip(results) {
+            match result {
+                Some(Ok(Outcome::Delegated(done))) => {
+                    stats.delegated += 1;
+                    if members[*j].class.is_malicious() {
+                        stats.to_malicious += 1;
+                    }
+                    if !done.outcome.success {
+                        stats.failed += 1;
+                    }
+                }
+                Some(Err(AgentError::Denied(d))) => {
+                    stats.refused += 1;
+                    *refusals.entry(d.rule().into()).or_default() += 1;
+                }
+                Some(Err(AgentError::PeerRefused { rule, .. })) => {
+                    *refusals.entry(format!("peer_refused:{rule}")).or_default() += 1;
+                }
+                Some(Ok(_)) | Some(Err(_)) => {
+                    *refusals.entry("failed:request".into()).or_default() += 1;
+                }
+                None => *refusals.entry("failed:timeout".into()).or_default() += 1,
+            }
+        }
+
+        if round % s.report_every == 0 {
+            epoch(&mut mesh, &members, round, &mut rng);
+            if !equivocated {
+                equivocated = true;
+                equivocate(&mut mesh, &members);
+            }
+            mesh.run_for(Duration::from_secs(2));
+            for m in &members {
+                let _ = mesh.command(m.index, Command::RefreshTrust);
+            }
+            aggregations += 1;
+        }
+        let (h, mal) = mean_scores(&mesh, &members, &honest);
+        stats.mean_score_honest = h;
+        stats.mean_score_malicious = mal;
+        timeline.push(stats);
+        progress(round);
+    }
+
+    let observers: Vec<usize> = honest.iter().copied().take(OBSERVERS).collect();
+    let scores = (0..members.len()).map(|j| (members[j].class, seen(&mesh, &observers, j)));
+    let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
+    let results = Results::summarize(
+        s,
+        "protocol",
+        &classes,
+        &timeline,
+        refusals,
+        scores,
+        aggregations,
+    );
+    Run { results, timeline }
+}
+
+/// A reporting epoch: adversaries gossip their crafted reports, everyone
+/// else publishes its real one.
+fn epoch(mesh: &mut Mesh, members: &[Member], round: u64, rng: &mut ChaCha20Rng) {
+    let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
+    let dids: Vec<Did> = (0..members.len()).map(|i| mesh.did(i).clone()).collect();
+    let now = mesh.agent_now().wall;
+    for (i, m) in members.iter().enumerate() {
+        match crafted_entries(i, m.class, m.parent, &dids, &classes, rng) {
+            None => {
+                let _ = mesh.command(m.index, Command::PublishReport);
+            }
+            Some(entries) => {
+                let identity = mesh.agent(m.index).local().identity().clone();
+                if let Some(data) = crafted_report(&identity, &entries, round, now) {
+                    let _ = mesh.command(
+                        m.index,
+                        Command::PublishRaw {
+                            topic: Topic::Trust,
+                            data,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Equivocators sign a second history of their log (a forged root at the
+/// size of their real checkpoint) and gossip both.
+fn equivocate(mesh: &mut Mesh, members: &[Member]) {
+    for m in members.iter().filter(|m| m.class == Class::Equivocating) {
+        let _ = mesh.command(m.index, Command::Checkpoint { force: true });
+        let agent = mesh.agent(m.index);
+        let forged = Checkpoint {
+            origin: agent.did().as_str().into(),
+            size: agent.log_size(),
+            root: Sha256::digest(format!("a second history of {}", agent.did())).into(),
+        }
+        .sign(agent.local().identity());
+        if let Ok(note) = forged {
+            let _ = mesh.command(
+                m.index,
+                Command::PublishRaw {
+                    topic: Topic::Checkpoint,
+                    data: note.to_bytes(),
+                },
+            );
+        }
+    }
+}
+
+/// Agent `j`'s mean score in the observers' views (its own excluded).
+fn seen(mesh: &Mesh, observers: &[usize], j: usize) -> f64 {
+    let now = mesh.agent_now().wall;
+    let views: Vec<f64> = observers
+        .iter()
+        .filter(|&&o| o != j)
+        .map(|&o| f64::from(mesh.agent(o).trust_of(mesh.did(j), now).get()))
+        .collect();
+    views.iter().sum::<f64>() / views.len().max(1) as f64
+}
+
+/// Mean score of honest and malicious agents as the observers see them.
+fn mean_scores(mesh: &Mesh, members: &[Member], honest: &[usize]) -> (f64, f64) {
+    let observers: Vec<usize> = honest.iter().copied().take(OBSERVERS).collect();
+    let (mut h, mut hn, mut m, mut mn) = (0.0, 0usize, 0.0, 0usize);
+    for (j, x) in members.iter().enumerate() {
+        let s = seen(mesh, &observers, j);
+        if x.class.is_malicious() {
+            m += s;
+            mn += 1;
+        } else {
+            h += s;
+            hn += 1;
+        }
+    }
+    (h / hn.max(1) as f64, m / mn.max(1) as f64)
+}
