@@ -23,9 +23,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::api::Outcome;
-use crate::cosign::Pending;
+use crate::conversation::{Pending, Phase, RunningTask};
 use crate::durable::Fact;
-use crate::handshake::Phase;
 use crate::io::{Command, Effect, Event, Input, OpId, RequestId, TaskId};
 use crate::knowledge::Knowledge;
 use crate::limits::{Limits, RateLimiter};
@@ -134,7 +133,7 @@ pub struct Agent {
     next_request: u64,
     pub(crate) pending: HashMap<RequestId, Pending>,
     next_task: u64,
-    pub(crate) tasks: HashMap<TaskId, crate::cosign::RunningTask>,
+    pub(crate) tasks: HashMap<TaskId, RunningTask>,
     pub(crate) requests: RateLimiter<Did>,
     pub(crate) gossip_rate: RateLimiter<Did>,
     strikes: HashMap<Did, u32>,
@@ -184,11 +183,6 @@ impl Agent {
         if let Some(policy) = own_org {
             k.orgs.insert(did.clone(), policy);
         }
-        let checkpointed = config
-            .latest_checkpoint
-            .as_deref()
-            .and_then(crate::witness::note_size)
-            .unwrap_or(0);
         for leaf in &config.recent_records {
             k.remember_record(*leaf);
         }
@@ -210,7 +204,7 @@ impl Agent {
             sessions: HashMap::new(),
             log: config.log,
             own_note: config.latest_checkpoint,
-            checkpointed,
+            checkpointed: 0,
             next_request: 0,
             pending: HashMap::new(),
             next_task: 0,
@@ -342,7 +336,7 @@ impl Agent {
             now,
         ) {
             self.emit(Effect::Publish {
-                topic: crate::gossip::Topic::Trust,
+                topic: crate::topic::Topic::Trust,
                 data,
             });
             self.event(Event::ReportPublished);
@@ -498,10 +492,7 @@ impl Agent {
     /// (an initiator holds it from the Response, so it can already serve
     /// the responder, but waits for `Accepted` before asking anything).
     pub(crate) fn usable(&self, peer: &Did) -> bool {
-        matches!(
-            self.peers.get(peer),
-            Some(crate::handshake::Phase::Established)
-        ) && self.sessions.contains_key(peer)
+        matches!(self.peers.get(peer), Some(Phase::Established)) && self.sessions.contains_key(peer)
     }
 
     /// Our trust in `agent` at wall time `at`.

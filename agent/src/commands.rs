@@ -16,10 +16,11 @@ use sha2::{Digest, Sha256};
 
 use crate::agent::Agent;
 use crate::api::{DelegateOptions, GrantOptions, InclusionProof, Outcome, SpawnOptions, Spawned};
-use crate::cosign::{Pending, Step, digest_of};
+use crate::conversation::{Pending, Step};
+use crate::cosign::digest_of;
 use crate::error::AgentError;
-use crate::gossip::Topic;
 use crate::io::{Effect, Event, GateRequest, OpId, Request};
+use crate::topic::Topic;
 use crate::wire::{ActionContext, ActionRequest, ActionResponse, MAX_PROOF_HASHES, Task};
 
 impl Agent {

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::agent::Agent;
 use crate::api::{Delegated, IssuedGrant, Outcome, Recorded, Revoked};
+use crate::conversation::{Pending, Phase, RunningTask, Step};
 use crate::error::AgentError;
 use crate::io::{
     Effect, Event, GateRequest, InboundId, OpId, ProofRequest, Request, RequestId, Response, TaskId,
@@ -27,77 +28,6 @@ use crate::wire::{
 pub fn digest_of<T: serde::Serialize>(value: &T) -> Result<[u8; 32], String> {
     let bytes = mesh_iatp::cbor::to_canonical_vec(value).map_err(|e| e.to_string())?;
     Ok(Sha256::digest(bytes).into())
-}
-
-/// A request of ours waiting for its answer.
-pub(crate) enum Pending {
-    /// A record we signed, waiting for the countersignature.
-    CoSign {
-        to: Did,
-        op: OpId,
-        record: Box<ActionRecord>,
-        step: Box<Step>,
-    },
-    /// Witnessing `origin`: waiting for the consistency proof.
-    Consistency(Box<crate::witness::Witnessing>),
-    /// Our cosignature of `origin`'s checkpoint, waiting for acceptance.
-    Cosignature { to: Did, origin: String, size: u64 },
-    /// Our anti-entropy digest, round `round`.
-    Sync { to: Did, round: u32 },
-    /// An inclusion proof the embedder asked for.
-    Inclusion {
-        to: Did,
-        op: OpId,
-        index: u64,
-        size: u64,
-        root: mesh_ledger::merkle::Hash,
-    },
-}
-
-impl Pending {
-    fn peer(&self) -> &Did {
-        match self {
-            Pending::CoSign { to, .. }
-            | Pending::Cosignature { to, .. }
-            | Pending::Sync { to, .. }
-            | Pending::Inclusion { to, .. } => to,
-            Pending::Consistency(w) => &w.peer,
-        }
-    }
-}
-
-/// What a co-signing conversation is for, and what follows it.
-pub(crate) enum Step {
-    /// An `invoke` or `result` record about a payload.
-    Plain,
-    /// A grant handed to the audience.
-    Grant {
-        chain: Vec<SignedGrant>,
-        hash: LinkHash,
-        lifetime_secs: u64,
-    },
-    /// A task handed to the delegatee; its outcome comes back.
-    Task {
-        chain: Vec<SignedGrant>,
-        hash: LinkHash,
-        lifetime_secs: u64,
-    },
-    /// The `result` record of a task's outcome.
-    Result {
-        delegate: Recorded,
-        outcome: TaskOutcome,
-        hash: LinkHash,
-    },
-    /// The `revoke` record of a revocation already in force.
-    Revoke { revocation: Vec<u8> },
-}
-
-/// A task we run for a delegator; its answer waits for the outcome.
-pub(crate) struct RunningTask {
-    delegator: Did,
-    inbound: InboundId,
-    record: CoSignedRecord,
-    task: Task,
 }
 
 /// What accepting a context leaves to do after countersigning.
@@ -550,17 +480,13 @@ impl Agent {
         // A handshake message that got no answer: the connection is of no
         // use without a session, so close it (a redial starts afresh).
         let stuck = self.peers.iter().find_map(|(peer, phase)| match phase {
-            crate::handshake::Phase::Initiating(sent, _)
-            | crate::handshake::Phase::Confirming(sent)
-                if *sent == id =>
-            {
+            Phase::Initiating(sent, _) | Phase::Confirming(sent) if *sent == id => {
                 Some(peer.clone())
             }
             _ => None,
         });
         if let Some(peer) = stuck {
-            self.peers
-                .insert(peer.clone(), crate::handshake::Phase::Closed);
+            self.peers.insert(peer.clone(), Phase::Closed);
             if self.sessions.remove(&peer).is_some() {
                 self.event(Event::SessionClosed { peer: peer.clone() });
             }

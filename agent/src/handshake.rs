@@ -7,34 +7,17 @@
 use std::time::Duration;
 
 use mesh_iatp::Did;
-use mesh_iatp::handshake::{
-    AwaitingConfirm, AwaitingResponse, Context, Initiator, Refusal, Refused, Responder, Session,
-};
+use mesh_iatp::handshake::{Context, Initiator, Refusal, Refused, Responder, Session};
 use mesh_trust::EvidenceKind;
 use serde_bytes::ByteBuf;
 
 use crate::agent::Agent;
+use crate::conversation::Phase;
 use crate::io::{Effect, Event, InboundId, Request, RequestId, Response};
 use crate::wire::{IatpRequest, IatpResponse};
 
 /// How long a refused peer may keep its connection to read the refusal.
 pub const REFUSED_GRACE: Duration = Duration::from_secs(1);
-
-/// Where a connection's handshake stands.
-pub(crate) enum Phase {
-    /// Connected; the dialer has not started yet (or we listen and wait).
-    Connected,
-    /// We sent Hello as request `id`.
-    Initiating(RequestId, Box<AwaitingResponse>),
-    /// We answered a Hello and wait for the Confirm.
-    Responding(Box<AwaitingConfirm>),
-    /// We sent Confirm as request `id`; the session is held.
-    Confirming(RequestId),
-    /// Both sides hold the session.
-    Established,
-    /// We refused, or were refused: nothing more on this connection.
-    Closed,
-}
 
 impl Agent {
     fn context<'a>(&'a self, trust: &'a dyn mesh_iatp::handshake::PeerTrust) -> Context<'a> {

@@ -16,8 +16,8 @@ use mesh_trust::Evidence;
 
 use crate::api::{DelegateOptions, GrantOptions, Outcome, SpawnOptions};
 use crate::error::AgentError;
-use crate::gossip::Topic;
 use crate::time::Millis;
+use crate::topic::Topic;
 use crate::wire::{
     ActionRefusal, ActionRequest, ActionResponse, IatpRequest, IatpResponse, Task, TaskOutcome,
 };

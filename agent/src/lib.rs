@@ -29,6 +29,7 @@
 mod agent;
 pub mod api;
 mod commands;
+mod conversation;
 mod cosign;
 pub mod durable;
 mod error;
@@ -38,9 +39,11 @@ pub mod io;
 pub mod knowledge;
 pub mod limits;
 mod refusal;
+mod restore;
 pub mod sim;
 mod sync;
 pub mod time;
+mod topic;
 pub mod wire;
 mod witness;
 
@@ -53,7 +56,6 @@ pub use commands::kind_name;
 pub use cosign::digest_of;
 pub use durable::Fact;
 pub use error::AgentError;
-pub use gossip::Topic;
 pub use handshake::REFUSED_GRACE;
 pub use io::{
     Command, Effect, Event, GateRequest, GossipId, InboundId, Input, OpId, ProofRequest, Request,
@@ -61,5 +63,7 @@ pub use io::{
 };
 pub use limits::Limits;
 pub use refusal::ActionRefusal;
+pub use restore::note_size;
 pub use time::{Millis, Now};
-pub use witness::{note_size, open_log_checkpoint, verify_equivocation};
+pub use topic::Topic;
+pub use witness::{open_log_checkpoint, verify_equivocation};

@@ -15,7 +15,7 @@ use mesh_ledger::record::CoSignedRecord;
 use serde_bytes::ByteBuf;
 
 use crate::agent::Agent;
-use crate::cosign::Pending;
+use crate::conversation::Pending;
 use crate::io::{Effect, InboundId, Request, Response};
 use crate::wire::{
     ActionRefusal, ActionRequest, ActionResponse, MAX_SYNC_DIGEST, MAX_SYNC_RECORDS,

@@ -18,26 +18,10 @@ use serde_bytes::ByteBuf;
 
 use crate::agent::Agent;
 use crate::commands::proof_hashes;
-use crate::cosign::Pending;
-use crate::gossip::Topic;
+use crate::conversation::{Pending, Witnessing};
 use crate::io::{Effect, Event, Request, Verdict};
+use crate::topic::Topic;
 use crate::wire::{ActionRefusal, ActionRequest, ActionResponse};
-
-/// A checkpoint being witnessed: waiting for the owner's consistency proof.
-pub(crate) struct Witnessing {
-    pub(crate) peer: Did,
-    cp: Checkpoint,
-    note: Vec<u8>,
-    old: u64,
-}
-
-/// The size a checkpoint note claims, if it parses.
-pub fn note_size(note: &[u8]) -> Option<u64> {
-    Note::parse(note)
-        .ok()
-        .and_then(|n| Checkpoint::parse_body(&n.text).ok())
-        .map(|c| c.size)
-}
 
 /// Open a gossiped checkpoint: its origin is an agent's DID, whose key
 /// must have signed it.

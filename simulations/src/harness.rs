@@ -23,9 +23,7 @@ use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
 use crate::model::{self, Class, Results, RoundStats, Run, below, unit};
-use crate::protocol::{
-    EXTRA_LINKS, FULL_MESH_UP_TO, OBSERVERS, crafted_entries, crafted_report,
-};
+use crate::protocol::{EXTRA_LINKS, FULL_MESH_UP_TO, OBSERVERS, crafted_entries, crafted_report};
 use crate::scenario::{Scenario, Strategy};
 
 /// Virtual time a delegation round may take before its stragglers count
@@ -86,12 +84,13 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
     let mut members: Vec<Member> = Vec::new();
     for (i, (class, org)) in model::population(s).into_iter().enumerate() {
         let index = mesh.add_agent_with(orgs[org], &format!("agent-{i}"), tune(s));
-        let mut task_rng = ChaCha20Rng::seed_from_u64(
-            s.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        );
-        mesh.set_handler(index, Duration::ZERO, move |_: &Did, _: &Task| TaskOutcome {
-            success: model::behaves(class, good, &mut task_rng),
-            output: ByteBuf::new(),
+        let mut task_rng =
+            ChaCha20Rng::seed_from_u64(s.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        mesh.set_handler(index, Duration::ZERO, move |_: &Did, _: &Task| {
+            TaskOutcome {
+                success: model::behaves(class, good, &mut task_rng),
+                output: ByteBuf::new(),
+            }
         });
         members.push(Member {
             index,
@@ -274,8 +273,11 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
             .map(|a| a.flood_per_round)
         {
             for m in members.iter().filter(|m| m.class == Class::FreeRider) {
-                let mut peers: Vec<Did> =
-                    mesh.agent(m.index).sessions().map(|x| x.remote.clone()).collect();
+                let mut peers: Vec<Did> = mesh
+                    .agent(m.index)
+                    .sessions()
+                    .map(|x| x.remote.clone())
+                    .collect();
                 peers.sort();
                 for k in 0..per.min(200) {
                     if peers.is_empty() {

@@ -10,9 +10,9 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
 
-use crate::gossip::Topic;
 use crate::io::{Request, RequestId, Response};
 use crate::time::Millis;
+use crate::topic::Topic;
 
 /// How the network behaves.
 #[derive(Debug, Clone)]

@@ -37,6 +37,9 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// Per-peer limits.
     pub limits: Limits,
+    /// Most inputs taken through the agent before their appends are
+    /// committed together (group commit; 1 commits after every input).
+    pub commit_batch: usize,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(10),
             heartbeat: Duration::from_millis(700),
             limits: agent.limits,
+            commit_batch: 256,
         }
     }
 }
@@ -225,6 +229,14 @@ impl NodeBuilder {
         self
     }
 
+    /// Group commit: at most this many ready inputs go through the agent
+    /// before their appends are committed in one transaction (default 256;
+    /// 1 commits after every input).
+    pub fn commit_batch(mut self, inputs: usize) -> Self {
+        self.settings.commit_batch = inputs.max(1);
+        self
+    }
+
     /// How long a request waits for its answer (default 10 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.settings.request_timeout = timeout;
@@ -314,6 +326,7 @@ impl NodeBuilder {
             ev_tx.clone(),
             metrics.clone(),
             self.settings.limits.discovery_target,
+            self.settings.commit_batch,
         );
         tokio::spawn(driver.run(cmd_rx));
         let node = Node::from_parts(super::handle::Parts {

@@ -34,10 +34,6 @@ use super::ledger::NodeLedger;
 use super::protocol::{ActionResponse, IatpResponse};
 use super::{Clock, NodeError, NodeEvent, TaskHandler, peer_of};
 
-/// How many ready inputs go through the agent before their appends are
-/// committed together.
-const MAX_BATCH: usize = 256;
-
 /// What the handle asks of the driver.
 pub enum Command {
     Listen(Multiaddr, oneshot::Sender<Result<Multiaddr, NodeError>>),
@@ -79,6 +75,9 @@ pub struct Driver {
     pub(super) metrics: Arc<super::metrics::NodeMetrics>,
     pub(super) discovery_target: u32,
     pub(super) trust_floor: mesh_iatp::Score,
+    /// How many ready inputs go through the agent before their appends are
+    /// committed together.
+    commit_batch: usize,
     started: std::time::Instant,
     effects: Vec<Effect>,
     ops: HashMap<OpId, oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>>,
@@ -117,6 +116,7 @@ impl Driver {
         events: broadcast::Sender<NodeEvent>,
         metrics: Arc<super::metrics::NodeMetrics>,
         discovery_target: u32,
+        commit_batch: usize,
     ) -> Driver {
         let (tasks_tx, tasks_rx) = mpsc::channel(1024);
         let trust_floor = agent.handshake_config().trust_floor;
@@ -130,6 +130,7 @@ impl Driver {
             metrics,
             discovery_target,
             trust_floor,
+            commit_batch: commit_batch.max(1),
             started: std::time::Instant::now(),
             effects: Vec::new(),
             ops: HashMap::new(),
@@ -180,7 +181,7 @@ impl Driver {
             };
             self.arrive(arrival).await;
             // Group commit: take whatever else is ready now.
-            for _ in 0..MAX_BATCH {
+            for _ in 1..self.commit_batch {
                 if self.stopped {
                     break;
                 }

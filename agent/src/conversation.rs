@@ -1,0 +1,108 @@
+//! What is in flight between the agent and its peers: where each
+//! connection's handshake stands, the requests waiting for answers, the
+//! tasks running for delegators, the checkpoints being witnessed.
+
+use mesh_delegation::{LinkHash, SignedGrant};
+use mesh_iatp::Did;
+use mesh_iatp::handshake::{AwaitingConfirm, AwaitingResponse};
+use mesh_ledger::checkpoint::Checkpoint;
+use mesh_ledger::record::{ActionRecord, CoSignedRecord};
+
+use crate::api::Recorded;
+use crate::io::{InboundId, OpId, RequestId};
+use crate::wire::{Task, TaskOutcome};
+
+/// Where a connection's handshake stands.
+pub(crate) enum Phase {
+    /// Connected; the dialer has not started yet (or we listen and wait).
+    Connected,
+    /// We sent Hello as request `id`.
+    Initiating(RequestId, Box<AwaitingResponse>),
+    /// We answered a Hello and wait for the Confirm.
+    Responding(Box<AwaitingConfirm>),
+    /// We sent Confirm as request `id`; the session is held.
+    Confirming(RequestId),
+    /// Both sides hold the session.
+    Established,
+    /// We refused, or were refused: nothing more on this connection.
+    Closed,
+}
+
+/// A request of ours waiting for its answer.
+pub(crate) enum Pending {
+    /// A record we signed, waiting for the countersignature.
+    CoSign {
+        to: Did,
+        op: OpId,
+        record: Box<ActionRecord>,
+        step: Box<Step>,
+    },
+    /// Witnessing `origin`: waiting for the consistency proof.
+    Consistency(Box<Witnessing>),
+    /// Our cosignature of `origin`'s checkpoint, waiting for acceptance.
+    Cosignature { to: Did, origin: String, size: u64 },
+    /// Our anti-entropy digest, round `round`.
+    Sync { to: Did, round: u32 },
+    /// An inclusion proof the embedder asked for.
+    Inclusion {
+        to: Did,
+        op: OpId,
+        index: u64,
+        size: u64,
+        root: mesh_ledger::merkle::Hash,
+    },
+}
+
+impl Pending {
+    pub(crate) fn peer(&self) -> &Did {
+        match self {
+            Pending::CoSign { to, .. }
+            | Pending::Cosignature { to, .. }
+            | Pending::Sync { to, .. }
+            | Pending::Inclusion { to, .. } => to,
+            Pending::Consistency(w) => &w.peer,
+        }
+    }
+}
+
+/// What a co-signing conversation is for, and what follows it.
+pub(crate) enum Step {
+    /// An `invoke` or `result` record about a payload.
+    Plain,
+    /// A grant handed to the audience.
+    Grant {
+        chain: Vec<SignedGrant>,
+        hash: LinkHash,
+        lifetime_secs: u64,
+    },
+    /// A task handed to the delegatee; its outcome comes back.
+    Task {
+        chain: Vec<SignedGrant>,
+        hash: LinkHash,
+        lifetime_secs: u64,
+    },
+    /// The `result` record of a task's outcome.
+    Result {
+        delegate: Recorded,
+        outcome: TaskOutcome,
+        hash: LinkHash,
+    },
+    /// The `revoke` record of a revocation already in force.
+    Revoke { revocation: Vec<u8> },
+}
+
+/// A task we run for a delegator; its answer waits for the outcome.
+pub(crate) struct RunningTask {
+    pub(crate) delegator: Did,
+    pub(crate) inbound: InboundId,
+    pub(crate) record: CoSignedRecord,
+    pub(crate) task: Task,
+}
+
+/// A checkpoint being witnessed: waiting for the owner's consistency proof.
+pub(crate) struct Witnessing {
+    pub(crate) peer: Did,
+    pub(crate) cp: Checkpoint,
+    pub(crate) note: Vec<u8>,
+    pub(crate) old: u64,
+}
