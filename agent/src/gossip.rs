@@ -41,15 +41,20 @@ impl Agent {
             return self.reject(from, author, "gossip", "over the size limit".into());
         }
         match topic {
-            Topic::Trust => match self.k.trust.receive_report(data, self.now.wall) {
-                Ok(ReportOutcome::Accepted) => {
-                    self.persist_report(data);
+            Topic::Trust => match self.k.trust.receive_report_from(data, self.now.wall) {
+                Ok((ReportOutcome::Accepted, reporter)) => {
+                    self.emit(Effect::Persist(crate::Fact::Report {
+                        reporter,
+                        bytes: serde_bytes::ByteBuf::from(data.to_vec()),
+                    }));
                     if let Some(reporter) = author {
                         self.event(Event::TrustReport { reporter });
                     }
                     Verdict::Accept
                 }
-                Ok(ReportOutcome::Duplicate) | Err(ReportError::Stale { .. }) => Verdict::Ignore,
+                Ok((ReportOutcome::Duplicate, _)) | Err(ReportError::Stale { .. }) => {
+                    Verdict::Ignore
+                }
                 Err(e) => self.reject(from, author, "trust report", e.to_string()),
             },
             Topic::Revocation => match verify_revocation(data) {
@@ -73,22 +78,6 @@ impl Agent {
                 }
                 Err(e) => self.reject(from, author, "equivocation proof", e),
             },
-        }
-    }
-
-    /// Keep an accepted report across restarts, as its reporter's latest.
-    fn persist_report(&mut self, data: &[u8]) {
-        let agg = &self.k.trust.config().aggregation;
-        if let Ok(report) = mesh_trust::report::verify_report(
-            data,
-            agg.max_report_entries,
-            self.now.wall,
-            agg.max_clock_skew_secs,
-        ) {
-            self.emit(Effect::Persist(crate::Fact::Report {
-                reporter: report.reporter,
-                bytes: serde_bytes::ByteBuf::from(data.to_vec()),
-            }));
         }
     }
 

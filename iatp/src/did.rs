@@ -167,8 +167,59 @@ impl Did {
     /// Verify `sig` over `msg` with this DID's key (strict: rejects small-order
     /// keys and malleable signatures).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> bool {
-        self.0.key.verify_strict(msg, sig).is_ok()
+        let memo = VERIFIED.with(|m| {
+            let m = m.borrow();
+            m.as_ref().map(|(_, set)| {
+                let key = verification_key(self.public_key_bytes(), msg, sig);
+                (set.contains(&key), key)
+            })
+        });
+        match memo {
+            Some((true, _)) => true,
+            Some((false, key)) => {
+                let ok = self.0.key.verify_strict(msg, sig).is_ok();
+                if ok {
+                    VERIFIED.with(|m| {
+                        if let Some((capacity, set)) = m.borrow_mut().as_mut() {
+                            if set.len() >= *capacity {
+                                set.clear();
+                            }
+                            set.insert(key);
+                        }
+                    });
+                }
+                ok
+            }
+            None => self.0.key.verify_strict(msg, sig).is_ok(),
+        }
     }
+}
+
+thread_local! {
+    /// This thread's memo of verified signatures, when on.
+    static VERIFIED: std::cell::RefCell<Option<(usize, std::collections::HashSet<[u8; 32]>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn verification_key(key: &[u8; 32], msg: &[u8], sig: &Signature) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(key);
+    h.update(sig.to_bytes());
+    h.update(msg);
+    h.finalize().into()
+}
+
+/// Remember, on this thread, the signatures that verified (up to
+/// `capacity`, then start over; 0 turns it off). Ed25519 verification is a
+/// pure function of key, message and signature, so a simulation of many
+/// agents in one thread — each of which verifies the same gossiped report —
+/// verifies each once; a node, whose messages it sees once, leaves it off.
+/// Keyed by SHA-256 of key, signature and message.
+pub fn memoize_verifications(capacity: usize) {
+    VERIFIED.with(|m| {
+        *m.borrow_mut() = (capacity > 0).then(|| (capacity, std::collections::HashSet::new()));
+    });
 }
 
 /// Most DIDs remembered per thread by [`Did::parse`].
@@ -257,6 +308,30 @@ impl<'de> Deserialize<'de> for Did {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verification_memo_never_accepts_what_does_not_verify() {
+        use ed25519_dalek::Signer;
+        let id = crate::testing::identity("memo");
+        let other = crate::testing::identity("memo other");
+        let sig = ed25519_dalek::SigningKey::from_bytes(
+            &id.to_keypair_bytes()[..32].try_into().unwrap_or([0; 32]),
+        )
+        .sign(b"msg");
+        memoize_verifications(4);
+        for _ in 0..3 {
+            assert!(id.did().verify(b"msg", &sig));
+            assert!(!id.did().verify(b"other msg", &sig));
+            assert!(!other.did().verify(b"msg", &sig));
+        }
+        // Past its capacity it starts over, still right.
+        for i in 0..10u8 {
+            assert!(!id.did().verify(&[i], &sig));
+        }
+        assert!(id.did().verify(b"msg", &sig));
+        memoize_verifications(0);
+        assert!(id.did().verify(b"msg", &sig));
+    }
 
     /// The Ed25519 vectors of the W3C CCG did-method-key spec
     /// (test-vectors/ed25519-x25519.json): secret seed → DID and base58 key.

@@ -58,7 +58,7 @@ pub use capability::{CapabilityError, CapabilityPattern};
 pub use credential::{
     AgentCard, CredentialError, OrgCredential, RevokedCredentials, SignedCredential,
 };
-pub use did::{Did, DidError, PARSE_CACHE_CAPACITY, clear_parse_cache};
+pub use did::{Did, DidError, PARSE_CACHE_CAPACITY, clear_parse_cache, memoize_verifications};
 pub use envelope::{Envelope, EnvelopeError, SignedMessage};
 pub use handshake::{Refusal, Refused, Session};
 pub use identity::{Identity, IdentityError};

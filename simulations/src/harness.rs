@@ -299,11 +299,13 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         let round_end = start.plus(Duration::from_secs(round * s.round_secs));
         let deadline = round_end.plus(ROUND_LIMIT);
         let mut results: Vec<Option<Result<Outcome, AgentError>>> = vec![None; jobs.len()];
-        mesh.run_until(deadline.since(mesh.now()), |m| {
-            m.now() >= round_end || jobs.iter().all(|(i, _, op)| m.is_done(*i, *op))
-        });
-        if mesh.now() < round_end {
-            mesh.run_for(round_end.since(mesh.now()));
+        mesh.run_for(round_end.since(mesh.now()));
+        let mut waiting: Vec<(usize, OpId)> = jobs.iter().map(|(i, _, op)| (*i, *op)).collect();
+        waiting.retain(|(i, op)| !mesh.is_done(*i, *op));
+        if !waiting.is_empty() {
+            mesh.run_until(deadline.since(mesh.now()), |m| {
+                waiting.iter().all(|(i, op)| m.is_done(*i, *op))
+            });
         }
         for (k, (i, _, op)) in jobs.iter().enumerate() {
             results[k] = mesh.result(*i, *op);

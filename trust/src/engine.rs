@@ -207,6 +207,16 @@ impl TrustEngine {
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<ReportOutcome, ReportError> {
+        self.receive_report_from(bytes, now)
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`TrustEngine::receive_report`], also naming the verified reporter.
+    pub fn receive_report_from(
+        &mut self,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<(ReportOutcome, Did), ReportError> {
         let agg = &self.config.aggregation;
         let report =
             report::verify_report(bytes, agg.max_report_entries, now, agg.max_clock_skew_secs)?;
@@ -219,7 +229,7 @@ impl TrustEngine {
             }
             if report.position == held.position {
                 return if held.bytes == report.bytes {
-                    Ok(ReportOutcome::Duplicate)
+                    Ok((ReportOutcome::Duplicate, report.reporter))
                 } else {
                     Err(ReportError::Conflicting {
                         reporter: report.reporter,
@@ -228,8 +238,9 @@ impl TrustEngine {
                 };
             }
         }
-        self.reports.insert(report.reporter.clone(), report);
-        Ok(ReportOutcome::Accepted)
+        let reporter = report.reporter.clone();
+        self.reports.insert(reporter.clone(), report);
+        Ok((ReportOutcome::Accepted, reporter))
     }
 
     /// This node's direct opinions as a signed report, the subjects with the

@@ -54,14 +54,15 @@ impl Mesh {
             Message::Gossip {
                 author,
                 topic,
+                id: message_id,
                 ref data,
             } => {
-                if !node.seen.insert(Sha256::digest(data).into()) {
+                if !node.seen.insert(message_id) {
                     return; // seen: gossip dedupes by message id
                 }
                 node.next_gossip += 1;
                 let id = GossipId(node.next_gossip);
-                let data = data.clone();
+                let data = data.to_vec();
                 node.gossip.insert(id, (from, message));
                 Input::Gossip {
                     from: from_did,
@@ -114,11 +115,13 @@ impl Mesh {
                 self.respond(n, id, crate::io::Response::Action(response));
             }
             Effect::Publish { topic, data } => {
-                self.nodes[n].seen.insert(Sha256::digest(&data).into());
+                let id: [u8; 32] = Sha256::digest(&data).into();
+                self.nodes[n].seen.insert(id);
                 let message = Message::Gossip {
                     author: n,
                     topic,
-                    data,
+                    id,
+                    data: data.into(),
                 };
                 for m in self.net.neighbours(n) {
                     self.net.send(now, n, m, message.clone());

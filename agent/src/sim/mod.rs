@@ -117,6 +117,9 @@ fn derive(seed: u64, label: &str) -> [u8; 32] {
 impl Mesh {
     /// An empty mesh whose every random choice follows `seed`.
     pub fn new(seed: u64, net: NetConfig) -> Mesh {
+        // Every agent here verifies the same gossiped signatures: verify
+        // each once (mesh_iatp::memoize_verifications; results are equal).
+        mesh_iatp::memoize_verifications(1 << 20);
         let rng = ChaCha20Rng::from_seed(derive(seed, "network"));
         Mesh {
             seed,

@@ -71,7 +71,10 @@ pub(crate) enum Message {
     Gossip {
         author: usize,
         topic: Topic,
-        data: Vec<u8>,
+        /// SHA-256 of `data`: the gossip message id.
+        id: [u8; 32],
+        /// Shared by every copy in flight.
+        data: std::rc::Rc<[u8]>,
     },
 }
 
@@ -103,6 +106,8 @@ pub(crate) struct Network {
     items: std::collections::BTreeMap<u64, Due>,
     seq: u64,
     links: BTreeSet<(usize, usize)>,
+    /// The same links by end: each agent's neighbours.
+    adjacent: std::collections::BTreeMap<usize, BTreeSet<usize>>,
     /// Each agent's side of the current partition.
     side: Option<Vec<u8>>,
 }
@@ -120,6 +125,7 @@ impl Network {
             items: std::collections::BTreeMap::new(),
             seq: 0,
             links: BTreeSet::new(),
+            adjacent: std::collections::BTreeMap::new(),
             side: None,
         }
     }
@@ -136,27 +142,33 @@ impl Network {
     }
 
     pub(crate) fn link(&mut self, a: usize, b: usize) -> bool {
-        self.links.insert(key(a, b))
+        let new = self.links.insert(key(a, b));
+        if new {
+            self.adjacent.entry(a).or_default().insert(b);
+            self.adjacent.entry(b).or_default().insert(a);
+        }
+        new
     }
 
     pub(crate) fn unlink(&mut self, a: usize, b: usize) -> bool {
-        self.links.remove(&key(a, b))
+        let had = self.links.remove(&key(a, b));
+        if had {
+            if let Some(n) = self.adjacent.get_mut(&a) {
+                n.remove(&b);
+            }
+            if let Some(n) = self.adjacent.get_mut(&b) {
+                n.remove(&a);
+            }
+        }
+        had
     }
 
     /// Every link of `a`, as the other end.
     pub(crate) fn neighbours(&self, a: usize) -> Vec<usize> {
-        self.links
-            .iter()
-            .filter_map(|&(x, y)| {
-                if x == a {
-                    Some(y)
-                } else if y == a {
-                    Some(x)
-                } else {
-                    None
-                }
-            })
-            .collect()
+        self.adjacent
+            .get(&a)
+            .map(|n| n.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Split agents by `side`; the links crossing it are cut (returned).
@@ -168,8 +180,8 @@ impl Network {
             .copied()
             .filter(|&(a, b)| self.separated(a, b))
             .collect();
-        for l in &crossing {
-            self.links.remove(l);
+        for &(a, b) in &crossing {
+            self.unlink(a, b);
         }
         crossing
     }
