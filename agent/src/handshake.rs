@@ -164,6 +164,40 @@ impl Agent {
                             )
                         })
                 }
+                // Both sides dialled at once (two connections, each side's
+                // first one its own): the agent with the higher DID answers
+                // the other's Hello and drops its own; the lower one keeps its
+                // own and turns the other's Hello away without closing.
+                (
+                    IatpRequest::Hello(_),
+                    Some(held @ (Phase::Initiating(..) | Phase::Confirming(_))),
+                ) if self.did < peer => {
+                    self.peers.insert(peer.clone(), held);
+                    self.emit(Effect::Respond {
+                        to: peer,
+                        id,
+                        response: Response::Iatp(IatpResponse::SimultaneousOpen),
+                    });
+                    return;
+                }
+                (IatpRequest::Hello(bytes), Some(Phase::Initiating(..))) => {
+                    let view = self.k.trust.view(now);
+                    let ctx = Context {
+                        local: &self.local,
+                        bundle: &self.bundle,
+                        revoked: &self.revoked_credentials,
+                        trust: &view,
+                        config: &self.handshake,
+                    };
+                    Responder::on_hello(ctx, remote, &bytes, now, &mut self.nonces, &mut self.rng)
+                        .map(|(pending, response)| {
+                            (
+                                IatpResponse::Response(ByteBuf::from(response)),
+                                Phase::Responding(Box::new(pending)),
+                                None,
+                            )
+                        })
+                }
                 (IatpRequest::Confirm(bytes), Some(Phase::Responding(pending))) => {
                     let view = self.k.trust.view(now);
                     let ctx = self.context(&view);
@@ -232,6 +266,18 @@ impl Agent {
     /// The answer to our Hello or Confirm.
     pub(crate) fn on_iatp_response(&mut self, peer: Did, id: RequestId, response: IatpResponse) {
         let phase = self.peers.remove(&peer);
+        let current = matches!(
+            &phase,
+            Some(Phase::Initiating(sent, _) | Phase::Confirming(sent)) if *sent == id
+        );
+        if !current {
+            // The answer to a Hello we dropped for the peer's (a
+            // simultaneous open), or to nothing we still wait for.
+            if let Some(phase) = phase {
+                self.peers.insert(peer, phase);
+            }
+            return;
+        }
         match (response, phase) {
             (IatpResponse::Response(bytes), Some(Phase::Initiating(sent, waiting)))
                 if sent == id =>
@@ -261,6 +307,13 @@ impl Agent {
                     self.event(Event::SessionEstablished(Box::new(session)));
                     self.start_sync(peer, 0);
                 }
+            }
+            // The peer keeps its own Hello: drop ours and wait for its Hello
+            // (if it came already, we answered it as responder).
+            (IatpResponse::SimultaneousOpen, Some(Phase::Initiating(sent, _)))
+                if sent == id && peer < self.did =>
+            {
+                self.peers.insert(peer, Phase::Connected);
             }
             (IatpResponse::Refused { code, reason }, _) => {
                 self.peers.insert(peer.clone(), Phase::Closed);

@@ -47,6 +47,10 @@ pub enum IatpResponse {
     Response(ByteBuf),
     /// The Confirm was accepted: the session is established on both sides.
     Accepted,
+    /// Both agents sent a Hello at once (each dialled the other): the one
+    /// with the lower DID keeps its own handshake and answers the other's
+    /// Hello with this; the other drops its own and answers the first's.
+    SimultaneousOpen,
     /// The message was refused (the connection is closed after this).
     Refused {
         /// Refusal code (PROTOCOL.md §5.1).

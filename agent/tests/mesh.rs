@@ -90,6 +90,35 @@ fn agents_of_listed_orgs_establish_sessions_and_strangers_are_refused() {
 }
 
 #[test]
+fn agents_that_dial_each_other_at_once_still_establish_one_session() {
+    for seed in 0..32 {
+        let mut mesh = Mesh::new(40 + seed, NetConfig::default());
+        let acme = mesh.add_org("acme");
+        let a = mesh.add_agent(acme, "a");
+        let b = mesh.add_agent(acme, "b");
+        mesh.connect_simultaneously(a, b);
+        assert!(
+            mesh.run_until(LIMIT, |m| m.agent(a).session(m.did(b)).is_some()
+                && m.agent(b).session(m.did(a)).is_some()),
+            "seed {seed}"
+        );
+        let refused = mesh
+            .events()
+            .iter()
+            .any(|(_, _, e)| matches!(e, Event::RefusedPeer { .. } | Event::RefusedByPeer { .. }));
+        assert!(
+            !refused,
+            "seed {seed}: nobody refuses anybody: {:#?}",
+            mesh.events()
+        );
+        assert!(matches!(
+            delegate(&mut mesh, a, b, task("search")),
+            Ok(Outcome::Delegated(_))
+        ));
+    }
+}
+
+#[test]
 fn a_delegated_task_is_cosigned_into_both_logs_and_feeds_trust() {
     let mut mesh = trio(2);
     let before = mesh.agent(0).trust_of(mesh.did(1), mesh.agent_now().wall);

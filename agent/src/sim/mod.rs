@@ -355,6 +355,31 @@ impl Mesh {
         self.dial(a, b);
     }
 
+    /// Link `a` and `b` with both dialling at once (each side's first
+    /// connection is its own dial, so both start IATP), and keep them
+    /// linked.
+    pub fn connect_simultaneously(&mut self, a: usize, b: usize) {
+        self.wanted.insert((a, b));
+        if a == b || !self.is_up(a) || !self.is_up(b) || !self.net.link(a, b) {
+            return;
+        }
+        let (da, db) = (self.nodes[a].did.clone(), self.nodes[b].did.clone());
+        self.feed(
+            a,
+            Input::Connected {
+                peer: db,
+                dialer: true,
+            },
+        );
+        self.feed(
+            b,
+            Input::Connected {
+                peer: da,
+                dialer: true,
+            },
+        );
+    }
+
     /// Stop keeping `a` and `b` linked, and close their link.
     pub fn disconnect(&mut self, a: usize, b: usize) {
         self.wanted.remove(&(a, b));
