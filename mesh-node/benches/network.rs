@@ -137,6 +137,7 @@ impl Pair {
                         }
                         IatpResponse::Accepted => return started.elapsed(),
                         IatpResponse::Refused { reason, .. } => panic!("refused: {reason}"),
+                        IatpResponse::SimultaneousOpen => panic!("only one side dials here"),
                     }
                 },
                 e = self.b.select_next_some() => if let SwarmEvent::Behaviour(request_response::Event::Message {
