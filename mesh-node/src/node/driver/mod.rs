@@ -96,6 +96,8 @@ pub struct Driver {
     connecting: HashMap<Did, Vec<oneshot::Sender<Result<Did, NodeError>>>>,
     closing: Vec<(Instant, libp2p::PeerId)>,
     last_dht_walk: Option<Instant>,
+    /// Facts the agent emitted, not yet committed (kind, key, body).
+    unsaved_facts: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
     stopped: bool,
 }
 
@@ -148,6 +150,7 @@ impl Driver {
             connecting: HashMap::new(),
             closing: Vec::new(),
             last_dht_walk: None,
+            unsaved_facts: Vec::new(),
             stopped: false,
         }
     }
@@ -203,6 +206,7 @@ impl Driver {
                 self.stopped = true;
             }
         }
+        let _ = self.save_facts().await;
         self.ledger.close().await;
     }
 
@@ -211,6 +215,9 @@ impl Driver {
             Arrival::Command(None) => self.stopped = true,
             Arrival::Command(Some(Command::Stop(done))) => {
                 let _ = self.flush().await;
+                if let Err(e) = self.save_facts().await {
+                    tracing::warn!(error = %e, "the agent's last facts were not saved");
+                }
                 self.ledger.close().await;
                 if let Some(done) = done {
                     let _ = done.send(());
@@ -220,7 +227,12 @@ impl Driver {
             Arrival::Command(Some(cmd)) => self.command(cmd),
             Arrival::Swarm(event) => self.swarm_event(*event),
             Arrival::Task(id, outcome) => self.input(Input::TaskDone { id, outcome }),
-            Arrival::Tick => self.tick(),
+            Arrival::Tick => {
+                self.tick();
+                if let Err(e) = self.save_facts().await {
+                    tracing::warn!(error = %e, "the agent's facts were not saved; retried next tick");
+                }
+            }
         }
     }
 

@@ -15,10 +15,13 @@ use super::super::protocol::{ActionResponse, TaskOutcome};
 use super::super::{NodeError, peer_of};
 use super::{Channel, Driver, ident};
 
+/// Facts waiting beyond this many are committed at once.
+const FACTS_PER_COMMIT: usize = 1024;
+
 impl Driver {
     /// Commit the pending appends in one transaction, then carry out the
     /// other effects in order (repeating while carrying them out makes
-    /// more).
+    /// more); facts wait for [`Driver::save_facts`].
     pub(super) async fn flush(&mut self) -> Result<(), StoreError> {
         while !self.effects.is_empty() {
             let effects = std::mem::take(&mut self.effects);
@@ -34,36 +37,51 @@ impl Driver {
                 self.ledger.append(&records).await?;
                 self.metrics.append_took(started.elapsed(), records.len());
             }
-            let facts: Vec<(&'static str, Vec<u8>, Vec<u8>)> = effects
-                .iter()
-                .filter_map(|e| match e {
+            // Facts are not on the answers' path: they are gathered and
+            // committed together on the next tick (every 250 ms), when many
+            // are waiting, and at shutdown. A crash loses at most the last
+            // quarter second of them, which gossip and anti-entropy bring
+            // back; appends, which answers rely on, were committed above.
+            self.unsaved_facts
+                .extend(effects.iter().filter_map(|e| match e {
                     Effect::Persist(fact) => {
-                        // Our own facts always encode; one that does not is
-                        // not kept rather than stopping the node.
+                        // Our own facts always encode; one that does not
+                        // is not kept rather than stopping the node.
                         let body = fact.to_bytes().ok()?;
                         Some((fact.kind(), fact.key(), body))
                     }
                     _ => None,
-                })
-                .collect();
-            if !facts.is_empty() {
-                let stored: Vec<StoredFact<'_>> = facts
-                    .iter()
-                    .map(|(kind, key, body)| StoredFact { kind, key, body })
-                    .collect();
-                let owner = self.agent.did().as_str().to_string();
-                self.ledger.store().save_facts(&owner, &stored).await?;
-            }
+                }));
             for effect in effects {
                 self.effect(effect).await?;
             }
         }
+        if self.unsaved_facts.len() >= FACTS_PER_COMMIT {
+            self.save_facts().await?;
+        }
+        Ok(())
+    }
+
+    /// Commit the facts gathered so far, in one transaction.
+    pub(super) async fn save_facts(&mut self) -> Result<(), StoreError> {
+        if self.unsaved_facts.is_empty() {
+            return Ok(());
+        }
+        let stored: Vec<StoredFact<'_>> = self
+            .unsaved_facts
+            .iter()
+            .map(|(kind, key, body)| StoredFact { kind, key, body })
+            .collect();
+        let owner = self.agent.did().as_str();
+        self.ledger.store().save_facts(owner, &stored).await?;
+        // Kept until committed: a failed commit is tried again.
+        self.unsaved_facts.clear();
         Ok(())
     }
 
     async fn effect(&mut self, effect: Effect) -> Result<(), StoreError> {
         match effect {
-            Effect::Append { .. } | Effect::Persist(_) => {} // committed above
+            Effect::Append { .. } | Effect::Persist(_) => {} // committed by flush
             Effect::Send { to, id, request } => {
                 let Some(peer) = peer_of(&to) else {
                     return Ok(());
