@@ -146,24 +146,6 @@ impl Agent {
         let phase = self.peers.remove(&peer);
         let outcome: Result<(IatpResponse, Phase, Option<Session>), Refused> =
             match (request, phase) {
-                (IatpRequest::Hello(bytes), Some(Phase::Connected)) => {
-                    let view = self.k.trust.view(now);
-                    let ctx = Context {
-                        local: &self.local,
-                        bundle: &self.bundle,
-                        revoked: &self.revoked_credentials,
-                        trust: &view,
-                        config: &self.handshake,
-                    };
-                    Responder::on_hello(ctx, remote, &bytes, now, &mut self.nonces, &mut self.rng)
-                        .map(|(pending, response)| {
-                            (
-                                IatpResponse::Response(ByteBuf::from(response)),
-                                Phase::Responding(Box::new(pending)),
-                                None,
-                            )
-                        })
-                }
                 // Both sides dialled at once (two connections, each side's
                 // first one its own): the agent with the higher DID answers
                 // the other's Hello and drops its own; the lower one keeps its
@@ -180,7 +162,7 @@ impl Agent {
                     });
                     return;
                 }
-                (IatpRequest::Hello(bytes), Some(Phase::Initiating(..))) => {
+                (IatpRequest::Hello(bytes), Some(Phase::Connected | Phase::Initiating(..))) => {
                     let view = self.k.trust.view(now);
                     let ctx = Context {
                         local: &self.local,
