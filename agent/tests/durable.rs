@@ -75,7 +75,9 @@ struct Subject {
 
 impl Subject {
     fn new(seed: u8, now: Now) -> Subject {
-        let store = MemoryStore::default();
+        let fed = Federation::new();
+        let did = fed.agent(&fed.acme, "x", &[]).identity().did().clone();
+        let store = MemoryStore::new(&did);
         let agent = Agent::new(config(seed, &store), now).unwrap_or_else(|e| panic!("{e}"));
         Subject {
             agent,

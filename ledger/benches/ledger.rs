@@ -5,6 +5,7 @@
 // Benchmark code: a failed expectation should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use mesh_ledger::LogStore;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -13,8 +13,10 @@
 //!
 //! Records and checkpoints belong to the most recent LOG frame. Lengths are
 //! bounded before anything is allocated (LOG 4 KiB, RECORD 4 KiB, CHECKPOINT
-//! 1 MiB). Importing never "repairs": records are stored exactly as in the
-//! file, so [`crate::verify::verify_log`] reports whatever is wrong with them.
+//! 1 MiB). An export is verified where it lies ([`verify_export`]: two
+//! sequential passes, memory flat in the number of records), or loaded into
+//! [`MemoryLog`]s ([`read_export`], which refuses anything damaged) to answer
+//! proofs from it. Nothing is ever "repaired".
 
 use std::io::{Read, Write};
 
@@ -23,12 +25,14 @@ use sqlx::Row;
 
 use mesh_iatp::cbor;
 
-use crate::merkle::CompactRange;
-use crate::merkle::leaf_hash;
-use crate::note::MAX_NOTE_BYTES;
-use crate::record::MAX_RECORD_BYTES;
+use mesh_iatp::Did;
+
+use crate::audit::{Audit, LogReport, fault};
+use crate::log_store::LogStore;
+use crate::memory::MemoryLog;
+use crate::note::{MAX_NOTE_BYTES, NoteVerifier};
+use crate::record::{CoSignedRecord, MAX_RECORD_BYTES};
 use crate::store::{Store, StoreError};
-use crate::verify::Fault;
 
 /// The first bytes of every export.
 pub const MAGIC: &[u8; 19] = b"mesh-ledger export\n";
@@ -142,167 +146,246 @@ pub fn looks_like_export(path: &std::path::Path) -> bool {
         && &head == MAGIC
 }
 
-struct Pending {
-    origin: String,
-    declared: u64,
-    range: CompactRange,
+/// One frame read from an export.
+struct Frame {
+    kind: u8,
+    /// Empty for a RECORD read with `skip_records`.
+    payload: Vec<u8>,
 }
 
-/// Load an export into `store` (normally a fresh temporary database) exactly
-/// as written. Returns faults the file itself shows (declared sizes that do
-/// not match the records present); everything else is for `verify_log`.
-pub async fn import(input: &mut dyn Read, store: &Store) -> Result<Vec<Fault>, ExportError> {
-    let mut head = [0u8; 23];
-    input
-        .read_exact(&mut head)
-        .map_err(|_| ExportError::NotAnExport(0))?;
-    let version = u32::from_be_bytes([head[19], head[20], head[21], head[22]]);
-    if &head[..19] != MAGIC || version != VERSION {
-        return Err(ExportError::NotAnExport(version));
-    }
-    let mut faults = Vec::new();
-    let mut current: Option<Pending> = None;
-    let pool = store.pool();
-    let mut index = 0u64;
-    loop {
-        let bad = |what: &str| ExportError::Frame {
-            index,
-            what: what.into(),
-        };
-        let mut fh = [0u8; 5];
+/// An export read frame by frame, every length bounded before allocating.
+struct Frames<R> {
+    input: R,
+    /// The next frame's number (0 = first after the header).
+    index: u64,
+    done: bool,
+}
+
+impl<R: Read> Frames<R> {
+    /// Check the magic and version.
+    fn open(mut input: R) -> Result<Self, ExportError> {
+        let mut head = [0u8; 23];
         input
+            .read_exact(&mut head)
+            .map_err(|_| ExportError::NotAnExport(0))?;
+        let version = u32::from_be_bytes([head[19], head[20], head[21], head[22]]);
+        if &head[..19] != MAGIC || version != VERSION {
+            return Err(ExportError::NotAnExport(version));
+        }
+        Ok(Frames {
+            input,
+            index: 0,
+            done: false,
+        })
+    }
+
+    fn bad(&self, what: impl Into<String>) -> ExportError {
+        ExportError::Frame {
+            index: self.index,
+            what: what.into(),
+        }
+    }
+
+    /// The next frame, or `None` after END (checking nothing follows it).
+    /// With `skip_records`, RECORD payloads are read past, not kept.
+    fn next(&mut self, skip_records: bool) -> Result<Option<Frame>, ExportError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut fh = [0u8; 5];
+        self.input
             .read_exact(&mut fh)
-            .map_err(|_| bad("truncated: no END frame"))?;
+            .map_err(|_| self.bad("truncated: no END frame"))?;
         let len = u32::from_be_bytes([fh[1], fh[2], fh[3], fh[4]]) as usize;
         let max = match fh[0] {
             LOG | RECORD => MAX_RECORD_BYTES,
             CHECKPOINT => MAX_NOTE_BYTES,
             END => 0,
-            _ => return Err(bad(&format!("unknown frame type 0x{:02x}", fh[0]))),
+            other => return Err(self.bad(format!("unknown frame type 0x{other:02x}"))),
         };
         if len > max {
-            return Err(bad(&format!(
-                "{len}-byte payload exceeds the {max}-byte limit"
-            )));
+            return Err(self.bad(format!("{len}-byte payload exceeds the {max}-byte limit")));
         }
-        let mut payload = vec![0u8; len];
-        input
-            .read_exact(&mut payload)
-            .map_err(|_| bad("truncated payload"))?;
-        match fh[0] {
+        let payload = if skip_records && fh[0] == RECORD {
+            let skipped = std::io::copy(
+                &mut (&mut self.input).take(len as u64),
+                &mut std::io::sink(),
+            )?;
+            if skipped != len as u64 {
+                return Err(self.bad("truncated payload"));
+            }
+            Vec::new()
+        } else {
+            let mut payload = vec![0u8; len];
+            self.input
+                .read_exact(&mut payload)
+                .map_err(|_| self.bad("truncated payload"))?;
+            payload
+        };
+        if fh[0] == END {
+            let mut rest = [0u8; 1];
+            if self.input.read(&mut rest)? != 0 {
+                return Err(self.bad("bytes after the END frame"));
+            }
+            self.done = true;
+            return Ok(None);
+        }
+        self.index += 1;
+        Ok(Some(Frame {
+            kind: fh[0],
+            payload,
+        }))
+    }
+
+    /// A LOG frame's header and key.
+    fn header(&self, payload: &[u8]) -> Result<(LogHeader, Did), ExportError> {
+        let h: LogHeader = cbor::from_canonical_slice(payload, MAX_RECORD_BYTES)
+            .map_err(|e| self.bad(e.to_string()))?;
+        let key = Did::from_public_key_bytes(&h.public_key)
+            .map_err(|e| self.bad(format!("log key: {e}")))?;
+        Ok((h, key))
+    }
+}
+
+/// What the first pass learns of one log: its header and checkpoints.
+struct Outline {
+    header: LogHeader,
+    key: Did,
+    /// Checkpoint notes by the size their text gives, ascending.
+    checkpoints: Vec<(u64, Vec<u8>)>,
+    /// Notes whose size cannot be read, or that repeat a size.
+    faults: Vec<crate::audit::Fault>,
+}
+
+/// The first pass: every log's header and checkpoints (records skipped).
+fn outline(input: impl Read) -> Result<Vec<Outline>, ExportError> {
+    let mut frames = Frames::open(input)?;
+    let mut logs: Vec<Outline> = Vec::new();
+    while let Some(frame) = frames.next(true)? {
+        match frame.kind {
             LOG => {
-                if let Some(p) = current.take() {
-                    finish(store, p, &mut faults).await?;
-                }
-                let h: LogHeader = cbor::from_canonical_slice(&payload, MAX_RECORD_BYTES)
-                    .map_err(|e| bad(&e.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO ledger_logs (origin, public_key, size) VALUES ($1, $2, $3)",
-                )
-                .bind(&h.origin)
-                .bind(h.public_key.to_vec())
-                .bind(0i64)
-                .execute(pool)
-                .await
-                .map_err(StoreError::from)?;
-                current = Some(Pending {
-                    origin: h.origin,
-                    declared: h.size,
-                    range: CompactRange::new(),
+                let (header, key) = frames.header(&frame.payload)?;
+                logs.push(Outline {
+                    header,
+                    key,
+                    checkpoints: Vec::new(),
+                    faults: Vec::new(),
                 });
             }
-            RECORD | CHECKPOINT => {
-                let p = current
-                    .as_mut()
-                    .ok_or_else(|| bad("record or checkpoint before any LOG frame"))?;
-                if fh[0] == RECORD {
-                    let idx = p.range.size() as i64;
-                    sqlx::query(
-                        "INSERT INTO ledger_records (origin, idx, leaf) VALUES ($1, $2, $3)",
-                    )
-                    .bind(&p.origin)
-                    .bind(idx)
-                    .bind(payload.clone())
-                    .execute(pool)
-                    .await
-                    .map_err(StoreError::from)?;
-                    for (level, i, hash) in p.range.append(leaf_hash(&payload)) {
-                        sqlx::query("INSERT INTO ledger_nodes (origin, level, idx, hash) VALUES ($1, $2, $3, $4)")
-                            .bind(&p.origin)
-                            .bind(level as i32)
-                            .bind(i as i64)
-                            .bind(hash.to_vec())
-                            .execute(pool)
-                            .await
-                            .map_err(StoreError::from)?;
-                    }
-                } else {
-                    // The size is read from the note later by verify; store
-                    // under a unique key even if the note does not parse.
-                    let key = next_checkpoint_key(store, &p.origin, &payload).await?;
-                    sqlx::query(
-                        "INSERT INTO ledger_checkpoints (origin, size, note) VALUES ($1, $2, $3)",
-                    )
-                    .bind(&p.origin)
-                    .bind(key)
-                    .bind(payload)
-                    .execute(pool)
-                    .await
-                    .map_err(StoreError::from)?;
-                }
-            }
             _ => {
-                if let Some(p) = current.take() {
-                    finish(store, p, &mut faults).await?;
+                let Some(log) = logs.last_mut() else {
+                    return Err(frames.bad("record or checkpoint before any LOG frame"));
+                };
+                if frame.kind == CHECKPOINT {
+                    let n = log.checkpoints.len() + log.faults.len() + 1;
+                    let at = format!("export, log {}, checkpoint #{n}", log.header.origin);
+                    let size = crate::note::Note::parse(&frame.payload)
+                        .map_err(|e| e.to_string())
+                        .and_then(|note| {
+                            crate::checkpoint::Checkpoint::parse_body(&note.text)
+                                .map_err(|e| e.to_string())
+                        });
+                    match size {
+                        Err(why) => log.faults.push(fault(at, why)),
+                        Ok(cp) if log.checkpoints.iter().any(|(s, _)| *s == cp.size) => log
+                            .faults
+                            .push(fault(at, format!("a second note for size {}", cp.size))),
+                        Ok(cp) => log.checkpoints.push((cp.size, frame.payload)),
+                    }
                 }
-                let mut rest = [0u8; 1];
-                if input.read(&mut rest)? != 0 {
-                    return Err(bad("bytes after the END frame"));
-                }
-                return Ok(faults);
             }
         }
-        index += 1;
     }
+    for log in &mut logs {
+        log.checkpoints.sort_by_key(|(s, _)| *s);
+    }
+    Ok(logs)
 }
 
-async fn next_checkpoint_key(store: &Store, origin: &str, note: &[u8]) -> Result<i64, StoreError> {
-    let parsed = crate::note::Note::parse(note)
-        .ok()
-        .and_then(|n| crate::checkpoint::Checkpoint::parse_body(&n.text).ok())
-        .and_then(|c| i64::try_from(c.size).ok());
-    if let Some(size) = parsed {
-        let taken = sqlx::query("SELECT 1 FROM ledger_checkpoints WHERE origin = $1 AND size = $2")
-            .bind(origin)
-            .bind(size)
-            .fetch_optional(store.pool())
-            .await?;
-        if taken.is_none() {
-            return Ok(size);
+/// Records verified per signature batch.
+const PAGE: u64 = 10_000;
+
+/// Verify every log of the export in `input` where it lies, like
+/// [`crate::verify::verify_log`] verifies a database: two sequential passes
+/// (checkpoints, then records), never holding more than a page of records.
+/// `progress(origin, done, total)` is called after each page.
+pub fn verify_export<R: Read + std::io::Seek>(
+    mut input: R,
+    witnesses: &[NoteVerifier],
+    mut progress: impl FnMut(&str, u64, u64),
+) -> Result<Vec<LogReport>, ExportError> {
+    let outlines = outline(&mut input)?;
+    input.rewind()?;
+    let mut frames = Frames::open(input)?;
+    let mut reports = Vec::with_capacity(outlines.len());
+    let mut current: Option<(Audit, Outline)> = None;
+    let mut outlines = outlines.into_iter();
+    let finish = |(audit, o): (Audit, Outline)| {
+        let mut report = audit.finish(o.header.size, witnesses);
+        report.faults.extend(o.faults);
+        report
+    };
+    while let Some(frame) = frames.next(false)? {
+        match frame.kind {
+            LOG => {
+                reports.extend(current.take().map(finish));
+                let mut o = outlines
+                    .next()
+                    .ok_or_else(|| frames.bad("the file changed while it was read"))?;
+                let checkpoints = std::mem::take(&mut o.checkpoints);
+                current = Some((Audit::new(&o.header.origin, &o.key, checkpoints), o));
+            }
+            RECORD => {
+                let Some((audit, o)) = current.as_mut() else {
+                    return Err(frames.bad("record or checkpoint before any LOG frame"));
+                };
+                audit.record(&frame.payload);
+                if audit.size().is_multiple_of(PAGE) {
+                    audit.end_page();
+                    progress(&o.header.origin, audit.size(), o.header.size);
+                }
+            }
+            _ => {}
         }
     }
-    // Unparseable or duplicate: a negative key keeps it for verify to report.
-    let row =
-        sqlx::query("SELECT COALESCE(MIN(size), 0) AS m FROM ledger_checkpoints WHERE origin = $1")
-            .bind(origin)
-            .fetch_one(store.pool())
-            .await?;
-    let min: i64 = row.try_get("m")?;
-    Ok(min.min(0) - 1)
+    reports.extend(current.take().map(finish));
+    Ok(reports)
 }
 
-async fn finish(store: &Store, p: Pending, faults: &mut Vec<Fault>) -> Result<(), StoreError> {
-    let present = p.range.size();
-    if present != p.declared {
-        faults.push(Fault {
-            location: format!("export, log {}", p.origin),
-            what: format!("declares {} records but holds {present}", p.declared),
-        });
+/// Load every log of an export into memory, to answer proofs and inspect
+/// records from it. Anything damaged — a record or checkpoint that does
+/// not verify, a size that does not match — is refused with where it is
+/// (`verify_export` gives the full report).
+pub fn read_export(input: impl Read) -> Result<Vec<MemoryLog>, ExportError> {
+    let mut frames = Frames::open(input)?;
+    let mut logs: Vec<(MemoryLog, u64)> = Vec::new();
+    let check_size = |frames: &Frames<_>, log: Option<&(MemoryLog, u64)>| match log {
+        Some((l, declared)) if l.size() != *declared => Err(frames.bad(format!(
+            "log {} declares {declared} records but holds {}",
+            l.origin(),
+            l.size()
+        ))),
+        _ => Ok(()),
+    };
+    while let Some(frame) = frames.next(false)? {
+        if frame.kind == LOG {
+            check_size(&frames, logs.last())?;
+            let (header, key) = frames.header(&frame.payload)?;
+            logs.push((MemoryLog::new(header.origin, key), header.size));
+            continue;
+        }
+        let Some((log, _)) = logs.last_mut() else {
+            return Err(frames.bad("record or checkpoint before any LOG frame"));
+        };
+        if frame.kind == RECORD {
+            let record = CoSignedRecord::from_bytes(&frame.payload)
+                .map_err(|e| frames.bad(format!("record {}: {e}", log.size())))?;
+            log.push([record]);
+        } else {
+            log.put_checkpoint(&frame.payload)
+                .map_err(|e| frames.bad(e.to_string()))?;
+        }
     }
-    sqlx::query("UPDATE ledger_logs SET size = $1 WHERE origin = $2")
-        .bind(present as i64)
-        .bind(&p.origin)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+    check_size(&frames, logs.last())?;
+    Ok(logs.into_iter().map(|(l, _)| l).collect())
 }

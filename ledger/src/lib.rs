@@ -8,10 +8,13 @@
 //! equivocation proof ([`equivocation`]).
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod checkpoint;
 pub mod equivocation;
 #[cfg(feature = "store")]
 pub mod export;
+pub mod log_store;
+pub mod memory;
 pub mod merkle;
 pub mod note;
 #[cfg(feature = "store")]
@@ -24,4 +27,6 @@ pub mod testing;
 pub mod verify;
 pub mod witness;
 
+pub use log_store::{LogStore, StoreError};
+pub use memory::MemoryLog;
 pub use record::{ActionKind, ActionRecord, ActorSigned, CoSignedRecord, RecordError};

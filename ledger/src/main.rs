@@ -10,8 +10,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use mesh_ledger::merkle::{verify_consistency, verify_inclusion};
 use mesh_ledger::note::NoteVerifier;
-use mesh_ledger::store::{Log, Store};
-use mesh_ledger::verify::verify_log;
+use mesh_ledger::store::Store;
+use mesh_ledger::verify::{LogReport, verify_log};
+use mesh_ledger::{LogStore, MemoryLog};
 use serde_json::json;
 
 /// Audit agent-mesh ledgers: verify every signature and root, prove
@@ -157,67 +158,155 @@ fn main() -> ExitCode {
     }
 }
 
-/// A ledger opened for auditing: a database read-only, or an export file
-/// imported into a private temporary database (kept alive here).
-struct Audit {
-    store: Store,
-    _tmp: Option<tempfile::TempDir>,
-    import_faults: Vec<mesh_ledger::verify::Fault>,
+/// Is `path` an export file (rather than a database)?
+fn is_export(path: &str) -> bool {
+    let p = std::path::Path::new(path);
+    p.is_file() && mesh_ledger::export::looks_like_export(p)
 }
 
-async fn open_for_audit(path: &str) -> Result<Audit> {
-    let p = std::path::Path::new(path);
-    if p.is_file() && mesh_ledger::export::looks_like_export(p) {
-        let tmp = tempfile::tempdir().context("creating a temporary directory for the import")?;
-        let db = tmp.path().join("import.db");
-        let store = Store::open(&db.to_string_lossy()).await?;
-        let mut file = std::io::BufReader::new(
-            std::fs::File::open(p).with_context(|| format!("opening {path}"))?,
+/// A ledger opened for auditing: a database read-only, or the logs of an
+/// export file read into memory (every record and checkpoint verified).
+enum Audited {
+    Db(Store),
+    Export(Vec<MemoryLog>),
+}
+
+async fn open_for_audit(path: &str) -> Result<Audited> {
+    if is_export(path) {
+        let file = std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {path}"))?,
         );
-        let import_faults = mesh_ledger::export::import(&mut file, &store)
-            .await
-            .with_context(|| format!("reading the export {path}"))?;
-        return Ok(Audit {
-            store,
-            _tmp: Some(tmp),
-            import_faults,
-        });
+        let logs = mesh_ledger::export::read_export(file).with_context(|| {
+            format!("reading the export {path} (`mesh-ledger verify {path}` names every fault)")
+        })?;
+        return Ok(Audited::Export(logs));
     }
     let store = Store::open_read_only(path)
         .await
         .with_context(|| format!("opening {path}"))?;
-    Ok(Audit {
-        store,
-        _tmp: None,
-        import_faults: Vec::new(),
-    })
+    Ok(Audited::Db(store))
+}
+
+impl Audited {
+    async fn origins(&self) -> Result<Vec<String>> {
+        Ok(match self {
+            Audited::Db(store) => store.origins().await?,
+            Audited::Export(logs) => logs.iter().map(|l| l.origin().to_owned()).collect(),
+        })
+    }
+
+    /// The log `origin`.
+    async fn log(&mut self, origin: &str) -> Result<Box<dyn LogStore>> {
+        Ok(match self {
+            Audited::Db(store) => Box::new(store.log(origin).await?),
+            Audited::Export(logs) => {
+                let at = logs
+                    .iter()
+                    .position(|l| l.origin() == origin)
+                    .with_context(|| format!("no log {origin:?} in this export"))?;
+                Box::new(logs.swap_remove(at))
+            }
+        })
+    }
+
+    /// The log `origin`, or the only one.
+    async fn pick(&mut self, origin: Option<String>) -> Result<Box<dyn LogStore>> {
+        let origin = match origin {
+            Some(o) => o,
+            None => {
+                let all = self.origins().await?;
+                match all.as_slice() {
+                    [one] => one.clone(),
+                    [] => bail!("the ledger holds no logs"),
+                    many => bail!(
+                        "the ledger holds {} logs; choose one with --origin ({})",
+                        many.len(),
+                        many.join(", ")
+                    ),
+                }
+            }
+        };
+        self.log(&origin).await
+    }
 }
 
 /// Open `path` for auditing and pick its log (`--origin`, or the only one).
-/// The `Audit` must live as long as the `Log` (it may own the import).
-async fn open_audited_log(path: &str, origin: Option<String>) -> Result<(Audit, Log)> {
-    let audit = open_for_audit(path).await?;
-    let log = open_log(&audit.store, origin).await?;
-    Ok((audit, log))
+async fn open_audited_log(path: &str, origin: Option<String>) -> Result<Box<dyn LogStore>> {
+    open_for_audit(path).await?.pick(origin).await
 }
 
-async fn open_log(store: &Store, origin: Option<String>) -> Result<Log> {
-    let origin = match origin {
-        Some(o) => o,
-        None => {
-            let all = store.origins().await?;
-            match all.as_slice() {
-                [one] => one.clone(),
-                [] => bail!("the ledger holds no logs"),
-                many => bail!(
-                    "the ledger holds {} logs; choose one with --origin ({})",
-                    many.len(),
-                    many.join(", ")
-                ),
+/// A progress bar on a terminal, nothing otherwise.
+fn progress_bar(origin: &str) -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "verifying {msg} [{bar:40}] {pos}/{len} records, {per_sec}, eta {eta}",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b.set_message(origin.to_owned());
+        b
+    })
+}
+
+/// Verify every log (or `origin`) of the database or export at `path`.
+async fn verify_reports(
+    path: &str,
+    origin: Option<String>,
+    witnesses: &[NoteVerifier],
+) -> Result<Vec<LogReport>> {
+    if is_export(path) {
+        let file = std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {path}"))?,
+        );
+        let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+        let mut reports = mesh_ledger::export::verify_export(file, witnesses, |o, done, total| {
+            if bar.as_ref().is_none_or(|(name, _)| name != o) {
+                if let Some((_, b)) = bar.take() {
+                    b.finish_and_clear();
+                }
+                bar = progress_bar(o).map(|b| (o.to_owned(), b));
+            }
+            if let Some((_, b)) = &bar {
+                b.set_length(total);
+                b.set_position(done);
+            }
+        })
+        .with_context(|| format!("reading the export {path}"))?;
+        if let Some((_, b)) = bar {
+            b.finish_and_clear();
+        }
+        if let Some(o) = origin {
+            reports.retain(|r| r.origin == o);
+            if reports.is_empty() {
+                bail!("no log {o:?} in this export");
             }
         }
+        return Ok(reports);
+    }
+    let store = Store::open_read_only(path)
+        .await
+        .with_context(|| format!("opening {path}"))?;
+    let origins = match origin {
+        Some(o) => vec![o],
+        None => store.origins().await?,
     };
-    Ok(store.log(&origin).await?)
+    let mut reports = Vec::new();
+    for origin in origins {
+        let bar = progress_bar(&origin);
+        let report = verify_log(&store, &origin, witnesses, |done, total| {
+            if let Some(b) = &bar {
+                b.set_length(total);
+                b.set_position(done);
+            }
+        })
+        .await?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        reports.push(report);
+    }
+    Ok(reports)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -230,8 +319,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             bundle,
             json,
         } => {
-            let audit = open_for_audit(&path).await?;
-            let store = &audit.store;
             let mut witnesses: Vec<NoteVerifier> = witnesses
                 .iter()
                 .map(|w| NoteVerifier::from_vkey(w).with_context(|| format!("--witness {w:?}")))
@@ -253,44 +340,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     did.clone(),
                 )?);
             }
-            let origins = match origin {
-                Some(o) => vec![o],
-                None => store.origins().await?,
-            };
-            let mut sound = true;
-            let mut reports = Vec::new();
-            for origin in origins {
-                let bar = std::io::stderr().is_terminal().then(|| {
-                    let b = indicatif::ProgressBar::new(0);
-                    if let Ok(style) = indicatif::ProgressStyle::with_template(
-                        "verifying {msg} [{bar:40}] {pos}/{len} records, {per_sec}, eta {eta}",
-                    ) {
-                        b.set_style(style.progress_chars("=> "));
-                    }
-                    b.set_message(origin.clone());
-                    b
-                });
-                let mut report = verify_log(store, &origin, &witnesses, |done, total| {
-                    if let Some(b) = &bar {
-                        b.set_length(total);
-                        b.set_position(done);
-                    }
-                })
-                .await?;
-                if let Some(b) = bar {
-                    b.finish_and_clear();
-                }
-                let prefix = format!("export, log {origin}");
-                report.faults.extend(
-                    audit
-                        .import_faults
-                        .iter()
-                        .filter(|f| f.location == prefix)
-                        .cloned(),
-                );
-                sound &= report.is_sound();
-                reports.push(report);
-            }
+            let reports = verify_reports(&path, origin, &witnesses).await?;
+            let sound = reports.iter().all(LogReport::is_sound);
             if json {
                 let out: Vec<_> = reports
                     .iter()
@@ -340,7 +391,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             index,
             origin,
         } => {
-            let (_audit, log) = open_audited_log(&path, origin).await?;
+            let log = open_audited_log(&path, origin).await?;
             let note = log
                 .latest_checkpoint()
                 .await?
@@ -374,7 +425,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             to,
             origin,
         } => {
-            let (_audit, log) = open_audited_log(&path, origin).await?;
+            let log = open_audited_log(&path, origin).await?;
             let proof = log.consistency_proof(from, to).await?;
             let (old_root, new_root) = (log.root_at(from).await?, log.root_at(to).await?);
             verify_consistency(from, to, &proof, &old_root, &new_root)
@@ -394,11 +445,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             index,
             origin,
         } => {
-            let audit = open_for_audit(&path).await?;
-            let store = &audit.store;
+            let mut audited = open_for_audit(&path).await?;
             match index {
                 Some(i) => {
-                    let log = open_log(store, origin).await?;
+                    let log = audited.pick(origin).await?;
                     let rec = log.record(i).await?;
                     let r = rec.record();
                     out!(
@@ -413,8 +463,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
                 None => {
-                    for o in store.origins().await? {
-                        let log = store.log(&o).await?;
+                    for o in audited.origins().await? {
+                        let log = audited.log(&o).await?;
                         out!(
                             "{o}: {} records, root {}, log key {}",
                             log.size(),
@@ -427,7 +477,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Checkpoint { path, origin } => {
-            let (_audit, log) = open_audited_log(&path, origin).await?;
+            let log = open_audited_log(&path, origin).await?;
             let note = log
                 .latest_checkpoint()
                 .await?
@@ -436,14 +486,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { path, out } => {
-            let audit = open_for_audit(&path).await?;
+            if is_export(&path) {
+                bail!("{path} is already an export");
+            }
+            let store = Store::open_read_only(&path)
+                .await
+                .with_context(|| format!("opening {path}"))?;
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&out)
                 .with_context(|| format!("cannot create {out} (it must not exist yet)"))?;
             let mut writer = std::io::BufWriter::new(file);
-            let n = mesh_ledger::export::export(&audit.store, &mut writer).await?;
+            let n = mesh_ledger::export::export(&store, &mut writer).await?;
             writer
                 .into_inner()
                 .map_err(|e| e.into_error())?

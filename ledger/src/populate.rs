@@ -8,6 +8,7 @@ use mesh_iatp::Timestamp;
 use mesh_iatp::testing::identity;
 
 use crate::checkpoint::{Checkpoint, cosign, witness_verifier};
+use crate::log_store::LogStore;
 use crate::note::NoteVerifier;
 use crate::store::{Store, StoreError};
 use crate::testing::{agents, record};

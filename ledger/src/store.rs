@@ -15,51 +15,11 @@ use sqlx::{AnyPool, Executor, Row};
 
 use mesh_iatp::{Did, DidError};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, log_verifier, open_checkpoint};
+use crate::checkpoint::Checkpoint;
+pub use crate::log_store::StoreError;
+use crate::log_store::{LogStore, StoreFuture, inclusion_within, open_note, root_mismatch, within};
 use crate::merkle::{self, CompactRange, Hash, MissingNode, NodeMap, NodeRecorder, infallible};
 use crate::record::{CoSignedRecord, RecordError};
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed (the cause follows in the error chain).
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    /// Migrations failed.
-    #[error("migrating the database")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// Nothing at that path, or not a mesh ledger.
-    #[error("{0}")]
-    NotALedger(String),
-    /// No such log.
-    #[error("no log {0:?} in this store")]
-    UnknownLog(String),
-    /// A log with this origin already exists.
-    #[error("a log {0:?} already exists")]
-    LogExists(String),
-    /// Stored data is corrupt (run `verify` for the full report).
-    #[error("corrupt store: {0}")]
-    Corrupt(String),
-    /// Index or size beyond the log.
-    #[error("{what} {value} is beyond the log size {size}")]
-    OutOfRange {
-        /// What was asked for.
-        what: &'static str,
-        /// The value.
-        value: u64,
-        /// The log's size.
-        size: u64,
-    },
-    /// A checkpoint that does not fit this log.
-    #[error("checkpoint: {0}")]
-    Checkpoint(String),
-}
-
-impl From<MissingNode> for StoreError {
-    fn from(e: MissingNode) -> Self {
-        StoreError::Corrupt(e.to_string())
-    }
-}
 
 fn is_url(location: &str) -> bool {
     location.starts_with("postgres://")
@@ -373,35 +333,8 @@ pub struct Log {
 }
 
 impl Log {
-    /// The log's origin (its checkpoint key name).
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    /// The log's public key.
-    pub fn key(&self) -> &Did {
-        &self.key
-    }
-
-    /// Records durably appended.
-    pub fn size(&self) -> u64 {
-        self.range.size()
-    }
-
-    /// The current root.
-    pub fn root(&self) -> Hash {
-        self.range.root()
-    }
-
-    /// The log's right edge: enough to append and compute roots (what an
-    /// agent that owns this log starts from).
-    pub fn range(&self) -> &CompactRange {
-        &self.range
-    }
-
-    /// Append co-signed records in one transaction; returns the new size
-    /// once the commit is durable. On error nothing was appended.
-    pub async fn append(&mut self, records: &[CoSignedRecord]) -> Result<u64, StoreError> {
+    /// Append in one transaction (see [`LogStore::append`]).
+    async fn append_now(&mut self, records: &[CoSignedRecord]) -> Result<u64, StoreError> {
         if records.is_empty() {
             return Ok(self.size());
         }
@@ -475,27 +408,18 @@ impl Log {
     /// Fetch what `op` needs from the store, then run it.
     async fn with_nodes<T>(
         &self,
-        op: impl Fn(&dyn NodeSourceDyn) -> Result<T, MissingNode>,
+        op: impl Fn(&dyn NodeSourceDyn) -> Result<T, MissingNode> + Send + Sync,
     ) -> Result<T, StoreError> {
-        let rec = NodeRecorder::default();
-        let _ = op(&rec);
-        let nodes = self.fetch_nodes(&rec.positions()).await?;
+        let positions = {
+            let rec = NodeRecorder::default();
+            let _ = op(&rec);
+            rec.positions()
+        };
+        let nodes = self.fetch_nodes(&positions).await?;
         Ok(op(&nodes)?)
     }
 
-    fn check(&self, what: &'static str, value: u64, limit: u64) -> Result<(), StoreError> {
-        if value > limit {
-            return Err(StoreError::OutOfRange {
-                what,
-                value,
-                size: limit,
-            });
-        }
-        Ok(())
-    }
-
-    /// The leaf hashes of records `from..size`, in order.
-    pub async fn leaf_hashes(&self, from: u64) -> Result<Vec<Hash>, StoreError> {
+    async fn leaf_hashes_now(&self, from: u64) -> Result<Vec<Hash>, StoreError> {
         let rows = sqlx::query(
             "SELECT hash FROM ledger_nodes WHERE origin = $1 AND level = 0 AND idx >= $2 \
              ORDER BY idx",
@@ -509,35 +433,8 @@ impl Log {
             .collect()
     }
 
-    /// The root at an earlier size.
-    pub async fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
-        self.check("size", size, self.size())?;
-        self.with_nodes(|s| s.root_of(size)).await
-    }
-
-    /// RFC 9162 inclusion proof for `index` in the tree of `size` leaves.
-    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.check("size", size, self.size())?;
-        if index >= size {
-            return Err(StoreError::OutOfRange {
-                what: "index",
-                value: index,
-                size,
-            });
-        }
-        self.with_nodes(|s| s.inclusion(index, size)).await
-    }
-
-    /// RFC 9162 consistency proof from `old` to `new`.
-    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
-        self.check("size", new, self.size())?;
-        self.check("old size", old, new)?;
-        self.with_nodes(|s| s.consistency(old, new)).await
-    }
-
-    /// The record at `index`, signatures verified.
-    pub async fn record(&self, index: u64) -> Result<CoSignedRecord, StoreError> {
-        self.check("index", index + 1, self.size())?;
+    async fn record_now(&self, index: u64) -> Result<CoSignedRecord, StoreError> {
+        within("index", index.saturating_add(1), self.size())?;
         let row = sqlx::query("SELECT leaf FROM ledger_records WHERE origin = $1 AND idx = $2")
             .bind(&self.origin)
             .bind(i64_of(index)?)
@@ -549,19 +446,10 @@ impl Log {
             .map_err(|e: RecordError| StoreError::Corrupt(format!("record {index}: {e}")))
     }
 
-    /// Store a signed checkpoint (its log signature must verify and its root
-    /// must be this log's root at its size). Cosignature lines may follow.
-    pub async fn add_checkpoint(&self, note: &[u8]) -> Result<Checkpoint, StoreError> {
-        let verifier = log_verifier(&self.origin, self.key.clone())
-            .map_err(|e| StoreError::Checkpoint(e.to_string()))?;
-        let (cp, _) = open_checkpoint(note, &verifier)
-            .map_err(|e: CheckpointError| StoreError::Checkpoint(e.to_string()))?;
-        let root = self.root_at(cp.size).await?;
-        if root != cp.root {
-            return Err(StoreError::Checkpoint(format!(
-                "root at size {} does not match the log",
-                cp.size
-            )));
+    async fn add_checkpoint_now(&self, note: &[u8]) -> Result<Checkpoint, StoreError> {
+        let cp = open_note(&self.origin, &self.key, note)?;
+        if self.root_at(cp.size).await? != cp.root {
+            return Err(root_mismatch(cp.size));
         }
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM ledger_checkpoints WHERE origin = $1 AND size = $2")
@@ -579,8 +467,7 @@ impl Log {
         Ok(cp)
     }
 
-    /// The latest stored checkpoint note, if any.
-    pub async fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn latest_checkpoint_now(&self) -> Result<Option<Vec<u8>>, StoreError> {
         let row = sqlx::query(
             "SELECT note FROM ledger_checkpoints WHERE origin = $1 ORDER BY size DESC LIMIT 1",
         )
@@ -588,6 +475,62 @@ impl Log {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.try_get("note")).transpose()?)
+    }
+}
+
+impl LogStore for Log {
+    fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn key(&self) -> &Did {
+        &self.key
+    }
+
+    fn range(&self) -> &CompactRange {
+        &self.range
+    }
+
+    fn append<'a>(&'a mut self, records: &'a [CoSignedRecord]) -> StoreFuture<'a, u64> {
+        Box::pin(self.append_now(records))
+    }
+
+    fn record(&self, index: u64) -> StoreFuture<'_, CoSignedRecord> {
+        Box::pin(self.record_now(index))
+    }
+
+    fn leaf_hashes(&self, from: u64) -> StoreFuture<'_, Vec<Hash>> {
+        Box::pin(self.leaf_hashes_now(from))
+    }
+
+    fn root_at(&self, size: u64) -> StoreFuture<'_, Hash> {
+        Box::pin(async move {
+            within("size", size, self.size())?;
+            self.with_nodes(move |s| s.root_of(size)).await
+        })
+    }
+
+    fn inclusion_proof(&self, index: u64, size: u64) -> StoreFuture<'_, Vec<Hash>> {
+        Box::pin(async move {
+            inclusion_within(index, size, self.size())?;
+            self.with_nodes(move |s| s.inclusion(index, size)).await
+        })
+    }
+
+    fn consistency_proof(&self, old: u64, new: u64) -> StoreFuture<'_, Vec<Hash>> {
+        Box::pin(async move {
+            within("size", new, self.size())?;
+            within("old size", old, new)?;
+            self.with_nodes(move |s| s.consistency(old, new)).await
+        })
+    }
+
+    fn add_checkpoint<'a>(&'a mut self, note: &'a [u8]) -> StoreFuture<'a, Checkpoint> {
+        Box::pin(self.add_checkpoint_now(note))
+    }
+
+    fn latest_checkpoint(&self) -> StoreFuture<'_, Option<Vec<u8>>> {
+        Box::pin(self.latest_checkpoint_now())
     }
 }
 

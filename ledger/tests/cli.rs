@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use mesh_ledger::LogStore;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -167,6 +168,33 @@ fn an_export_verifies_like_the_database_and_is_never_overwritten() {
     assert!(ex.status.success(), "{}", text(&ex.stderr));
     // Same records, root and checkpoints from either form.
     assert_eq!(db.lines().next(), text(&ex.stdout).lines().next());
+    // Proofs, checkpoints and records read from the export are the database's.
+    for args in [
+        &["prove", "--index", "123"][..],
+        &["consistency", "--from", "100", "--to", "300"],
+        &["checkpoint"],
+        &["inspect", "--index", "5"],
+        &["inspect"],
+    ] {
+        let from = |file: &str| {
+            let out = tool(&[&[args[0], file], &args[1..]].concat(), dir.path());
+            assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+            text(&out.stdout)
+        };
+        assert_eq!(from("l.db"), from("l.export"), "{args:?}");
+    }
+    let files = || {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let listed = files();
+    let again = tool(&["export", "l.export", "--out", "copy.export"], dir.path());
+    assert!(text(&again.stderr).contains("already an export"));
+    assert_eq!(files(), listed, "auditing an export writes nothing");
     let before = std::fs::read(dir.path().join("l.export")).unwrap();
     let again = tool(&["export", "l.db", "--out", "l.export"], dir.path());
     assert_eq!(again.status.code(), Some(1));

@@ -2,8 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mesh_ledger::export::{ExportError, MAGIC, export, import};
+use mesh_ledger::LogStore;
+use mesh_ledger::MemoryLog;
+use mesh_ledger::export::{ExportError, MAGIC, export, read_export, verify_export};
 use mesh_ledger::store::Store;
+use mesh_ledger::verify::LogReport;
 use mesh_ledger::verify::verify_log;
 
 const ORIGIN: &str = mesh_ledger::populate::ORIGIN;
@@ -21,15 +24,29 @@ async fn exported(records: u64) -> (tempfile::TempDir, Vec<u8>, [u8; 32]) {
     (dir, bytes, root)
 }
 
-async fn load(
+/// Verify an export where it lies.
+fn verify(bytes: &[u8]) -> Result<Vec<LogReport>, ExportError> {
+    verify_export(
+        std::io::Cursor::new(bytes),
+        &[mesh_ledger::populate::witness()],
+        |_, _, _| {},
+    )
+}
+
+/// Both readers: verifying and loading.
+fn load(
     bytes: &[u8],
-) -> Result<(tempfile::TempDir, Store, Vec<mesh_ledger::verify::Fault>), ExportError> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("i.db").to_string_lossy())
-        .await
-        .unwrap();
-    let faults = import(&mut &bytes[..], &store).await?;
-    Ok((dir, store, faults))
+) -> (
+    Result<Vec<LogReport>, ExportError>,
+    Result<Vec<MemoryLog>, ExportError>,
+) {
+    (verify(bytes), read_export(bytes))
+}
+
+fn faults(bytes: &[u8]) -> Vec<String> {
+    let reports = verify(bytes).unwrap();
+    assert_eq!(reports.len(), 1);
+    reports[0].faults.iter().map(ToString::to_string).collect()
 }
 
 /// Offsets of the RECORD frames (type 0x02) in an export.
@@ -47,19 +64,12 @@ fn record_frames(bytes: &[u8]) -> Vec<(usize, usize)> {
 }
 
 #[tokio::test]
-async fn an_export_round_trips_and_verifies() {
-    let (_d, bytes, root) = exported(120).await;
+async fn an_export_verifies_where_it_lies_exactly_as_its_database_does() {
+    let (dir, bytes, root) = exported(120).await;
     assert!(bytes.starts_with(b"mesh-ledger export\n\x00\x00\x00\x01"));
-    let (_i, store, faults) = load(&bytes).await.unwrap();
-    assert!(faults.is_empty());
-    let report = verify_log(
-        &store,
-        ORIGIN,
-        &[mesh_ledger::populate::witness()],
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let reports = verify(&bytes).unwrap();
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
     assert!(report.is_sound(), "{:?}", report.faults);
     assert_eq!(
         (
@@ -70,6 +80,49 @@ async fn an_export_round_trips_and_verifies() {
         ),
         (120, root, 3, 3)
     );
+    let store = Store::open_read_only(&dir.path().join("l.db").to_string_lossy())
+        .await
+        .unwrap();
+    let from_db = verify_log(
+        &store,
+        ORIGIN,
+        &[mesh_ledger::populate::witness()],
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(&from_db, report);
+}
+
+#[tokio::test]
+async fn a_loaded_export_answers_proofs_like_its_database() {
+    let (dir, bytes, root) = exported(75).await;
+    let logs = read_export(&bytes[..]).unwrap();
+    assert_eq!(logs.len(), 1);
+    let log = &logs[0];
+    let store = Store::open_read_only(&dir.path().join("l.db").to_string_lossy())
+        .await
+        .unwrap();
+    let db = store.log(ORIGIN).await.unwrap();
+    assert_eq!((log.origin(), log.size(), log.root()), (ORIGIN, 75, root));
+    assert_eq!(
+        log.latest_checkpoint().await.unwrap(),
+        db.latest_checkpoint().await.unwrap()
+    );
+    for (index, size) in [(0, 1), (3, 50), (74, 75), (40, 64)] {
+        assert_eq!(
+            log.inclusion_proof(index, size).await.unwrap(),
+            db.inclusion_proof(index, size).await.unwrap()
+        );
+        assert_eq!(
+            log.record(index).await.unwrap().bytes(),
+            db.record(index).await.unwrap().bytes()
+        );
+    }
+    assert_eq!(
+        log.consistency_proof(50, 75).await.unwrap(),
+        db.consistency_proof(50, 75).await.unwrap()
+    );
 }
 
 #[tokio::test]
@@ -77,13 +130,13 @@ async fn a_damaged_record_in_an_export_is_named() {
     let (_d, mut bytes, _) = exported(60).await;
     let (at, len) = record_frames(&bytes)[17];
     bytes[at + 5 + len - 2] ^= 0x10;
-    let (_i, store, _) = load(&bytes).await.unwrap();
-    let report = verify_log(&store, ORIGIN, &[], |_, _| {}).await.unwrap();
+    let found = faults(&bytes);
     assert!(
-        report.faults.iter().any(|f| f.location == "record 17"),
-        "{:?}",
-        report.faults
+        found.iter().any(|f| f.starts_with("record 17:")),
+        "{found:?}"
     );
+    let refused = read_export(&bytes[..]).unwrap_err().to_string();
+    assert!(refused.contains("record 17"), "{refused}");
 }
 
 #[tokio::test]
@@ -91,32 +144,82 @@ async fn a_dropped_record_is_named_by_size_and_checkpoints() {
     let (_d, bytes, _) = exported(60).await;
     let (at, len) = record_frames(&bytes)[59];
     let shorter = [&bytes[..at], &bytes[at + 5 + len..]].concat();
-    let (_i, store, faults) = load(&shorter).await.unwrap();
-    assert_eq!(faults.len(), 1);
-    assert_eq!(faults[0].location, format!("export, log {ORIGIN}"));
-    assert!(faults[0].what.contains("declares 60 records but holds 59"));
-    let report = verify_log(&store, ORIGIN, &[], |_, _| {}).await.unwrap();
+    let found = faults(&shorter);
     assert!(
-        report
-            .faults
-            .iter()
-            .any(|f| f.location == "checkpoint at size 60"),
-        "{:?}",
-        report.faults
+        found.contains(&"log size: the log claims 60 records but 59 were read".to_string()),
+        "{found:?}"
     );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("checkpoint at size 60: beyond the records")),
+        "{found:?}"
+    );
+    let refused = read_export(&shorter[..]).unwrap_err().to_string();
+    // The size-60 checkpoint comes before the end of the log shows the count.
+    assert!(
+        refused.contains("size 60 is beyond the log size 59"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_or_repeated_checkpoint_in_an_export_is_named() {
+    let (_d, bytes, _) = exported(60).await;
+    // The last frame before END is the latest checkpoint (size 60).
+    let mut frames = Vec::new();
+    let mut at = MAGIC.len() + 4;
+    while at < bytes.len() {
+        let len = u32::from_be_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+        frames.push((at, len));
+        at += 5 + len;
+    }
+    let (cp_at, cp_len) = frames[frames.len() - 2];
+    assert_eq!(bytes[cp_at], 0x03);
+    let end = frames[frames.len() - 1].0;
+    // Repeated: the same note twice.
+    let twice = [&bytes[..end], &bytes[cp_at..end], &bytes[end..]].concat();
+    let found = faults(&twice);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("checkpoint #3") && f.contains("a second note for size 60")),
+        "{found:?}"
+    );
+    // Forged: its signed root changed (the log signature no longer verifies).
+    let mut forged = bytes.clone();
+    let note = String::from_utf8(bytes[cp_at + 5..cp_at + 5 + cp_len].to_vec()).unwrap();
+    let root_line = note.lines().nth(2).unwrap();
+    let other = if root_line.starts_with('A') { "B" } else { "A" };
+    let changed = note.replacen(root_line, &format!("{other}{}", &root_line[1..]), 1);
+    forged[cp_at + 5..cp_at + 5 + cp_len].copy_from_slice(changed.as_bytes());
+    let found = faults(&forged);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("checkpoint at size 60:")),
+        "{found:?}"
+    );
+    assert!(read_export(&forged[..]).is_err());
 }
 
 #[tokio::test]
 async fn malformed_files_are_refused_without_allocating() {
     let (_d, bytes, _) = exported(10).await;
+    let refused = |bytes: &[u8], what: &dyn Fn(&ExportError) -> bool| {
+        let (verified, read) = load(bytes);
+        let (a, b) = (verified.unwrap_err(), read.unwrap_err());
+        assert!(what(&a), "verify_export: {a}");
+        assert!(what(&b), "read_export: {b}");
+    };
+    let frame = |needle: &'static str| move |e: &ExportError| matches!(e, ExportError::Frame { what, .. } if what.contains(needle));
     // Not an export, or another version.
-    assert!(matches!(
-        load(b"SQLite format 3\0 and more bytes").await,
-        Err(ExportError::NotAnExport(_))
-    ));
+    refused(b"SQLite format 3\0 and more bytes", &|e| {
+        matches!(e, ExportError::NotAnExport(_))
+    });
     let mut v2 = bytes.clone();
     v2[MAGIC.len() + 3] = 2;
-    assert!(matches!(load(&v2).await, Err(ExportError::NotAnExport(2))));
+    refused(&v2, &|e| matches!(e, ExportError::NotAnExport(2)));
     // Truncated anywhere before END.
     for cut in [
         bytes.len() - 1,
@@ -124,27 +227,18 @@ async fn malformed_files_are_refused_without_allocating() {
         bytes.len() / 2,
         MAGIC.len() + 6,
     ] {
-        assert!(
-            matches!(load(&bytes[..cut]).await, Err(ExportError::Frame { .. })),
-            "cut at {cut}"
-        );
+        refused(&bytes[..cut], &|e| matches!(e, ExportError::Frame { .. }));
     }
     // Bytes after END.
     let mut trailing = bytes.clone();
     trailing.push(0);
-    assert!(
-        matches!(load(&trailing).await, Err(ExportError::Frame { what, .. }) if what.contains("after the END"))
-    );
+    refused(&trailing, &frame("after the END"));
     // A frame claiming 4 GiB, and an unknown frame type.
     let (at, _) = record_frames(&bytes)[0];
     let mut huge = bytes.clone();
     huge[at + 1..at + 5].copy_from_slice(&u32::MAX.to_be_bytes());
-    assert!(
-        matches!(load(&huge).await, Err(ExportError::Frame { what, .. }) if what.contains("exceeds"))
-    );
+    refused(&huge, &frame("exceeds"));
     let mut unknown = bytes.clone();
     unknown[at] = 0x7f;
-    assert!(
-        matches!(load(&unknown).await, Err(ExportError::Frame { what, .. }) if what.contains("unknown frame type"))
-    );
+    refused(&unknown, &frame("unknown frame type"));
 }

@@ -5,6 +5,7 @@
 
 use mesh_iatp::testing::identity;
 use mesh_iatp::{Identity, Timestamp};
+use mesh_ledger::LogStore;
 use mesh_ledger::checkpoint::{Checkpoint, cosign, witness_verifier};
 use mesh_ledger::merkle::{
     MemoryTree, consistency_proof, inclusion_proof, infallible, verify_inclusion,
@@ -13,38 +14,12 @@ use mesh_ledger::note::{Note, NoteVerifier};
 use mesh_ledger::store::{Store, StoreError};
 use mesh_ledger::testing::{agents, record};
 use mesh_ledger::verify::{LogReport, verify_log, verify_log_at};
+
+mod common;
+use common::backends;
 use sqlx::Connection;
 
 const ORIGIN: &str = "mesh.example/log/alice";
-
-/// Every backend to run each test on: SQLite always, PostgreSQL when
-/// `MESH_TEST_POSTGRES_URL` names a server (`.ci/run` starts one), with a
-/// fresh database per test.
-async fn backends() -> Vec<(tempfile::TempDir, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = dir.path().join("ledger.db").to_string_lossy().into_owned();
-    let mut out = vec![(dir, sqlite)];
-    if let Ok(admin) = std::env::var("MESH_TEST_POSTGRES_URL") {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "mesh_test_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(b, _)| b)
-            .to_owned();
-        out.push((tempfile::tempdir().unwrap(), format!("{base}/{name}")));
-    }
-    out
-}
 
 #[test]
 fn postgres_is_exercised_in_ci() {
@@ -502,7 +477,7 @@ async fn a_growing_log_verifies_as_of_a_size_and_extra_records_are_named_offline
 #[tokio::test]
 async fn checkpoints_must_fit_the_log_and_logs_are_unique() {
     for f in fixtures(10).await {
-        let log = f.store.log(ORIGIN).await.unwrap();
+        let mut log = f.store.log(ORIGIN).await.unwrap();
         let wrong_root = Checkpoint {
             origin: ORIGIN.into(),
             size: 10,

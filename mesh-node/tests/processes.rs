@@ -8,6 +8,7 @@
 
 mod common;
 
+use mesh_ledger::LogStore;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

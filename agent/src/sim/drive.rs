@@ -143,7 +143,11 @@ impl Mesh {
                     self.faults.push(format!("agent {n}: {e}"));
                 }
             }
-            Effect::StoreCheckpoint { note } => self.nodes[n].store.store_checkpoint(note),
+            Effect::StoreCheckpoint { note } => {
+                if let Err(e) = self.nodes[n].store.store_checkpoint(&note) {
+                    self.faults.push(format!("agent {n}: checkpoint: {e}"));
+                }
+            }
             Effect::Persist(fact) => self.nodes[n].store.persist(fact),
             Effect::SaveWitnessed { origin, size, root } => {
                 self.nodes[n].store.save_witnessed(origin, size, root)

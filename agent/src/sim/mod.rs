@@ -219,12 +219,13 @@ impl Mesh {
         };
         let index = self.nodes.len();
         self.by_did.insert(did.clone(), index);
+        let store = MemoryStore::new(&did);
         self.nodes.push(Node {
             agent: None,
             did,
             config: Box::new(config),
             starts: 0,
-            store: MemoryStore::default(),
+            store,
             handler: Box::new(|_: &Did, _: &Task| TaskOutcome {
                 success: true,
                 output: serde_bytes::ByteBuf::new(),

@@ -1,11 +1,14 @@
-//! One simulated agent's durable storage: its log (records and tree), its
-//! latest checkpoint note and its witness state. It survives the agent's
+//! One simulated agent's durable storage: its log (a mesh-ledger
+//! [`MemoryLog`], the same `LogStore` contract a node's database keeps),
+//! its witness state and its durable facts. It survives the agent's
 //! restarts, like a node's database survives its process.
 
 use std::collections::BTreeMap;
 
-use mesh_ledger::merkle::{self, CompactRange, Hash, MemoryTree, infallible};
+use mesh_iatp::Did;
+use mesh_ledger::merkle::{CompactRange, Hash};
 use mesh_ledger::record::CoSignedRecord;
+use mesh_ledger::{LogStore, MemoryLog};
 use serde_bytes::ByteBuf;
 
 use crate::durable::Fact;
@@ -13,12 +16,9 @@ use crate::io::ProofRequest;
 use crate::wire::ActionResponse;
 
 /// What a simulated agent keeps across restarts.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
-    records: Vec<CoSignedRecord>,
-    tree: MemoryTree,
-    range: CompactRange,
-    checkpoint: Option<Vec<u8>>,
+    log: MemoryLog,
     witnessed: BTreeMap<String, (u64, Hash)>,
     facts: BTreeMap<u64, Fact>,
     keyed: BTreeMap<(&'static str, Vec<u8>), u64>,
@@ -26,38 +26,55 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// The empty store of the agent `did` (its log's origin and key).
+    pub fn new(did: &Did) -> Self {
+        MemoryStore {
+            log: MemoryLog::new(did.as_str(), did.clone()),
+            witnessed: BTreeMap::new(),
+            facts: BTreeMap::new(),
+            keyed: BTreeMap::new(),
+            next_fact: 0,
+        }
+    }
+
     /// Append `record` at `index` (the agent emits them in order).
     pub fn append(&mut self, index: u64, record: CoSignedRecord) -> Result<(), String> {
-        if index != self.records.len() as u64 {
+        if index != self.log.size() {
             return Err(format!(
                 "append at {index}, but the log has {} records",
-                self.records.len()
+                self.log.size()
             ));
         }
-        self.tree.append(record.leaf_hash());
-        self.range.append(record.leaf_hash());
-        self.records.push(record);
+        self.log.push([record]);
         Ok(())
+    }
+
+    /// The log.
+    pub fn log(&self) -> &MemoryLog {
+        &self.log
     }
 
     /// Records.
     pub fn records(&self) -> &[CoSignedRecord] {
-        &self.records
+        self.log.records()
     }
 
     /// The log's right edge (what an agent restarts from).
     pub fn range(&self) -> &CompactRange {
-        &self.range
+        self.log.range()
     }
 
     /// The latest checkpoint note.
     pub fn checkpoint(&self) -> Option<&[u8]> {
-        self.checkpoint.as_deref()
+        self.log.latest_note()
     }
 
-    /// Store a checkpoint note.
-    pub fn store_checkpoint(&mut self, note: Vec<u8>) {
-        self.checkpoint = Some(note);
+    /// Store a checkpoint note (checked like a database checks it).
+    pub fn store_checkpoint(&mut self, note: &[u8]) -> Result<(), String> {
+        self.log
+            .put_checkpoint(note)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Persist witness state (sizes only grow).
@@ -95,35 +112,38 @@ impl MemoryStore {
 
     /// Leaf hashes of the latest `n` records.
     pub fn recent_leaves(&self, n: usize) -> Vec<Hash> {
-        let from = self.records.len().saturating_sub(n);
-        self.records[from..].iter().map(|r| r.leaf_hash()).collect()
+        let records = self.log.records();
+        let from = records.len().saturating_sub(n);
+        records[from..].iter().map(|r| r.leaf_hash()).collect()
     }
 
     /// Answer a proof request the agent accepted.
     pub fn prove(&self, request: ProofRequest) -> ActionResponse {
-        let size = self.records.len() as u64;
         let bytes = |hashes: Vec<Hash>| {
             hashes
                 .into_iter()
                 .map(|h| ByteBuf::from(h.to_vec()))
                 .collect()
         };
-        match request {
-            ProofRequest::Consistency { old, new } if old <= new && new <= size => {
-                ActionResponse::Proof {
-                    hashes: bytes(infallible(merkle::consistency_proof(&self.tree, old, new))),
-                }
+        let answer = match request {
+            ProofRequest::Consistency { old, new } => self
+                .log
+                .prove_consistency(old, new)
+                .map(|p| ActionResponse::Proof { hashes: bytes(p) }),
+            ProofRequest::Inclusion { index, size } => {
+                self.log
+                    .prove_inclusion(index, size)
+                    .map(|(record, p)| ActionResponse::Included {
+                        record: ByteBuf::from(record.bytes().to_vec()),
+                        hashes: bytes(p),
+                    })
             }
-            ProofRequest::Inclusion { index, size: at } if index < at && at <= size => {
-                ActionResponse::Included {
-                    record: ByteBuf::from(self.records[index as usize].bytes().to_vec()),
-                    hashes: bytes(infallible(merkle::inclusion_proof(&self.tree, index, at))),
-                }
-            }
-            _ => ActionResponse::refused(&crate::ActionRefusal::BadRange {
+        };
+        answer.unwrap_or_else(|_| {
+            ActionResponse::refused(&crate::ActionRefusal::BadRange {
                 need: "a range within the stored log",
-                size,
-            }),
-        }
+                size: self.log.size(),
+            })
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! [`NodeBuilder`]: everything a node needs, with defaults for all but the
 //! agent, its trust bundle and where its ledger lives.
 
+use mesh_ledger::LogStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

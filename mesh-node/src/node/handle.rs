@@ -3,6 +3,7 @@
 //! committed log; reads of the agent's knowledge are snapshots taken on the
 //! driver, so nothing here holds a lock on the agent.
 
+use mesh_ledger::LogStore;
 use std::sync::Arc;
 
 use libp2p::Multiaddr;

@@ -3,6 +3,7 @@
 //! with the agent's key. The log's origin is the agent's DID, so anyone can
 //! find the key that must sign its checkpoints from its name.
 
+use mesh_ledger::LogStore;
 use std::path::Path;
 
 use mesh_iatp::Did;

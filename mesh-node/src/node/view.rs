@@ -2,6 +2,7 @@
 //! `mesh_dashboards`' read-only view (and its token-guarded revoke) over
 //! the node's state, so the dashboard never touches libp2p.
 
+use mesh_ledger::LogStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

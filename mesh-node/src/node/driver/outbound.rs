@@ -1,6 +1,7 @@
 //! The agent's effects, carried out: appends committed together first,
 //! then everything else in the order the agent emitted it.
 
+use mesh_ledger::LogStore;
 use std::time::Duration;
 
 use libp2p::gossipsub::MessageAcceptance;
