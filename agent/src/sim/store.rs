@@ -3,7 +3,7 @@
 //! its witness state and its durable facts. It survives the agent's
 //! restarts, like a node's database survives its process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use mesh_iatp::Did;
 use mesh_ledger::merkle::{CompactRange, Hash};
@@ -21,7 +21,8 @@ pub struct MemoryStore {
     log: MemoryLog,
     witnessed: BTreeMap<String, (u64, Hash)>,
     facts: BTreeMap<u64, Fact>,
-    keyed: BTreeMap<(&'static str, Vec<u8>), u64>,
+    /// Where each keyed fact is in `facts` (looked up, never iterated).
+    keyed: HashMap<(&'static str, Vec<u8>), u64>,
     next_fact: u64,
 }
 
@@ -32,7 +33,7 @@ impl MemoryStore {
             log: MemoryLog::new(did.as_str(), did.clone()),
             witnessed: BTreeMap::new(),
             facts: BTreeMap::new(),
-            keyed: BTreeMap::new(),
+            keyed: HashMap::new(),
             next_fact: 0,
         }
     }
