@@ -8,105 +8,17 @@
 
 mod common;
 
-use mesh_ledger::LogStore;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
+use common::daemon::{bundle, local_agent, provision, start, terminate};
 use mesh_iatp::testing::identity;
-use mesh_iatp::{Identity, OrgCredential, Timestamp};
+use mesh_ledger::LogStore;
 use mesh_ledger::record::ActionKind;
 use mesh_ledger::store::Store;
 use mesh_ledger::verify::verify_log;
 use mesh_node::keyfile;
 use mesh_node::node::{LEDGER_FILE, Node, NodeError};
-
-fn now() -> Timestamp {
-    use mesh_node::node::Clock;
-    mesh_node::node::SystemClock.now()
-}
-
-struct Daemon {
-    child: Child,
-    addr: libp2p::Multiaddr,
-}
-
-/// Write an agent's key, credential and config into `dir`.
-fn provision(
-    dir: &Path,
-    org: &Identity,
-    name: &str,
-    bootstrap: Option<&libp2p::Multiaddr>,
-) -> (PathBuf, Identity) {
-    std::fs::create_dir_all(dir).unwrap();
-    let id = identity(&format!("agent {name} (processes)"));
-    keyfile::write(&dir.join("agent.key"), &id).unwrap();
-    let t = now();
-    let cred = OrgCredential {
-        org: org.did().clone(),
-        agent: id.did().clone(),
-        roles: vec!["worker".into()],
-        not_before: t.minus_secs(60),
-        expires: t.plus_secs(3600),
-    }
-    .sign(org)
-    .unwrap();
-    keyfile::write_new(&dir.join("agent.cred"), &cred.0, 0o644).unwrap();
-    let boot = bootstrap
-        .map(|a| format!("bootstrap = [\"{a}\"]\n"))
-        .unwrap_or_default();
-    let config = format!(
-        "identity = \"agent.key\"\ncredential = \"agent.cred\"\nname = \"{name}\"\ntrust_bundle = \"../bundle.toml\"\ndata_dir = \"data\"\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n{boot}"
-    );
-    std::fs::write(dir.join("node.toml"), config).unwrap();
-    (dir.join("node.toml"), id)
-}
-
-/// Start `mesh-node run` and read its listen address from stdout.
-fn start(config: &Path, log: &Path) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("mesh-node runs");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("listening ") {
-                let _ = tx.send(rest.to_string());
-            }
-        }
-    });
-    let line = rx.recv_timeout(common::WAIT).unwrap_or_else(|_| {
-        panic!(
-            "no listen address from {}: see {}",
-            config.display(),
-            log.display()
-        )
-    });
-    // `/ip4/…/tcp/N/p2p/Qm…`: dial the address part.
-    let addr: libp2p::Multiaddr = line.split("/p2p/").next().unwrap().parse().unwrap();
-    Daemon { child, addr }
-}
-
-fn terminate(d: &mut Daemon) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &d.child.id().to_string()])
-        .status();
-    let deadline = std::time::Instant::now() + common::WAIT;
-    while std::time::Instant::now() < deadline {
-        if d.child.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = d.child.kill();
-    panic!("a daemon did not stop on SIGTERM");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_traffic_restarts_with_every_acknowledged_record() {
@@ -114,11 +26,7 @@ async fn a_daemon_killed_mid_traffic_restarts_with_every_acknowledged_record() {
     let root = dir.path();
     let acme = identity("org acme (processes)");
     let globex = identity("org globex (processes)");
-    let bundle = format!(
-        "[[org]]\nname = \"acme\"\nroot = \"{}\"\ninitial_trust = 600\ntrust_ceiling = 900\ncapabilities = [\"search\"]\n\n[[org]]\nname = \"globex\"\nroot = \"{}\"\ninitial_trust = 500\ntrust_ceiling = 800\ncapabilities = [\"search\"]\n",
-        acme.did(),
-        globex.did()
-    );
+    let bundle = bundle(&acme, &globex);
     std::fs::write(root.join("bundle.toml"), &bundle).unwrap();
 
     let (a_cfg, _) = provision(&root.join("a"), &acme, "a", None);
@@ -129,27 +37,7 @@ async fn a_daemon_killed_mid_traffic_restarts_with_every_acknowledged_record() {
     let mut c = start(&c_cfg, &root.join("c.log"));
 
     // The driver: a node in this process, connected to all three.
-    let driver_agent = {
-        let id = identity("agent driver (processes)");
-        let t = now();
-        let credential = OrgCredential {
-            org: acme.did().clone(),
-            agent: id.did().clone(),
-            roles: vec!["driver".into()],
-            not_before: t.minus_secs(60),
-            expires: t.plus_secs(3600),
-        }
-        .sign(&acme)
-        .unwrap();
-        let card = mesh_iatp::AgentCard {
-            did: id.did().clone(),
-            name: "driver".into(),
-            credential,
-            capabilities: vec![],
-            versions: vec![mesh_iatp::envelope::PROTOCOL_VERSION],
-        };
-        mesh_iatp::handshake::LocalAgent::new(id, card).unwrap()
-    };
+    let driver_agent = local_agent(&acme, "driver");
     let driver = Node::builder()
         .agent(driver_agent)
         .bundle(mesh_iatp::TrustBundle::from_toml_str(&bundle).unwrap())

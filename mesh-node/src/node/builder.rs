@@ -328,7 +328,8 @@ impl NodeBuilder {
             metrics.clone(),
             self.settings.limits.discovery_target,
             self.settings.commit_batch,
-        );
+        )
+        .with_bootstrap(self.bootstrap.clone());
         tokio::spawn(driver.run(cmd_rx));
         let node = Node::from_parts(super::handle::Parts {
             did,

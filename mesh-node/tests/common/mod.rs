@@ -15,6 +15,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::timeout;
 
+pub mod daemon;
 pub mod demo;
 
 /// The bound on every wait.

@@ -44,12 +44,17 @@ impl Driver {
                 connection_id,
                 num_established,
                 ..
-            } => self.connected(
-                peer_id,
-                endpoint.is_dialer(),
-                connection_id,
-                num_established.get(),
-            ),
+            } => {
+                if endpoint.is_dialer() {
+                    self.note_dialled(endpoint.get_remote_address(), peer_id);
+                }
+                self.connected(
+                    peer_id,
+                    endpoint.is_dialer(),
+                    connection_id,
+                    num_established.get(),
+                )
+            }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 peer_id,
