@@ -57,7 +57,7 @@ impl Mesh {
                 id: message_id,
                 ref data,
             } => {
-                if !node.seen.insert(message_id) {
+                if !node.seen.insert(message_id, self.now) {
                     return; // seen: gossip dedupes by message id
                 }
                 node.next_gossip += 1;
@@ -116,7 +116,7 @@ impl Mesh {
             }
             Effect::Publish { topic, data } => {
                 let id: [u8; 32] = Sha256::digest(&data).into();
-                self.nodes[n].seen.insert(id);
+                self.nodes[n].seen.insert(id, now);
                 let message = Message::Gossip {
                     author: n,
                     topic,

@@ -13,7 +13,7 @@ mod drive;
 mod network;
 mod store;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use mesh_iatp::credential::{AgentCard, OrgCredential};
@@ -90,8 +90,8 @@ struct Node {
     outbound: BTreeSet<RequestId>,
     gossip: BTreeMap<GossipId, (usize, Message)>,
     next_gossip: u64,
-    /// Gossip message ids seen (asked only "is it in?", so a hash set).
-    seen: HashSet<[u8; 32]>,
+    /// Gossip message ids seen lately.
+    seen: network::SeenCache,
     done: BTreeMap<OpId, Result<Outcome, AgentError>>,
 }
 
@@ -237,7 +237,7 @@ impl Mesh {
             outbound: BTreeSet::new(),
             gossip: BTreeMap::new(),
             next_gossip: 0,
-            seen: HashSet::new(),
+            seen: network::SeenCache::default(),
             done: BTreeMap::new(),
         });
         self.start(index);

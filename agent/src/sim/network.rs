@@ -98,6 +98,30 @@ pub(crate) enum Due {
     Close { a: usize, b: usize },
 }
 
+/// Gossip message ids an agent has seen, forgotten after between one and
+/// two [`SeenCache::TTL`]s (gossipsub's duplicate cache forgets too), so a
+/// long run's memory does not grow with every message ever sent.
+#[derive(Debug, Default)]
+pub(crate) struct SeenCache {
+    current: std::collections::HashSet<[u8; 32]>,
+    previous: std::collections::HashSet<[u8; 32]>,
+    since: Millis,
+}
+
+impl SeenCache {
+    /// How long an id is surely remembered (virtual time).
+    pub(crate) const TTL: Duration = Duration::from_secs(120);
+
+    /// Note `id` at `now`; false if it was seen already.
+    pub(crate) fn insert(&mut self, id: [u8; 32], now: Millis) -> bool {
+        if now.since(self.since) >= Self::TTL {
+            self.previous = std::mem::take(&mut self.current);
+            self.since = now;
+        }
+        !self.previous.contains(&id) && self.current.insert(id)
+    }
+}
+
 /// A queued happening, ordered by when it is due, then by when it was
 /// scheduled (so equal times keep their order, deterministically).
 struct Queued {
