@@ -128,7 +128,7 @@ pub struct TrustEngine {
     local: Did,
     policies: BTreeMap<Did, AgentPolicy>,
     direct: BTreeMap<Did, DirectRecord>,
-    reports: BTreeMap<Did, VerifiedReport>,
+    reports: BTreeMap<Did, std::sync::Arc<VerifiedReport>>,
     pre_trusted: BTreeSet<Did>,
     global: GlobalView,
 }
@@ -218,8 +218,12 @@ impl TrustEngine {
         now: Timestamp,
     ) -> Result<(ReportOutcome, Did), ReportError> {
         let agg = &self.config.aggregation;
-        let report =
-            report::verify_report(bytes, agg.max_report_entries, now, agg.max_clock_skew_secs)?;
+        let report = report::verify_report_shared(
+            bytes,
+            agg.max_report_entries,
+            now,
+            agg.max_clock_skew_secs,
+        )?;
         if let Some(held) = self.reports.get(&report.reporter) {
             if report.position < held.position {
                 return Err(ReportError::Stale {
@@ -229,10 +233,10 @@ impl TrustEngine {
             }
             if report.position == held.position {
                 return if held.bytes == report.bytes {
-                    Ok((ReportOutcome::Duplicate, report.reporter))
+                    Ok((ReportOutcome::Duplicate, report.reporter.clone()))
                 } else {
                     Err(ReportError::Conflicting {
-                        reporter: report.reporter,
+                        reporter: report.reporter.clone(),
                         position: report.position,
                     })
                 };
@@ -310,6 +314,7 @@ impl TrustEngine {
         let fresh: Vec<&VerifiedReport> = self
             .reports
             .values()
+            .map(|r| &**r)
             .filter(|r| r.issued >= oldest && r.reporter != self.local)
             .collect();
 

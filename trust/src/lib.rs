@@ -56,5 +56,5 @@ pub use engine::{
 };
 pub use evidence::{Dimension, Evidence, EvidenceKind, Proof};
 pub use mesh_iatp::Score;
-pub use report::{ReportEntry, ReportError, TrustReport};
+pub use report::{ReportEntry, ReportError, TrustReport, memoize_reports};
 pub use tier::{Tier, Tiers};

@@ -184,6 +184,77 @@ pub fn verify_report(
     })
 }
 
+thread_local! {
+    /// Reports verified on this thread, when memoized (see
+    /// [`memoize_reports`]): capacity, and reports by a hash of their bytes.
+    static VERIFIED_REPORTS: std::cell::RefCell<
+        Option<(usize, std::collections::HashMap<u64, std::sync::Arc<VerifiedReport>>)>,
+    > = const { std::cell::RefCell::new(None) };
+}
+
+/// Share verified reports among every trust engine on this thread (up to
+/// `capacity` of them; 0 turns it off). A simulation runs many agents on
+/// one thread, each receiving the same gossiped reports: each is then
+/// decoded and verified once and held once. What depends on the receiver —
+/// its entry limit and its clock — is still checked on every receipt, so
+/// every answer is the one [`verify_report`] gives. Off by default.
+pub fn memoize_reports(capacity: usize) {
+    VERIFIED_REPORTS.with(|m| {
+        *m.borrow_mut() = (capacity > 0).then(|| (capacity, std::collections::HashMap::new()));
+    });
+}
+
+fn bytes_key(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// [`verify_report`], shared: the same report for the same bytes when
+/// [`memoize_reports`] is on.
+pub fn verify_report_shared(
+    bytes: &[u8],
+    max_entries: usize,
+    now: Timestamp,
+    max_skew_secs: u64,
+) -> Result<std::sync::Arc<VerifiedReport>, ReportError> {
+    let key = bytes_key(bytes);
+    let held = VERIFIED_REPORTS.with(|m| {
+        m.borrow().as_ref().and_then(|(_, all)| {
+            all.get(&key)
+                .filter(|r| r.bytes.as_slice() == bytes)
+                .cloned()
+        })
+    });
+    if let Some(report) = held {
+        let max = max_entries.min(MAX_REPORT_ENTRIES);
+        if report.entries.len() > max {
+            return Err(ReportError::TooManyEntries {
+                count: report.entries.len(),
+                max,
+            });
+        }
+        if report.issued > now.plus_secs(max_skew_secs) {
+            return Err(ReportError::FromTheFuture {
+                issued: report.issued,
+                now,
+            });
+        }
+        return Ok(report);
+    }
+    let report = std::sync::Arc::new(verify_report(bytes, max_entries, now, max_skew_secs)?);
+    VERIFIED_REPORTS.with(|m| {
+        if let Some((capacity, all)) = m.borrow_mut().as_mut() {
+            if all.len() >= *capacity {
+                all.clear();
+            }
+            all.insert(key, report.clone());
+        }
+    });
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +276,37 @@ mod tests {
             score: Score::saturating(score),
             evidence: 3,
         }
+    }
+
+    #[test]
+    fn shared_reports_answer_exactly_as_unshared_ones() {
+        let bytes = seal_report(
+            &report(vec![entry("a", 700), entry("b", 200)]),
+            &identity("reporter"),
+        )
+        .expect("seals");
+        memoize_reports(16);
+        let first = verify_report_shared(&bytes, 1024, Timestamp(1000), 60).expect("valid");
+        let again = verify_report_shared(&bytes, 1024, Timestamp(1000), 60).expect("valid");
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "held once");
+        assert_eq!(
+            *first,
+            verify_report(&bytes, 1024, Timestamp(1000), 60).expect("valid")
+        );
+        // What depends on the receiver is checked on every receipt.
+        for (max, now) in [(1, Timestamp(1000)), (1024, Timestamp(800))] {
+            assert_eq!(
+                verify_report_shared(&bytes, max, now, 60),
+                verify_report(&bytes, max, now, 60).map(std::sync::Arc::new),
+            );
+        }
+        assert!(verify_report_shared(&bytes, 1, Timestamp(1000), 60).is_err());
+        // Other bytes are never answered from the memo.
+        let mut tampered = bytes.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(verify_report_shared(&tampered, 1024, Timestamp(1000), 60).is_err());
+        memoize_reports(0);
     }
 
     #[test]

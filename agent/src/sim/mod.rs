@@ -118,9 +118,12 @@ fn derive(seed: u64, label: &str) -> [u8; 32] {
 impl Mesh {
     /// An empty mesh whose every random choice follows `seed`.
     pub fn new(seed: u64, net: NetConfig) -> Mesh {
-        // Every agent here verifies the same gossiped signatures: verify
-        // each once (mesh_iatp::memoize_verifications; results are equal).
+        // Every agent here verifies the same gossiped signatures and
+        // reports: verify each once and hold each report once
+        // (mesh_iatp::memoize_verifications, mesh_trust::memoize_reports;
+        // every answer is the one an agent alone would get).
         mesh_iatp::memoize_verifications(1 << 20);
+        mesh_trust::memoize_reports(1 << 16);
         let rng = ChaCha20Rng::from_seed(derive(seed, "network"));
         Mesh {
             seed,
