@@ -1,7 +1,7 @@
 //! `mesh-ledger`: audit agent-mesh ledgers offline.
 //!
-//! Works on a SQLite ledger file or a `postgres://` URL. No networking
-//! beyond the database connection.
+//! Works on a SQLite ledger file, a `postgres://` URL or an export file
+//! (verified where it lies). No networking beyond the database connection.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -29,7 +29,7 @@ enum Command {
     /// Check every record signature and countersignature, the tree, every
     /// checkpoint signature, cosignature and consistency. Exit 1 on any fault.
     Verify {
-        /// A SQLite ledger file or a postgres:// URL.
+        /// A SQLite ledger file, a postgres:// URL or an export file.
         path: String,
         /// Only this log (default: every log in the ledger).
         #[arg(long)]
@@ -50,7 +50,7 @@ enum Command {
     },
     /// Print an inclusion proof for a record against the latest checkpoint (JSON).
     Prove {
-        /// A SQLite ledger file or a postgres:// URL.
+        /// A SQLite ledger file, a postgres:// URL or an export file.
         path: String,
         /// The record's index.
         #[arg(long)]
@@ -61,7 +61,7 @@ enum Command {
     },
     /// Print a consistency proof between two sizes (JSON).
     Consistency {
-        /// A SQLite ledger file or a postgres:// URL.
+        /// A SQLite ledger file, a postgres:// URL or an export file.
         path: String,
         /// Old size.
         #[arg(long)]
@@ -75,7 +75,7 @@ enum Command {
     },
     /// Summarise the ledger, or print one record (JSON).
     Inspect {
-        /// A SQLite ledger file or a postgres:// URL.
+        /// A SQLite ledger file, a postgres:// URL or an export file.
         path: String,
         /// A record to print.
         #[arg(long)]
@@ -86,7 +86,7 @@ enum Command {
     },
     /// Print the latest signed checkpoint note.
     Checkpoint {
-        /// A SQLite ledger file or a postgres:// URL.
+        /// A SQLite ledger file, a postgres:// URL or an export file.
         path: String,
         /// The log (default: the only log).
         #[arg(long)]
