@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use mesh_agent::sim::{Mesh, NetConfig, OrgOptions};
 use mesh_agent::wire::{Task, TaskOutcome};
-use mesh_agent::{
-    AgentError, Command, DelegateOptions, Event, GrantOptions, Outcome, SpawnOptions, Topic,
-};
+use mesh_agent::{AgentError, Command, DelegateOptions, Event, GrantOptions, Outcome, Topic};
 use mesh_delegation::Capability;
 use mesh_iatp::Score;
 use mesh_iatp::handshake::Refusal;

@@ -184,12 +184,17 @@ pub fn verify_report(
     })
 }
 
+/// Verified reports by a hash of their bytes, with the most to hold.
+type SharedReports = (
+    usize,
+    std::collections::HashMap<u64, std::sync::Arc<VerifiedReport>>,
+);
+
 thread_local! {
     /// Reports verified on this thread, when memoized (see
-    /// [`memoize_reports`]): capacity, and reports by a hash of their bytes.
-    static VERIFIED_REPORTS: std::cell::RefCell<
-        Option<(usize, std::collections::HashMap<u64, std::sync::Arc<VerifiedReport>>)>,
-    > = const { std::cell::RefCell::new(None) };
+    /// [`memoize_reports`]).
+    static VERIFIED_REPORTS: std::cell::RefCell<Option<SharedReports>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Share verified reports among every trust engine on this thread (up to
