@@ -19,7 +19,7 @@ impl Mesh {
                     self.feed(node, Input::RequestFailed { id, error });
                 }
             }
-            Due::Input { node, input } => self.feed(node, input),
+            Due::Input { node, input } => self.feed(node, *input),
             Due::Close { a, b } => self.close(a, b),
         }
     }
@@ -38,7 +38,7 @@ impl Mesh {
                 Input::Request {
                     from: from_did,
                     id: inbound,
-                    request,
+                    request: *request,
                 }
             }
             Message::Response { id, response } => {
@@ -48,7 +48,7 @@ impl Mesh {
                 Input::Response {
                     from: from_did,
                     id,
-                    response,
+                    response: *response,
                 }
             }
             Message::Gossip {
@@ -106,7 +106,15 @@ impl Mesh {
                 let timeout = now.plus(self.net.config.request_timeout);
                 self.net.schedule(timeout, Due::Timeout { node: n, id });
                 if self.net.linked(n, m) {
-                    self.net.send(now, n, m, Message::Request { id, request });
+                    self.net.send(
+                        now,
+                        n,
+                        m,
+                        Message::Request {
+                            id,
+                            request: Box::new(request),
+                        },
+                    );
                 }
             }
             Effect::Respond { id, response, .. } => self.respond(n, id, response),
@@ -164,7 +172,7 @@ impl Mesh {
                     at,
                     Due::Input {
                         node: n,
-                        input: Input::TaskDone { id, outcome },
+                        input: Box::new(Input::TaskDone { id, outcome }),
                     },
                 );
             }
@@ -193,7 +201,10 @@ impl Mesh {
             return;
         };
         if self.net.linked(n, m) {
-            let message = Message::Response { id: rid, response };
+            let message = Message::Response {
+                id: rid,
+                response: Box::new(response),
+            };
             self.net.send(self.now, n, m, message);
         }
     }
