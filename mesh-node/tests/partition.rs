@@ -283,7 +283,10 @@ async fn a_split_mesh_heals_and_the_cut_off_half_learns_the_revocation_and_the_f
     wait_until("every daemon has a session with the three others", || {
         (0..DAEMONS).all(|i| {
             get(&format!("http://{}:{HTTP_PORT}/api/v1/peers", lab.ip(i)))
-                .and_then(|v| v.as_array().map(Vec::len))
+                .and_then(|v| {
+                    v.as_array()
+                        .map(|all| all.iter().filter(|p| p["connected"] == true).count())
+                })
                 .is_some_and(|n| n >= DAEMONS - 1)
         })
     });
