@@ -25,6 +25,7 @@ use mesh_iatp::Did;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
+mod bootstrap;
 mod inbound;
 mod outbound;
 
@@ -32,7 +33,7 @@ use super::behaviour::{MeshBehaviour, MeshBehaviourEvent};
 use super::gossip::{self, ident};
 use super::ledger::NodeLedger;
 use super::protocol::{ActionResponse, IatpResponse};
-use super::{Clock, NodeError, NodeEvent, TaskHandler, peer_of};
+use super::{Clock, NodeError, NodeEvent, TaskHandler, did_of, peer_of};
 
 /// What the handle asks of the driver.
 pub enum Command {
@@ -96,9 +97,8 @@ pub struct Driver {
     connecting: HashMap<Did, Vec<oneshot::Sender<Result<Did, NodeError>>>>,
     closing: Vec<(Instant, libp2p::PeerId)>,
     last_dht_walk: Option<Instant>,
-    /// The bootstrap peers, with the peer each address turned out to be.
-    bootstrap: Vec<(Multiaddr, Option<libp2p::PeerId>)>,
-    last_redial: Option<Instant>,
+    /// The bootstrap peers, kept connected.
+    bootstrap: bootstrap::BootstrapPeers,
     /// Facts the agent emitted, not yet committed (kind, key, body).
     unsaved_facts: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
     stopped: bool,
@@ -108,15 +108,6 @@ pub struct Driver {
 const TICK: Duration = Duration::from_millis(250);
 /// How often the node walks the DHT for new peers.
 const DHT_WALK_INTERVAL: Duration = Duration::from_secs(30);
-/// How often a bootstrap peer we are not connected to is dialled again.
-const BOOTSTRAP_REDIAL: Duration = Duration::from_secs(5);
-
-/// An address without its `/p2p/…` suffix (how a connection reports it).
-fn without_peer(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
-        .collect()
-}
 
 impl Driver {
     /// A driver for `agent` over `swarm`, appending to `ledger`.
@@ -162,8 +153,7 @@ impl Driver {
             connecting: HashMap::new(),
             closing: Vec::new(),
             last_dht_walk: None,
-            bootstrap: Vec::new(),
-            last_redial: Some(Instant::now()),
+            bootstrap: bootstrap::BootstrapPeers::default(),
             unsaved_facts: Vec::new(),
             stopped: false,
         }
@@ -292,41 +282,27 @@ impl Driver {
         }
     }
 
-    /// Keep `addrs` connected: each is dialled again every
-    /// [`BOOTSTRAP_REDIAL`] while no connection to it stands (a bootstrap
-    /// peer that was down at start, or lost in a partition, is not lost
-    /// for good — a node cut off from every peer has no DHT to walk).
+    /// Keep `addrs` connected (see [`bootstrap`]).
     pub fn with_bootstrap(mut self, addrs: Vec<Multiaddr>) -> Self {
-        self.bootstrap = addrs.into_iter().map(|a| (a, None)).collect();
+        self.bootstrap = bootstrap::BootstrapPeers::new(addrs, Instant::now());
         self
     }
 
     /// Note which peer a dialled address turned out to be.
     pub(super) fn note_dialled(&mut self, address: &Multiaddr, peer: libp2p::PeerId) {
-        let address = without_peer(address);
-        for (addr, known) in &mut self.bootstrap {
-            if without_peer(addr) == address {
-                *known = Some(peer);
-            }
-        }
+        self.bootstrap.dialled(address, peer);
     }
 
     fn redial_bootstrap(&mut self, now: Instant) {
-        if self
-            .last_redial
-            .is_some_and(|at| now.duration_since(at) < BOOTSTRAP_REDIAL)
-        {
-            return;
-        }
-        self.last_redial = Some(now);
-        let lost: Vec<Multiaddr> = self
-            .bootstrap
-            .iter()
-            .filter(|(_, peer)| peer.is_none_or(|p| !self.swarm.is_connected(&p)))
-            .map(|(addr, _)| addr.clone())
-            .collect();
-        for addr in lost {
-            // Failures come back as connection errors and are retried.
+        let swarm = &self.swarm;
+        let agent = &self.agent;
+        let due = self.bootstrap.due(
+            now,
+            |p| swarm.is_connected(p),
+            |p| did_of(p).is_some_and(|d| agent.session(&d).is_some()),
+        );
+        for addr in due {
+            // Failures come back as connection errors; the next try backs off.
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::debug!(%addr, error = %e, "redialling a bootstrap peer");
             }
