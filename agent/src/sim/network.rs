@@ -181,8 +181,8 @@ pub(crate) struct Network {
     pub(crate) config: NetConfig,
     rng: ChaCha20Rng,
     /// Earliest first; each entry carries what is due (no side table to
-    /// keep in step: at a million entries in flight that table was a
-    /// quarter of the run time).
+    /// keep in step: with millions of entries in flight, inserts into that
+    /// table and into the seen-id sets were the profile's largest item).
     queue: BinaryHeap<Reverse<Queued>>,
     seq: u64,
     links: BTreeSet<(usize, usize)>,
