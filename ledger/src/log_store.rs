@@ -97,6 +97,12 @@ pub(crate) fn inclusion_within(index: u64, at: u64, size: u64) -> Result<(), Sto
     Ok(())
 }
 
+/// Refuse a consistency proof request outside the log of `size` records.
+pub(crate) fn consistency_within(old: u64, new: u64, size: u64) -> Result<(), StoreError> {
+    within("size", new, size)?;
+    within("old size", old, new)
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

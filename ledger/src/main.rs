@@ -171,19 +171,28 @@ enum Audited {
     Export(Vec<MemoryLog>),
 }
 
+/// The export file at `path`, buffered.
+fn open_export(path: &str) -> Result<std::io::BufReader<std::fs::File>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
+    Ok(std::io::BufReader::new(file))
+}
+
+/// The database at `path` (a file or URL), read-only.
+async fn open_db(path: &str) -> Result<Store> {
+    Store::open_read_only(path)
+        .await
+        .with_context(|| format!("opening {path}"))
+}
+
 async fn open_for_audit(path: &str) -> Result<Audited> {
     if is_export(path) {
-        let file = std::io::BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("opening {path}"))?,
-        );
+        let file = open_export(path)?;
         let logs = mesh_ledger::export::read_export(file).with_context(|| {
             format!("reading the export {path} (`mesh-ledger verify {path}` names every fault)")
         })?;
         return Ok(Audited::Export(logs));
     }
-    let store = Store::open_read_only(path)
-        .await
-        .with_context(|| format!("opening {path}"))?;
+    let store = open_db(path).await?;
     Ok(Audited::Db(store))
 }
 
@@ -256,9 +265,7 @@ async fn verify_reports(
     witnesses: &[NoteVerifier],
 ) -> Result<Vec<LogReport>> {
     if is_export(path) {
-        let file = std::io::BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("opening {path}"))?,
-        );
+        let file = open_export(path)?;
         let mut bar: Option<(String, indicatif::ProgressBar)> = None;
         let mut reports = mesh_ledger::export::verify_export(file, witnesses, |o, done, total| {
             if bar.as_ref().is_none_or(|(name, _)| name != o) {
@@ -284,9 +291,7 @@ async fn verify_reports(
         }
         return Ok(reports);
     }
-    let store = Store::open_read_only(path)
-        .await
-        .with_context(|| format!("opening {path}"))?;
+    let store = open_db(path).await?;
     let origins = match origin {
         Some(o) => vec![o],
         None => store.origins().await?,
@@ -489,9 +494,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if is_export(&path) {
                 bail!("{path} is already an export");
             }
-            let store = Store::open_read_only(&path)
-                .await
-                .with_context(|| format!("opening {path}"))?;
+            let store = open_db(&path).await?;
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

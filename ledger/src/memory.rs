@@ -11,7 +11,8 @@ use mesh_iatp::Did;
 
 use crate::checkpoint::Checkpoint;
 use crate::log_store::{
-    LogStore, StoreError, StoreFuture, inclusion_within, open_note, root_mismatch, within,
+    LogStore, StoreError, StoreFuture, consistency_within, inclusion_within, open_note,
+    root_mismatch, within,
 };
 use crate::merkle::{self, CompactRange, Hash, MemoryTree, infallible};
 use crate::record::CoSignedRecord;
@@ -97,8 +98,7 @@ impl MemoryLog {
 
     /// The consistency proof from `old` to `new`.
     pub fn prove_consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
-        within("size", new, self.size())?;
-        within("old size", old, new)?;
+        consistency_within(old, new, self.size())?;
         Ok(infallible(merkle::consistency_proof(&self.tree, old, new)))
     }
 }

@@ -17,7 +17,9 @@ use mesh_iatp::{Did, DidError};
 
 use crate::checkpoint::Checkpoint;
 pub use crate::log_store::StoreError;
-use crate::log_store::{LogStore, StoreFuture, inclusion_within, open_note, root_mismatch, within};
+use crate::log_store::{
+    LogStore, StoreFuture, consistency_within, inclusion_within, open_note, root_mismatch, within,
+};
 use crate::merkle::{self, CompactRange, Hash, MissingNode, NodeMap, NodeRecorder, infallible};
 use crate::record::{CoSignedRecord, RecordError};
 
@@ -519,8 +521,7 @@ impl LogStore for Log {
 
     fn consistency_proof(&self, old: u64, new: u64) -> StoreFuture<'_, Vec<Hash>> {
         Box::pin(async move {
-            within("size", new, self.size())?;
-            within("old size", old, new)?;
+            consistency_within(old, new, self.size())?;
             self.with_nodes(move |s| s.consistency(old, new)).await
         })
     }

@@ -88,7 +88,7 @@ async fn verify_up_to(
         }
     }
     let mut audit = Audit::new(origin, log.key(), checkpoints);
-    'pages: loop {
+    loop {
         let first = audit.size();
         let page = sqlx::query("SELECT idx, leaf FROM ledger_records WHERE origin = $1 AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT $4")
             .bind(origin)
@@ -161,7 +161,7 @@ async fn verify_up_to(
         }
         progress(next, size);
         if stop {
-            break 'pages;
+            break;
         }
     }
     for f in negative {

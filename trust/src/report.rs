@@ -137,6 +137,28 @@ pub fn seal_report(report: &TrustReport, reporter: &Identity) -> Result<Vec<u8>,
     envelope::seal(report, reporter)
 }
 
+/// The receiver's limit on a report's entries (checked before the
+/// signature, so an oversized report costs no verification).
+fn within_entry_limit(count: usize, max_entries: usize) -> Result<(), ReportError> {
+    let max = max_entries.min(MAX_REPORT_ENTRIES);
+    if count > max {
+        return Err(ReportError::TooManyEntries { count, max });
+    }
+    Ok(())
+}
+
+/// The receiver's clock: a report issued beyond its skew is refused.
+fn not_from_the_future(
+    issued: Timestamp,
+    now: Timestamp,
+    skew_secs: u64,
+) -> Result<(), ReportError> {
+    if issued > now.plus_secs(skew_secs) {
+        return Err(ReportError::FromTheFuture { issued, now });
+    }
+    Ok(())
+}
+
 /// Decode, verify and check a report's shape (not its freshness against
 /// stored reports: see [`crate::TrustEngine::receive_report`]).
 pub fn verify_report(
@@ -147,21 +169,10 @@ pub fn verify_report(
 ) -> Result<VerifiedReport, ReportError> {
     let unverified = envelope::open::<TrustReport>(bytes)?;
     let claimed = unverified.claimed();
-    let max = max_entries.min(MAX_REPORT_ENTRIES);
-    if claimed.entries.len() > max {
-        return Err(ReportError::TooManyEntries {
-            count: claimed.entries.len(),
-            max,
-        });
-    }
+    within_entry_limit(claimed.entries.len(), max_entries)?;
     let reporter = claimed.reporter.clone();
     let report = unverified.verify(&reporter)?;
-    if report.issued > now.plus_secs(max_skew_secs) {
-        return Err(ReportError::FromTheFuture {
-            issued: report.issued,
-            now,
-        });
-    }
+    not_from_the_future(report.issued, now, max_skew_secs)?;
     let mut seen = BTreeSet::new();
     let mut entries = Vec::with_capacity(report.entries.len());
     for (index, e) in report.entries.into_iter().enumerate() {
@@ -233,19 +244,8 @@ pub fn verify_report_shared(
         })
     });
     if let Some(report) = held {
-        let max = max_entries.min(MAX_REPORT_ENTRIES);
-        if report.entries.len() > max {
-            return Err(ReportError::TooManyEntries {
-                count: report.entries.len(),
-                max,
-            });
-        }
-        if report.issued > now.plus_secs(max_skew_secs) {
-            return Err(ReportError::FromTheFuture {
-                issued: report.issued,
-                now,
-            });
-        }
+        within_entry_limit(report.entries.len(), max_entries)?;
+        not_from_the_future(report.issued, now, max_skew_secs)?;
         return Ok(report);
     }
     let report = std::sync::Arc::new(verify_report(bytes, max_entries, now, max_skew_secs)?);

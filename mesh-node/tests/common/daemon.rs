@@ -63,16 +63,7 @@ pub fn provision_at(
     std::fs::create_dir_all(dir).unwrap();
     let id = identity(&format!("agent {name} (processes)"));
     keyfile::write(&dir.join("agent.key"), &id).unwrap();
-    let t = now();
-    let cred = OrgCredential {
-        org: org.did().clone(),
-        agent: id.did().clone(),
-        roles: vec!["worker".into()],
-        not_before: t.minus_secs(60),
-        expires: t.plus_secs(3600),
-    }
-    .sign(org)
-    .unwrap();
+    let cred = credential(org, &id, "worker");
     keyfile::write_new(&dir.join("agent.cred"), &cred.0, 0o644).unwrap();
     let boot = if at.bootstrap.is_empty() {
         String::new()
@@ -153,19 +144,25 @@ pub fn terminate(d: &mut Daemon) {
     panic!("a daemon did not stop on SIGTERM");
 }
 
-/// An agent of `org` for a node in the test process, on the wall clock.
-pub fn local_agent(org: &Identity, name: &str) -> mesh_iatp::handshake::LocalAgent {
-    let id = identity(&format!("agent {name} (processes)"));
+/// `org`'s credential for `agent` with one role, valid for the hour
+/// around now.
+fn credential(org: &Identity, agent: &Identity, role: &str) -> mesh_iatp::SignedCredential {
     let t = now();
-    let credential = OrgCredential {
+    OrgCredential {
         org: org.did().clone(),
-        agent: id.did().clone(),
-        roles: vec!["driver".into()],
+        agent: agent.did().clone(),
+        roles: vec![role.into()],
         not_before: t.minus_secs(60),
         expires: t.plus_secs(3600),
     }
     .sign(org)
-    .unwrap();
+    .unwrap()
+}
+
+/// An agent of `org` for a node in the test process, on the wall clock.
+pub fn local_agent(org: &Identity, name: &str) -> mesh_iatp::handshake::LocalAgent {
+    let id = identity(&format!("agent {name} (processes)"));
+    let credential = credential(org, &id, "driver");
     let card = mesh_iatp::AgentCard {
         did: id.did().clone(),
         name: name.into(),
