@@ -15,10 +15,10 @@ use mesh_ledger::store::Store;
 use mesh_trust::TrustConfig;
 use tokio::sync::{broadcast, mpsc};
 
-use super::behaviour::build_swarm;
 use super::driver::Driver;
 use super::ledger::NodeLedger;
 use super::limits::Limits;
+use super::net::build_swarm;
 use super::protocol::{Task, TaskOutcome};
 use super::{Clock, Node, NodeError, SystemClock, TaskHandler};
 use crate::transport_key;

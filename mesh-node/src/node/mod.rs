@@ -14,23 +14,22 @@
 //! how, is the agent's (see `mesh_agent`); this module moves bytes.
 //!
 //! Module map: [`protocol`] (protocol ids, the agent's wire messages),
-//! [`gossip`] (topics, peer scoring), `behaviour` (the composed libp2p
-//! behaviour and the swarm), `driver` (the task owning agent, swarm and
+//! `net` (one libp2p behaviour per protocol — `net::exchange` for
+//! the handshake and actions, [`gossip`] with its topics and peer scoring
+//! — composed, and the swarm), `driver` (the task owning agent, swarm and
 //! log), `ledger` (the log), `handle` (the embedding API), `builder`,
 //! `view` (the dashboard's view), [`metrics`].
 
-mod behaviour;
 mod builder;
 mod driver;
-pub mod gossip;
 mod handle;
 mod ledger;
 pub mod limits;
 pub mod metrics;
+mod net;
 pub mod protocol;
 mod view;
 
-pub use behaviour::{IDENTIFY_VERSION, KAD_PROTOCOL};
 pub use builder::{NodeBuilder, Settings};
 pub use handle::{LogInfo, Node, PeerInfo};
 pub use ledger::LEDGER_FILE;
@@ -39,6 +38,8 @@ pub use mesh_agent::{
     DelegateOptions, Delegated, GrantOptions, InclusionProof, IssuedGrant, Recorded, Revoked,
     SpawnOptions, Spawned, digest_of,
 };
+pub use net::gossip;
+pub use net::{IDENTIFY_VERSION, KAD_PROTOCOL};
 pub use protocol::{
     ACTION_PROTOCOL, ActionContext, ActionRequest, ActionResponse, IATP_PROTOCOL, IatpRequest,
     IatpResponse, MAX_ACTION_FRAME, MAX_IATP_FRAME, Task, TaskOutcome,

@@ -2,19 +2,17 @@
 //! responses on the IATP and action protocols, gossip awaiting a verdict,
 //! and discovery (identify, mDNS, Kademlia).
 
-use libp2p::gossipsub;
 use libp2p::identify;
 use libp2p::kad;
 use libp2p::mdns;
-use libp2p::request_response::{self, Message};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use mesh_agent::{GossipId, InboundId, Input, Request, Response};
+use mesh_agent::{Input, Response};
 
-use super::super::behaviour::MeshBehaviourEvent;
-use super::super::protocol::{ActionRequest, ActionResponse, IatpRequest, IatpResponse};
+use super::super::net::{MeshBehaviourEvent, exchange};
+use super::super::protocol::ActionResponse;
 use super::super::{NodeError, did_of};
-use super::{Channel, Driver, error_chain};
+use super::{Driver, error_chain};
 
 impl Driver {
     pub(super) fn swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
@@ -128,13 +126,16 @@ impl Driver {
 
     fn behaviour_event(&mut self, event: MeshBehaviourEvent) {
         match event {
-            MeshBehaviourEvent::Iatp(event) => self.iatp_event(event),
-            MeshBehaviourEvent::Action(event) => self.action_event(event),
-            MeshBehaviourEvent::Gossip(gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            }) => self.gossip_message(propagation_source, message_id, message),
+            MeshBehaviourEvent::Iatp(event) | MeshBehaviourEvent::Action(event) => {
+                self.exchange_event(event)
+            }
+            MeshBehaviourEvent::Gossip(m) => self.input(Input::Gossip {
+                from: m.from,
+                id: m.id,
+                topic: m.topic,
+                author: m.author,
+                data: m.data,
+            }),
             MeshBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 for addr in info.listen_addrs {
                     if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
@@ -171,140 +172,28 @@ impl Driver {
             && self.swarm.network_info().num_peers() < self.discovery_target as usize
     }
 
-    fn next_inbound(&mut self, channel: Channel) -> InboundId {
-        self.next_inbound += 1;
-        let id = InboundId(self.next_inbound);
-        self.inbound.insert(id, channel);
-        id
-    }
-
-    fn iatp_event(&mut self, event: request_response::Event<IatpRequest, IatpResponse>) {
+    fn exchange_event(&mut self, event: exchange::Event) {
         match event {
-            request_response::Event::Message { peer, message, .. } => {
-                let Some(from) = did_of(&peer) else {
-                    let _ = self.swarm.disconnect_peer_id(peer);
-                    return;
-                };
-                match message {
-                    Message::Request {
-                        request, channel, ..
-                    } => {
-                        let id = self.next_inbound(Channel::Iatp(channel));
-                        let request = Request::Iatp(request);
-                        self.input(Input::Request { from, id, request });
-                    }
-                    Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some(id) = self.iatp_out.remove(&request_id) {
-                            let response = Response::Iatp(response);
-                            self.input(Input::Response { from, id, response });
-                        }
-                    }
+            exchange::Event::Request { from, id, request } => {
+                self.input(Input::Request { from, id, request });
+            }
+            exchange::Event::Response { from, id, response } => {
+                // A consistency proof is for witnessing: time its
+                // verification for the metrics.
+                let proof = matches!(response, Response::Action(ActionResponse::Proof { .. }));
+                let started = std::time::Instant::now();
+                self.input(Input::Response { from, id, response });
+                if proof {
+                    self.metrics
+                        .verify_took("witness_checkpoint", started.elapsed());
                 }
             }
-            request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some(id) = self.iatp_out.remove(&request_id) {
-                    let error = error.to_string();
-                    self.input(Input::RequestFailed { id, error });
-                }
+            exchange::Event::Failed { id, error } => {
+                self.input(Input::RequestFailed { id, error });
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                if let Some(from) = did_of(&peer) {
-                    let error = error.to_string();
-                    let what = "iatp request";
-                    self.input(Input::Malformed { from, what, error });
-                }
+            exchange::Event::Malformed { from, what, error } => {
+                self.input(Input::Malformed { from, what, error });
             }
-            request_response::Event::ResponseSent { .. } => {}
         }
-    }
-
-    fn action_event(&mut self, event: request_response::Event<ActionRequest, ActionResponse>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => {
-                let Some(from) = did_of(&peer) else {
-                    let _ = self.swarm.disconnect_peer_id(peer);
-                    return;
-                };
-                match message {
-                    Message::Request {
-                        request, channel, ..
-                    } => {
-                        let id = self.next_inbound(Channel::Action(channel));
-                        let request = Request::Action(request);
-                        self.input(Input::Request { from, id, request });
-                    }
-                    Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some(id) = self.action_out.remove(&request_id) {
-                            // A consistency proof is for witnessing: time
-                            // its verification for the metrics.
-                            let proof = matches!(response, ActionResponse::Proof { .. });
-                            let started = std::time::Instant::now();
-                            let response = Response::Action(response);
-                            self.input(Input::Response { from, id, response });
-                            if proof {
-                                self.metrics
-                                    .verify_took("witness_checkpoint", started.elapsed());
-                            }
-                        }
-                    }
-                }
-            }
-            request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some(id) = self.action_out.remove(&request_id) {
-                    let error = error.to_string();
-                    self.input(Input::RequestFailed { id, error });
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                if let Some(from) = did_of(&peer) {
-                    let error = error.to_string();
-                    let what = "action request";
-                    self.input(Input::Malformed { from, what, error });
-                }
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn gossip_message(
-        &mut self,
-        source: libp2p::PeerId,
-        message_id: gossipsub::MessageId,
-        message: gossipsub::Message,
-    ) {
-        let topic = super::super::gossip::topic_of(&message.topic);
-        let (Some(topic), Some(from)) = (topic, did_of(&source)) else {
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .gossip
-                .report_message_validation_result(
-                    &message_id,
-                    &source,
-                    gossipsub::MessageAcceptance::Ignore,
-                );
-            return;
-        };
-        self.next_gossip += 1;
-        let id = GossipId(self.next_gossip);
-        self.gossip_in.insert(id, (message_id, source));
-        let author = message.source.as_ref().and_then(did_of);
-        self.input(Input::Gossip {
-            from,
-            id,
-            topic,
-            author,
-            data: message.data,
-        });
     }
 }

@@ -12,15 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use libp2p::gossipsub;
-use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, Swarm};
-use mesh_agent::{
-    Agent, Command as AgentCommand, Effect, GossipId, InboundId, Input, Now, OpId, Outcome,
-    RequestId, TaskId,
-};
+use mesh_agent::{Agent, Command as AgentCommand, Effect, Input, Now, OpId, Outcome, TaskId};
 use mesh_iatp::Did;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
@@ -29,11 +24,9 @@ mod bootstrap;
 mod inbound;
 mod outbound;
 
-use super::behaviour::{MeshBehaviour, MeshBehaviourEvent};
-use super::gossip::{self, ident};
 use super::ledger::NodeLedger;
-use super::protocol::{ActionResponse, IatpResponse};
-use super::{Clock, NodeError, NodeEvent, TaskHandler, did_of, peer_of};
+use super::net::{MeshBehaviour, MeshBehaviourEvent};
+use super::{Clock, NodeError, NodeEvent, TaskHandler, did_of};
 
 /// What the handle asks of the driver.
 pub enum Command {
@@ -49,12 +42,6 @@ pub enum Command {
     ConnectedPeers(oneshot::Sender<Vec<libp2p::PeerId>>),
     GossipScore(libp2p::PeerId, oneshot::Sender<Option<f64>>),
     Stop(Option<oneshot::Sender<()>>),
-}
-
-/// The reply channel of a peer's request.
-enum Channel {
-    Iatp(ResponseChannel<IatpResponse>),
-    Action(ResponseChannel<ActionResponse>),
 }
 
 /// Something that arrived, for the agent.
@@ -83,12 +70,6 @@ pub struct Driver {
     effects: Vec<Effect>,
     ops: HashMap<OpId, oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>>,
     next_op: u64,
-    inbound: HashMap<InboundId, Channel>,
-    next_inbound: u64,
-    iatp_out: HashMap<OutboundRequestId, RequestId>,
-    action_out: HashMap<OutboundRequestId, RequestId>,
-    gossip_in: HashMap<GossipId, (gossipsub::MessageId, libp2p::PeerId)>,
-    next_gossip: u64,
     tasks_tx: mpsc::Sender<(TaskId, super::protocol::TaskOutcome)>,
     tasks_rx: mpsc::Receiver<(TaskId, super::protocol::TaskOutcome)>,
     listening:
@@ -140,12 +121,6 @@ impl Driver {
             effects: Vec::new(),
             ops: HashMap::new(),
             next_op: 0,
-            inbound: HashMap::new(),
-            next_inbound: 0,
-            iatp_out: HashMap::new(),
-            action_out: HashMap::new(),
-            gossip_in: HashMap::new(),
-            next_gossip: 0,
             tasks_tx,
             tasks_rx,
             listening: HashMap::new(),
@@ -325,22 +300,10 @@ impl Driver {
         }
         // Trust scores feed gossipsub's application-specific score.
         let wall = self.clock.now();
-        let scores: Vec<(libp2p::PeerId, f64)> = self
-            .agent
-            .sessions()
-            .filter_map(|s| {
-                let score = self.agent.trust_of(&s.remote, wall);
-                Some((
-                    peer_of(&s.remote)?,
-                    gossip::application_score(score, self.trust_floor),
-                ))
-            })
-            .collect();
-        for (peer, score) in scores {
-            self.swarm
-                .behaviour_mut()
-                .gossip
-                .set_application_score(&peer, score);
+        let gossip = &mut self.swarm.behaviour_mut().gossip;
+        for s in self.agent.sessions() {
+            let trust = self.agent.trust_of(&s.remote, wall);
+            gossip.set_trust(&s.remote, trust, self.trust_floor);
         }
         // Walk the DHT after the first session and every 30 s: peers it
         // turns up are dialled and authenticated.

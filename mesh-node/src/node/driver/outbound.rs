@@ -4,8 +4,7 @@
 use mesh_ledger::LogStore;
 use std::time::Duration;
 
-use libp2p::gossipsub::MessageAcceptance;
-use mesh_agent::{Effect, Event, ProofRequest, Request, Response, Verdict};
+use mesh_agent::{Effect, Event, ProofRequest, Request, Response};
 use mesh_ledger::record::CoSignedRecord;
 use mesh_ledger::store::{StoreError, StoredFact};
 use serde_bytes::ByteBuf;
@@ -14,7 +13,7 @@ use tokio::time::Instant;
 use super::super::ledger::NodeLedger;
 use super::super::protocol::{ActionResponse, TaskOutcome};
 use super::super::{NodeError, peer_of};
-use super::{Channel, Driver, ident};
+use super::Driver;
 
 /// Facts waiting beyond this many are committed at once.
 const FACTS_PER_COMMIT: usize = 1024;
@@ -84,19 +83,14 @@ impl Driver {
         match effect {
             Effect::Append { .. } | Effect::Persist(_) => {} // committed by flush
             Effect::Send { to, id, request } => {
-                let Some(peer) = peer_of(&to) else {
-                    return Ok(());
-                };
                 let behaviour = self.swarm.behaviour_mut();
-                match request {
-                    Request::Iatp(r) => {
-                        let out = behaviour.iatp.send_request(&peer, r);
-                        self.iatp_out.insert(out, id);
-                    }
-                    Request::Action(r) => {
-                        let out = behaviour.action.send_request(&peer, r);
-                        self.action_out.insert(out, id);
-                    }
+                let sent = match request {
+                    request @ Request::Iatp(_) => behaviour.iatp.send(&to, id, request),
+                    request @ Request::Action(_) => behaviour.action.send(&to, id, request),
+                };
+                if !sent {
+                    // Every agent's key is an Ed25519 libp2p identity.
+                    tracing::warn!(peer = %to, "a request to an agent with no libp2p identity");
                 }
             }
             Effect::Respond { id, response, .. } => self.respond(id, response),
@@ -107,28 +101,12 @@ impl Driver {
             Effect::Publish { topic, data } => {
                 // No subscribed peer yet is not an error: the next report
                 // or checkpoint supersedes this one.
-                if let Err(e) = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossip
-                    .publish(ident(topic), data)
-                {
+                if let Err(e) = self.swarm.behaviour_mut().gossip.publish(topic, data) {
                     tracing::debug!(?topic, error = %e, "gossip publish");
                 }
             }
             Effect::Verdict { id, verdict } => {
-                if let Some((message_id, source)) = self.gossip_in.remove(&id) {
-                    let acceptance = match verdict {
-                        Verdict::Accept => MessageAcceptance::Accept,
-                        Verdict::Ignore => MessageAcceptance::Ignore,
-                        Verdict::Reject => MessageAcceptance::Reject,
-                    };
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .gossip
-                        .report_message_validation_result(&message_id, &source, acceptance);
-                }
+                self.swarm.behaviour_mut().gossip.verdict(id, verdict);
             }
             Effect::StoreCheckpoint { note } => self.ledger.store_checkpoint(&note).await?,
             Effect::SaveWitnessed { origin, size, root } => {
@@ -161,19 +139,8 @@ impl Driver {
                     }
                 }
             }
-            Effect::Ban { peer, .. } => {
-                if let Some(peer) = peer_of(&peer) {
-                    self.swarm.behaviour_mut().gossip.blacklist_peer(&peer);
-                }
-            }
-            Effect::Unban { peer } => {
-                if let Some(peer) = peer_of(&peer) {
-                    self.swarm
-                        .behaviour_mut()
-                        .gossip
-                        .remove_blacklisted_peer(&peer);
-                }
-            }
+            Effect::Ban { peer, .. } => self.swarm.behaviour_mut().gossip.ban(&peer),
+            Effect::Unban { peer } => self.swarm.behaviour_mut().gossip.unban(&peer),
             Effect::Done { op, result } => {
                 if let Some(reply) = self.ops.remove(&op) {
                     let _ = reply.send(result);
@@ -186,15 +153,13 @@ impl Driver {
 
     fn respond(&mut self, id: mesh_agent::InboundId, response: Response) {
         let behaviour = self.swarm.behaviour_mut();
-        match (self.inbound.remove(&id), response) {
-            (Some(Channel::Iatp(ch)), Response::Iatp(r)) => {
-                let _ = behaviour.iatp.send_response(ch, r);
-            }
-            (Some(Channel::Action(ch)), Response::Action(r)) => {
-                let _ = behaviour.action.send_response(ch, r);
-            }
+        let answered = match response {
+            response @ Response::Iatp(_) => behaviour.iatp.respond(id, response),
+            response @ Response::Action(_) => behaviour.action.respond(id, response),
+        };
+        if !answered {
             // The agent answers each request once, on its own protocol.
-            _ => tracing::warn!(?id, "an answer with no matching request"),
+            tracing::warn!(?id, "an answer with no matching request");
         }
     }
 
