@@ -319,15 +319,25 @@ impl TrustEngine {
             .collect();
 
         // Index every peer in DID order (deterministic), look up by hash.
-        let mut peers: Vec<&Did> = self.pre_trusted.iter().collect();
-        peers.extend(own.iter().map(|(s, _, _)| *s));
-        for r in &fresh {
-            peers.push(&r.reporter);
-            peers.extend(r.entries.iter().map(|(s, _, _)| s));
+        // Each is named in many reports: gather the distinct ones first,
+        // then sort only those (DIDs share a long prefix, so comparisons
+        // are the cost).
+        let mut index: HashMap<&Did, usize> = HashMap::new();
+        let named = self
+            .pre_trusted
+            .iter()
+            .chain(own.iter().map(|(s, _, _)| *s));
+        let reported = fresh
+            .iter()
+            .flat_map(|r| std::iter::once(&r.reporter).chain(r.entries.iter().map(|(s, _, _)| s)));
+        for did in named.chain(reported) {
+            index.entry(did).or_insert(0);
         }
+        let mut peers: Vec<&Did> = index.keys().copied().collect();
         peers.sort_unstable();
-        peers.dedup();
-        let index: HashMap<&Did, usize> = peers.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        for (i, did) in peers.iter().enumerate() {
+            index.insert(did, i);
+        }
         let n = peers.len();
         let me = index[&self.local];
 

@@ -76,6 +76,20 @@ impl Mesh {
         self.feed(to, input);
     }
 
+    /// Send gossip message `id` from `n` to its neighbours but `from`.
+    /// A neighbour that has seen it already gets no copy: it would drop it
+    /// on arrival, and gossipsub v1.2 spares the copy the same way (a peer
+    /// tells its mesh IDONTWANT on receipt; here the news is instant).
+    /// Copies were most of a large mesh's work.
+    fn spread(&mut self, n: usize, from: Option<usize>, id: [u8; 32], message: Message) {
+        for k in 0..self.net.neighbours(n).len() {
+            let m = self.net.neighbours(n)[k];
+            if Some(m) != from && !self.nodes[m].seen.contains(&id) {
+                self.net.send(self.now, n, m, message.clone());
+            }
+        }
+    }
+
     /// Hand agent `n` an input and carry out its effects.
     pub(super) fn feed(&mut self, n: usize, input: Input) {
         let now = Now::virtual_at(self.now);
@@ -131,19 +145,14 @@ impl Mesh {
                     id,
                     data: data.into(),
                 };
-                for m in self.net.neighbours(n) {
-                    self.net.send(now, n, m, message.clone());
-                }
+                self.spread(n, None, id, message);
             }
             Effect::Verdict { id, verdict } => {
                 if let Some((from, message)) = self.nodes[n].gossip.remove(&id)
                     && verdict == Verdict::Accept
+                    && let Message::Gossip { id, .. } = message
                 {
-                    for m in self.net.neighbours(n) {
-                        if m != from {
-                            self.net.send(now, n, m, message.clone());
-                        }
-                    }
+                    self.spread(n, Some(from), id, message);
                 }
             }
             Effect::Append { index, record } => {

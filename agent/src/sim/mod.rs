@@ -443,7 +443,7 @@ impl Mesh {
 
     /// Crash agent `n`: its state is gone, its store stays, its links close.
     pub fn crash(&mut self, n: usize) {
-        for m in self.net.neighbours(n) {
+        for m in self.net.neighbours(n).to_vec() {
             self.close(n, m);
         }
         let node = &mut self.nodes[n];

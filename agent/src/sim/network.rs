@@ -146,6 +146,11 @@ impl SeenCache {
         }
         !self.previous.contains(&id) && self.current.insert(id)
     }
+
+    /// Whether `id` is remembered.
+    pub(crate) fn contains(&self, id: &[u8; 32]) -> bool {
+        self.current.contains(id) || self.previous.contains(id)
+    }
 }
 
 /// A queued happening, ordered by when it is due, then by when it was
@@ -187,7 +192,8 @@ pub(crate) struct Network {
     seq: u64,
     links: BTreeSet<(usize, usize)>,
     /// The same links by end: each agent's neighbours.
-    adjacent: std::collections::BTreeMap<usize, BTreeSet<usize>>,
+    /// Sorted, indexed by agent (gossip walks these for every copy).
+    adjacent: Vec<Vec<usize>>,
     /// Each agent's side of the current partition.
     side: Option<Vec<u8>>,
 }
@@ -204,7 +210,7 @@ impl Network {
             queue: BinaryHeap::new(),
             seq: 0,
             links: BTreeSet::new(),
-            adjacent: std::collections::BTreeMap::new(),
+            adjacent: Vec::new(),
             side: None,
         }
     }
@@ -223,8 +229,8 @@ impl Network {
     pub(crate) fn link(&mut self, a: usize, b: usize) -> bool {
         let new = self.links.insert(key(a, b));
         if new {
-            self.adjacent.entry(a).or_default().insert(b);
-            self.adjacent.entry(b).or_default().insert(a);
+            self.adjoin(a, b);
+            self.adjoin(b, a);
         }
         new
     }
@@ -232,22 +238,30 @@ impl Network {
     pub(crate) fn unlink(&mut self, a: usize, b: usize) -> bool {
         let had = self.links.remove(&key(a, b));
         if had {
-            if let Some(n) = self.adjacent.get_mut(&a) {
-                n.remove(&b);
-            }
-            if let Some(n) = self.adjacent.get_mut(&b) {
-                n.remove(&a);
+            for (x, y) in [(a, b), (b, a)] {
+                if let Some(list) = self.adjacent.get_mut(x)
+                    && let Ok(at) = list.binary_search(&y)
+                {
+                    list.remove(at);
+                }
             }
         }
         had
     }
 
-    /// Every link of `a`, as the other end.
-    pub(crate) fn neighbours(&self, a: usize) -> Vec<usize> {
-        self.adjacent
-            .get(&a)
-            .map(|n| n.iter().copied().collect())
-            .unwrap_or_default()
+    fn adjoin(&mut self, a: usize, b: usize) {
+        if self.adjacent.len() <= a {
+            self.adjacent.resize_with(a + 1, Vec::new);
+        }
+        let list = &mut self.adjacent[a];
+        if let Err(at) = list.binary_search(&b) {
+            list.insert(at, b);
+        }
+    }
+
+    /// Every link of `a`, as the other end, in order.
+    pub(crate) fn neighbours(&self, a: usize) -> &[usize] {
+        self.adjacent.get(a).map_or(&[], Vec::as_slice)
     }
 
     /// Split agents by `side`; the links crossing it are cut (returned).

@@ -20,9 +20,12 @@ use crate::wire::ActionResponse;
 pub struct MemoryStore {
     log: MemoryLog,
     witnessed: BTreeMap<String, (u64, Hash)>,
-    facts: BTreeMap<u64, Fact>,
-    /// Where each keyed fact is in `facts` (looked up, never iterated).
-    keyed: HashMap<(&'static str, Vec<u8>), u64>,
+    /// Facts with a key, each with when it was stored; a later one of
+    /// the same kind and key replaces it (a thousand agents each replace
+    /// one per report they accept, so this is one hash insert).
+    keyed: HashMap<(&'static str, Vec<u8>), (u64, Fact)>,
+    /// Facts without a key, in the order stored.
+    unkeyed: Vec<(u64, Fact)>,
     next_fact: u64,
 }
 
@@ -32,8 +35,8 @@ impl MemoryStore {
         MemoryStore {
             log: MemoryLog::new(did.as_str(), did.clone()),
             witnessed: BTreeMap::new(),
-            facts: BTreeMap::new(),
             keyed: HashMap::new(),
+            unkeyed: Vec::new(),
             next_fact: 0,
         }
     }
@@ -98,17 +101,19 @@ impl MemoryStore {
     pub fn persist(&mut self, fact: Fact) {
         self.next_fact += 1;
         let key = fact.key();
-        if !key.is_empty()
-            && let Some(old) = self.keyed.insert((fact.kind(), key), self.next_fact)
-        {
-            self.facts.remove(&old);
+        if key.is_empty() {
+            self.unkeyed.push((self.next_fact, fact));
+        } else {
+            self.keyed
+                .insert((fact.kind(), key), (self.next_fact, fact));
         }
-        self.facts.insert(self.next_fact, fact);
     }
 
     /// The durable facts, in the order stored.
     pub fn facts(&self) -> Vec<Fact> {
-        self.facts.values().cloned().collect()
+        let mut all: Vec<&(u64, Fact)> = self.keyed.values().chain(&self.unkeyed).collect();
+        all.sort_unstable_by_key(|(at, _)| *at);
+        all.into_iter().map(|(_, f)| f.clone()).collect()
     }
 
     /// Leaf hashes of the latest `n` records.
