@@ -36,6 +36,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// gossipsub's heartbeat.
     pub heartbeat: Duration,
+    /// How often each connection is pinged; a ping unanswered within
+    /// `request_timeout` closes the connection (its peer is gone).
+    pub ping_interval: Duration,
     /// Per-peer limits.
     pub limits: Limits,
     /// Most inputs taken through the agent before their appends are
@@ -52,6 +55,7 @@ impl Default for Settings {
             significant_change: agent.significant_change,
             request_timeout: Duration::from_secs(10),
             heartbeat: Duration::from_millis(700),
+            ping_interval: Duration::from_secs(15),
             limits: agent.limits,
             commit_batch: 256,
         }
@@ -238,9 +242,21 @@ impl NodeBuilder {
         self
     }
 
-    /// How long a request waits for its answer (default 10 s).
+    /// How long a request waits for its answer, and a ping for its pong
+    /// (default 10 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.settings.request_timeout = timeout;
+        self
+    }
+
+    /// How often each connection is pinged (default 15 s). A connection
+    /// whose ping goes unanswered for `request_timeout` is closed, so a
+    /// peer that vanished without closing (a hung process, a silent
+    /// partition) loses its session within one interval and one timeout —
+    /// or 10 s, libp2p's bound on opening a stream, if the ping's stream
+    /// was being opened.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.settings.ping_interval = interval;
         self
     }
 

@@ -5,6 +5,7 @@
 use libp2p::identify;
 use libp2p::kad;
 use libp2p::mdns;
+use libp2p::ping;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use mesh_agent::{Input, Response};
@@ -136,6 +137,18 @@ impl Driver {
                 author: m.author,
                 data: m.data,
             }),
+            // A connection whose ping goes unanswered is dead (a peer that
+            // vanished without closing, a silent partition): close it, so
+            // the agent learns the session is gone and a redial starts
+            // afresh. A peer that does not speak ping is not dead.
+            MeshBehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(failure),
+            }) if !matches!(failure, ping::Failure::Unsupported) => {
+                tracing::info!(%peer, %failure, "closing a connection whose pings fail");
+                self.swarm.close_connection(connection);
+            }
             MeshBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 for addr in info.listen_addrs {
                     if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {

@@ -120,6 +120,7 @@ pub fn build_swarm(
     let limits = &settings.limits;
     let heartbeat = settings.heartbeat;
     let request_timeout = settings.request_timeout;
+    let ping_interval = settings.ping_interval;
     let conn_limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(limits.max_connections))
         .with_max_established_per_peer(Some(limits.max_connections_per_peer))
@@ -162,7 +163,11 @@ pub fn build_swarm(
                     IDENTIFY_VERSION.into(),
                     key.public(),
                 )),
-                ping: ping::Behaviour::new(ping::Config::new()),
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(ping_interval)
+                        .with_timeout(request_timeout),
+                ),
                 iatp: Exchange::new(rr_config.clone(), ids.clone()),
                 action: Exchange::new(rr_config, ids),
                 gossip,
