@@ -443,6 +443,7 @@ async fn a_flooding_peer_is_throttled_penalised_and_cut_off_while_others_are_ser
     let before = victim.node.trust_of(flooder.node.did()).await.unwrap();
 
     // 300 requests at once.
+    let flood_started = std::time::Instant::now();
     let mut floods = Vec::new();
     for i in 0..300u32 {
         let f = flooder.node.clone();
@@ -475,7 +476,6 @@ async fn a_flooding_peer_is_throttled_penalised_and_cut_off_while_others_are_ser
             Err(e) => panic!("unexpected: {e}"),
         }
     }
-    assert!(accepted <= 30, "accepted {accepted}");
     assert_eq!(accepted + refused_or_cut, 300);
     next(
         "victim: banned the flooder",
@@ -488,6 +488,12 @@ async fn a_flooding_peer_is_throttled_penalised_and_cut_off_while_others_are_ser
         },
     )
     .await;
+    // The limiter lets through its burst and what refilled while the flood
+    // lasted (at most until the ban was seen): a bound that holds however
+    // slowly a loaded machine runs the flood.
+    let window = flood_started.elapsed().as_secs_f64();
+    let allowed = 20 + (20.0 * window).ceil() as u64;
+    assert!(accepted <= allowed, "accepted {accepted} in {window:.2} s");
     assert!(victim.node.trust_of(flooder.node.did()).await.unwrap() < before);
     eventually("flooder disconnected", || async {
         !victim
@@ -502,8 +508,8 @@ async fn a_flooding_peer_is_throttled_penalised_and_cut_off_while_others_are_ser
     // flooder may not have heard every answer before it was cut off.
     let size = victim.node.log_info().await.unwrap().size;
     assert!(
-        size > accepted && size <= 1 + 30,
-        "victim log {size}, accepted {accepted}"
+        size > accepted && size <= 1 + allowed,
+        "victim log {size}, accepted {accepted}, allowed {allowed}"
     );
     assert!(
         victim
