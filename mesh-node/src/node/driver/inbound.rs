@@ -10,7 +10,7 @@ use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use mesh_agent::{Input, Response};
 
-use super::super::net::{MeshBehaviourEvent, exchange};
+use super::super::net::MeshBehaviourEvent;
 use super::super::protocol::ActionResponse;
 use super::super::{NodeError, did_of};
 use super::{Driver, error_chain};
@@ -128,15 +128,9 @@ impl Driver {
     fn behaviour_event(&mut self, event: MeshBehaviourEvent) {
         match event {
             MeshBehaviourEvent::Iatp(event) | MeshBehaviourEvent::Action(event) => {
-                self.exchange_event(event)
+                self.exchange_input(event)
             }
-            MeshBehaviourEvent::Gossip(m) => self.input(Input::Gossip {
-                from: m.from,
-                id: m.id,
-                topic: m.topic,
-                author: m.author,
-                data: m.data,
-            }),
+            MeshBehaviourEvent::Gossip(input) => self.input(input),
             // A connection whose ping goes unanswered is dead (a peer that
             // vanished without closing, a silent partition): close it, so
             // the agent learns the session is gone and a redial starts
@@ -185,28 +179,21 @@ impl Driver {
             && self.swarm.network_info().num_peers() < self.discovery_target as usize
     }
 
-    fn exchange_event(&mut self, event: exchange::Event) {
-        match event {
-            exchange::Event::Request { from, id, request } => {
-                self.input(Input::Request { from, id, request });
+    /// An input from the handshake or action protocol. A consistency
+    /// proof is for witnessing: its verification is timed for the metrics.
+    fn exchange_input(&mut self, input: Input) {
+        let proof = matches!(
+            input,
+            Input::Response {
+                response: Response::Action(ActionResponse::Proof { .. }),
+                ..
             }
-            exchange::Event::Response { from, id, response } => {
-                // A consistency proof is for witnessing: time its
-                // verification for the metrics.
-                let proof = matches!(response, Response::Action(ActionResponse::Proof { .. }));
-                let started = std::time::Instant::now();
-                self.input(Input::Response { from, id, response });
-                if proof {
-                    self.metrics
-                        .verify_took("witness_checkpoint", started.elapsed());
-                }
-            }
-            exchange::Event::Failed { id, error } => {
-                self.input(Input::RequestFailed { id, error });
-            }
-            exchange::Event::Malformed { from, what, error } => {
-                self.input(Input::Malformed { from, what, error });
-            }
+        );
+        let started = std::time::Instant::now();
+        self.input(input);
+        if proof {
+            self.metrics
+                .verify_took("witness_checkpoint", started.elapsed());
         }
     }
 }

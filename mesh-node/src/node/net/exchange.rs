@@ -1,8 +1,9 @@
 //! One request-response protocol of the agent's (the handshake, actions)
 //! as its own `NetworkBehaviour`, in the manner of rust-libp2p's
 //! `protocols/rendezvous`: libp2p's request-response machinery inside,
-//! the agent's vocabulary outside. Peers are named by [`Did`], requests by
-//! the agent's [`InboundId`] and [`RequestId`]; response channels and
+//! the agent's vocabulary outside: what it emits is the agent's [`Input`]
+//! (peers by [`Did`], requests by the agent's [`InboundId`] and
+//! [`RequestId`]); response channels and
 //! libp2p's request ids stay in here. A peer whose key is not Ed25519
 //! cannot be an agent: its connection is closed.
 
@@ -16,7 +17,7 @@ use libp2p::request_response::{
 };
 use libp2p::swarm::{CloseConnection, NetworkBehaviour, THandlerInEvent, ToSwarm};
 use libp2p::{PeerId, StreamProtocol};
-use mesh_agent::{InboundId, Request, RequestId, Response};
+use mesh_agent::{InboundId, Input, Request, RequestId, Response};
 use mesh_iatp::Did;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -56,32 +57,6 @@ impl InboundIds {
     fn next(&self) -> InboundId {
         InboundId(self.0.fetch_add(1, Ordering::Relaxed) + 1)
     }
-}
-
-/// What happened on a protocol, in the agent's terms.
-#[derive(Debug)]
-pub enum Event {
-    /// A peer asked something; answer with [`Exchange::respond`].
-    Request {
-        from: Did,
-        id: InboundId,
-        request: Request,
-    },
-    /// A peer answered our request `id`.
-    Response {
-        from: Did,
-        id: RequestId,
-        response: Response,
-    },
-    /// Our request `id` got no answer (timeout, closed connection, refused
-    /// stream).
-    Failed { id: RequestId, error: String },
-    /// A peer's request could not be read.
-    Malformed {
-        from: Did,
-        what: &'static str,
-        error: String,
-    },
 }
 
 type Inner<W> = cbor::Behaviour<<W as Wire>::Request, <W as Wire>::Response>;
@@ -131,26 +106,21 @@ impl<W: Wire> Exchange<W> {
     /// Answer the request the agent knows as `id`. Returns false if the
     /// request is not this protocol's (or was answered already).
     pub fn respond(&mut self, id: InboundId, response: Response) -> bool {
+        let Some(response) = W::answer(response) else {
+            return false;
+        };
         let Some(channel) = self.inbound.remove(&id) else {
             return false;
         };
-        match W::answer(response) {
-            Some(response) => {
-                // The requester may have gone: nothing to do then.
-                let _ = self.inner.send_response(channel, response);
-                true
-            }
-            None => {
-                self.inbound.insert(id, channel);
-                false
-            }
-        }
+        // The requester may have gone: nothing to do then.
+        let _ = self.inner.send_response(channel, response);
+        true
     }
 
     fn translate(
         &mut self,
         event: request_response::Event<W::Request, W::Response>,
-    ) -> Option<Event> {
+    ) -> Option<Input> {
         match event {
             request_response::Event::Message { peer, message, .. } => {
                 let Some(from) = did_of(&peer) else {
@@ -164,7 +134,7 @@ impl<W: Wire> Exchange<W> {
                         let id = self.ids.next();
                         self.inbound.insert(id, channel);
                         let request = W::request(request);
-                        Some(Event::Request { from, id, request })
+                        Some(Input::Request { from, id, request })
                     }
                     Message::Response {
                         request_id,
@@ -172,7 +142,7 @@ impl<W: Wire> Exchange<W> {
                     } => {
                         let id = self.outbound.remove(&request_id)?;
                         let response = W::response(response);
-                        Some(Event::Response { from, id, response })
+                        Some(Input::Response { from, id, response })
                     }
                 }
             }
@@ -181,12 +151,12 @@ impl<W: Wire> Exchange<W> {
             } => {
                 let id = self.outbound.remove(&request_id)?;
                 let error = error.to_string();
-                Some(Event::Failed { id, error })
+                Some(Input::RequestFailed { id, error })
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 let from = did_of(&peer)?;
                 let error = error.to_string();
-                Some(Event::Malformed {
+                Some(Input::Malformed {
                     from,
                     what: W::WHAT,
                     error,
@@ -199,11 +169,12 @@ impl<W: Wire> Exchange<W> {
 
 impl<W: Wire> NetworkBehaviour for Exchange<W> {
     type ConnectionHandler = <Inner<W> as NetworkBehaviour>::ConnectionHandler;
-    type ToSwarm = Event;
+    /// The agent's input: a request, an answer, a failure.
+    type ToSwarm = Input;
 
     super::delegate_to_inner!();
 
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Input, THandlerInEvent<Self>>> {
         loop {
             if let Some(peer_id) = self.closing.pop_front() {
                 return Poll::Ready(ToSwarm::CloseConnection {
@@ -211,20 +182,13 @@ impl<W: Wire> NetworkBehaviour for Exchange<W> {
                     connection: CloseConnection::All,
                 });
             }
-            match self.inner.poll(cx) {
-                Poll::Ready(ToSwarm::GenerateEvent(event)) => {
-                    if let Some(event) = self.translate(event) {
-                        return Poll::Ready(ToSwarm::GenerateEvent(event));
+            match super::polled(self.inner.poll(cx)) {
+                Ok(event) => {
+                    if let Some(input) = self.translate(event) {
+                        return Poll::Ready(ToSwarm::GenerateEvent(input));
                     }
                 }
-                Poll::Ready(other) => {
-                    // Every other instruction passes through unchanged;
-                    // events were taken by the arm above.
-                    return Poll::Ready(
-                        other.map_out(|_| unreachable!("events are translated above")),
-                    );
-                }
-                Poll::Pending => return Poll::Pending,
+                Err(passed) => return passed,
             }
         }
     }
@@ -265,7 +229,7 @@ mod tests {
     }
 
     /// The next event of `swarm`'s behaviour, bounded in time.
-    async fn next_event(swarm: &mut Swarm<Exchange<IatpWire>>) -> Event {
+    async fn next_event(swarm: &mut Swarm<Exchange<IatpWire>>) -> Input {
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 if let SwarmEvent::Behaviour(e) = swarm.select_next_some().await {
@@ -313,7 +277,7 @@ mod tests {
         let (id, from) = loop {
             tokio::select! {
                 e = next_event(&mut server) => match e {
-                    Event::Request { from, id, request } => {
+                    Input::Request { from, id, request } => {
                         assert_eq!(format!("{request:?}"), format!("{hello:?}"));
                         break (id, from);
                     }
@@ -342,7 +306,7 @@ mod tests {
         loop {
             tokio::select! {
                 e = next_event(&mut client) => match e {
-                    Event::Response { from, id, response } => {
+                    Input::Response { from, id, response } => {
                         assert_eq!(from, server_did);
                         assert_eq!(id, RequestId(9));
                         assert!(matches!(response, Response::Iatp(IatpResponse::Accepted)));

@@ -20,7 +20,7 @@ use libp2p::gossipsub::{
 };
 use libp2p::identity::Keypair;
 use libp2p::swarm::{NetworkBehaviour, THandlerInEvent, ToSwarm};
-use mesh_agent::{GossipId, Verdict};
+use mesh_agent::{GossipId, Input, Verdict};
 use mesh_iatp::{Did, Score};
 use sha2::{Digest, Sha256};
 
@@ -121,22 +121,6 @@ fn gossipsub(keypair: Keypair, heartbeat: Duration) -> Result<gossipsub::Behavio
     Ok(gossip)
 }
 
-/// A message on one of our topics, for the agent; answer with
-/// [`Gossip::verdict`] before it is forwarded.
-#[derive(Debug)]
-pub struct Arrived {
-    /// The peer that forwarded it.
-    pub from: Did,
-    /// The agent's name for it.
-    pub id: GossipId,
-    /// Which of our topics.
-    pub topic: Topic,
-    /// Its signer, if an agent.
-    pub author: Option<Did>,
-    /// The message's bytes.
-    pub data: Vec<u8>,
-}
-
 /// The gossip behaviour.
 pub struct Gossip {
     inner: gossipsub::Behaviour,
@@ -202,7 +186,9 @@ impl Gossip {
         self.inner.peer_score(peer)
     }
 
-    fn translate(&mut self, event: gossipsub::Event) -> Option<Arrived> {
+    /// A message on one of our topics becomes the agent's
+    /// [`Input::Gossip`]; it is held until [`Gossip::verdict`].
+    fn translate(&mut self, event: gossipsub::Event) -> Option<Input> {
         let gossipsub::Event::Message {
             propagation_source: source,
             message_id,
@@ -223,7 +209,7 @@ impl Gossip {
         let id = GossipId(self.next);
         self.awaiting.insert(id, (message_id, source));
         let author = message.source.as_ref().and_then(did_of);
-        Some(Arrived {
+        Some(Input::Gossip {
             from,
             id,
             topic,
@@ -235,24 +221,20 @@ impl Gossip {
 
 impl NetworkBehaviour for Gossip {
     type ConnectionHandler = <gossipsub::Behaviour as NetworkBehaviour>::ConnectionHandler;
-    type ToSwarm = Arrived;
+    /// The agent's [`Input::Gossip`].
+    type ToSwarm = Input;
 
     super::delegate_to_inner!();
 
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Arrived, THandlerInEvent<Self>>> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Input, THandlerInEvent<Self>>> {
         loop {
-            match self.inner.poll(cx) {
-                Poll::Ready(ToSwarm::GenerateEvent(event)) => {
-                    if let Some(arrived) = self.translate(event) {
-                        return Poll::Ready(ToSwarm::GenerateEvent(arrived));
+            match super::polled(self.inner.poll(cx)) {
+                Ok(event) => {
+                    if let Some(input) = self.translate(event) {
+                        return Poll::Ready(ToSwarm::GenerateEvent(input));
                     }
                 }
-                Poll::Ready(other) => {
-                    return Poll::Ready(
-                        other.map_out(|_| unreachable!("events are translated above")),
-                    );
-                }
-                Poll::Pending => return Poll::Pending,
+                Err(passed) => return passed,
             }
         }
     }

@@ -15,9 +15,10 @@ use libp2p::core::transport::MemoryTransport;
 use libp2p::core::{Transport, upgrade};
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::request_response;
-use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, ToSwarm};
 use libp2p::{StreamProtocol, Swarm, connection_limits, identify, mdns, noise, ping, tcp, yamux};
+use std::task::Poll;
 
 use super::NodeError;
 use super::protocol::{
@@ -191,6 +192,24 @@ pub fn build_swarm(
         kad.set_mode(Some(kad::Mode::Server));
     }
     Ok(swarm)
+}
+
+/// One poll of a wrapped behaviour: its event, for the wrapper to
+/// translate, or what passes through unchanged (an instruction to the
+/// swarm, or nothing yet).
+// The pass-through is handed straight back from `poll`; boxing it would
+// only add an allocation.
+#[allow(clippy::result_large_err)]
+fn polled<T, E, H>(poll: Poll<ToSwarm<T, H>>) -> Result<T, Poll<ToSwarm<E, H>>> {
+    match poll {
+        Poll::Ready(ToSwarm::GenerateEvent(event)) => Ok(event),
+        Poll::Ready(other) => {
+            Err(Poll::Ready(other.map_out(|_| {
+                unreachable!("events are taken by the arm above")
+            })))
+        }
+        Poll::Pending => Err(Poll::Pending),
+    }
 }
 
 /// The connection callbacks of a behaviour that wraps another in its
