@@ -6,7 +6,7 @@ use mesh_delegation::{LinkHash, SignedGrant};
 use mesh_iatp::Did;
 use mesh_iatp::handshake::{AwaitingConfirm, AwaitingResponse};
 use mesh_ledger::checkpoint::Checkpoint;
-use mesh_ledger::record::{ActionRecord, CoSignedRecord};
+use mesh_ledger::record::{ActorSigned, CoSignedRecord};
 
 use crate::api::Recorded;
 use crate::io::{InboundId, OpId, RequestId};
@@ -34,7 +34,7 @@ pub(crate) enum Pending {
     CoSign {
         to: Did,
         op: OpId,
-        record: Box<ActionRecord>,
+        record: Box<ActorSigned>,
         step: Box<Step>,
     },
     /// Witnessing `origin`: waiting for the consistency proof.

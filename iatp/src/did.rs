@@ -89,9 +89,23 @@ impl Did {
     }
 
     /// The DID naming the 32-byte Ed25519 public key `bytes`.
+    ///
+    /// Remembered per thread like [`Did::parse`] (a node names the peer of
+    /// every message it receives this way, from its 32-byte libp2p key).
     pub fn from_public_key_bytes(bytes: &[u8; 32]) -> Result<Self, DidError> {
+        if let Some(hit) = FROM_KEY.with(|cache| cache.borrow().get(bytes).cloned()) {
+            return Ok(hit);
+        }
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| DidError::InvalidPublicKey)?;
-        Ok(Self::from_verifying_key(key))
+        let did = Self::from_verifying_key(key);
+        FROM_KEY.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= PARSE_CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(*bytes, did.clone());
+        });
+        Ok(did)
     }
 
     /// Parse and validate a `did:key:z6Mk…` string.
@@ -222,17 +236,21 @@ pub fn memoize_verifications(capacity: usize) {
     });
 }
 
-/// Most DIDs remembered per thread by [`Did::parse`].
+/// Most DIDs remembered per thread by [`Did::parse`] (and as many by
+/// [`Did::from_public_key_bytes`]).
 pub const PARSE_CACHE_CAPACITY: usize = 4096;
 
 thread_local! {
     static PARSED: std::cell::RefCell<std::collections::HashMap<Box<str>, Did>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+    static FROM_KEY: std::cell::RefCell<std::collections::HashMap<[u8; 32], Did>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 /// Forget this thread's parsed DIDs, so a benchmark can measure cold parsing.
 pub fn clear_parse_cache() {
     PARSED.with(|cache| cache.borrow_mut().clear());
+    FROM_KEY.with(|cache| cache.borrow_mut().clear());
 }
 
 /// Unsigned LEB128 varint as multicodec uses it (at most 9 bytes).
@@ -461,6 +479,23 @@ mod tests {
         // Failures are never cached.
         for _ in 0..2 {
             assert_eq!(Did::parse("did:web:x"), Err(DidError::MissingPrefix));
+        }
+        // Nor are keys that are not points, by either door.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        for _ in 0..2 {
+            assert_eq!(
+                Did::from_public_key_bytes(&not_a_point),
+                Err(DidError::InvalidPublicKey)
+            );
+        }
+        for (_, did, _) in W3C_VECTORS {
+            let parsed = Did::parse(did).expect("parses");
+            let key = *parsed.public_key_bytes();
+            clear_parse_cache();
+            let cold = Did::from_public_key_bytes(&key).expect("a point");
+            let warm = Did::from_public_key_bytes(&key).expect("a point");
+            assert_eq!((&cold, &warm), (&parsed, &parsed));
         }
     }
 

@@ -78,6 +78,10 @@ pub enum RecordError {
     /// The counterparty's countersignature does not verify.
     #[error("countersignature does not verify for {0}")]
     BadCountersignature(Did),
+    /// A co-signed record handed back does not carry the record and
+    /// signature its actor sent.
+    #[error("the co-signed record is not the one the actor signed")]
+    NotOurRecord,
 }
 
 impl ActionRecord {
@@ -162,6 +166,27 @@ impl ActorSigned {
         }
         let counter_sig = counterparty.sign(&[COUNTERPARTY_DOMAIN, &bytes].concat());
         CoSignedRecord::from_parts(self.record, self.actor_sig, counter_sig)
+    }
+
+    /// The actor's check of what its counterparty sent back: the same
+    /// record with the same actor signature (so that one needs no second
+    /// verification), and a countersignature that verifies.
+    pub fn complete(&self, countersigned: &[u8]) -> Result<CoSignedRecord, RecordError> {
+        let parts = RecordParts::decode(countersigned)?;
+        if parts.record != self.record || parts.actor_sig != self.actor_sig {
+            return Err(RecordError::NotOurRecord);
+        }
+        let counterparty = &self.record.counterparty;
+        if !counterparty.verify(
+            &[COUNTERPARTY_DOMAIN, parts.signed].concat(),
+            &parts.counterparty_sig,
+        ) {
+            return Err(RecordError::BadCountersignature(counterparty.clone()));
+        }
+        Ok(CoSignedRecord {
+            record: parts.record,
+            bytes: countersigned.to_vec(),
+        })
     }
 }
 
@@ -386,5 +411,39 @@ mod tests {
         let mut oversized = wire.clone();
         oversized.resize(MAX_RECORD_BYTES + 1, 0);
         assert!(ActorSigned::from_bytes(&oversized).is_err());
+    }
+
+    #[test]
+    fn the_actor_completes_only_its_own_record_with_a_valid_countersignature() {
+        let half = record().sign(&identity("agent alice")).unwrap();
+        let co = half.clone().countersign(&identity("agent bob")).unwrap();
+        assert_eq!(half.complete(co.bytes()).unwrap(), co);
+        // Every flipped byte: undecodable, another record or actor
+        // signature, or a countersignature that fails.
+        for i in 0..co.bytes().len() {
+            let mut b = co.bytes().to_vec();
+            b[i] ^= 0x01;
+            assert!(half.complete(&b).is_err(), "byte {i}");
+        }
+        // A validly co-signed record, but not the one we signed.
+        let mut other = record();
+        other.nonce = [6; 16];
+        let theirs = other
+            .sign(&identity("agent alice"))
+            .unwrap()
+            .countersign(&identity("agent bob"))
+            .unwrap();
+        assert_eq!(
+            half.complete(theirs.bytes()),
+            Err(RecordError::NotOurRecord)
+        );
+        // Our record countersigned by someone else's key.
+        let sig = identity("agent carol")
+            .sign(&[COUNTERPARTY_DOMAIN, &record().signing_bytes().unwrap()].concat());
+        let forged = CoSignedRecord::from_parts(record(), half.actor_sig, sig).unwrap();
+        assert!(matches!(
+            half.complete(forged.bytes()),
+            Err(RecordError::BadCountersignature(_))
+        ));
     }
 }

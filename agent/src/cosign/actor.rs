@@ -5,7 +5,7 @@
 
 use mesh_delegation::{LinkHash, TargetKind};
 use mesh_iatp::Did;
-use mesh_ledger::record::{ActionKind, ActionRecord, CoSignedRecord};
+use mesh_ledger::record::{ActionKind, ActionRecord, ActorSigned, RecordError};
 use mesh_trust::{Evidence, EvidenceKind, Proof};
 use serde_bytes::ByteBuf;
 
@@ -31,12 +31,11 @@ impl Agent {
         if !self.usable(&to) {
             return self.cosign_failed(op, step, AgentError::NoSession(to));
         }
-        let bytes = match record
-            .clone()
+        let (half, bytes) = match record
             .sign(self.local.identity())
-            .and_then(|half| half.to_bytes())
+            .and_then(|half| half.to_bytes().map(|bytes| (half, bytes)))
         {
-            Ok(b) => b,
+            Ok(signed) => signed,
             Err(e) => return self.cosign_failed(op, step, AgentError::Signing(e.to_string())),
         };
         let id = self.next_request_id();
@@ -45,7 +44,7 @@ impl Agent {
             Pending::CoSign {
                 to: to.clone(),
                 op,
-                record: Box::new(record),
+                record: Box::new(half),
                 step: Box::new(step),
             },
         );
@@ -159,13 +158,7 @@ impl Agent {
         }
     }
 
-    fn on_cosigned(
-        &mut self,
-        op: OpId,
-        signed: ActionRecord,
-        step: Step,
-        response: ActionResponse,
-    ) {
+    fn on_cosigned(&mut self, op: OpId, signed: ActorSigned, step: Step, response: ActionResponse) {
         let (record, outcome) = match response {
             ActionResponse::CoSigned { record, outcome } => (record, outcome),
             ActionResponse::Refused { code, rule, reason } => {
@@ -183,9 +176,9 @@ impl Agent {
                 );
             }
         };
-        let co = match CoSignedRecord::from_bytes(&record) {
-            Ok(co) if co.record() == &signed => co,
-            Ok(_) => {
+        let co = match signed.complete(&record) {
+            Ok(co) => co,
+            Err(RecordError::NotOurRecord) => {
                 return self.cosign_failed(
                     op,
                     step,
@@ -201,7 +194,7 @@ impl Agent {
             }
         };
         let recorded = self.append(co);
-        let counterparty = signed.counterparty;
+        let counterparty = signed.record().counterparty.clone();
         match step {
             Step::Plain => self.done(op, Ok(Outcome::Recorded(recorded))),
             Step::Grant {

@@ -35,7 +35,9 @@ enum After {
 }
 
 /// The counterparty's checks on the leaf grant of a chain handed to it: it
-/// names this record's grant, was issued by the actor, to us.
+/// names this record's grant, was issued by the actor, to us. Cheap, so
+/// they run on what the grant claims; the gate verifies the whole chain,
+/// signatures included, right after.
 fn check_leaf(
     chain: &[SignedGrant],
     record: &ActionRecord,
@@ -51,7 +53,7 @@ fn check_leaf(
         ));
     }
     let grant = leaf
-        .open()
+        .claimed()
         .map_err(|e| ActionRefusal::BadChain(format!("last grant: {e}")))?;
     if &grant.audience != local {
         return Err(ActionRefusal::BadChain(
