@@ -92,7 +92,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    for (label, batch) in [("group commit (256)", 256), ("a commit per input", 1)] {
+    for (label, batch) in [("group commit (256)", 256), ("a commit per record", 1)] {
         let rates: Vec<f64> = (0..3).map(|_| rt.block_on(run(batch))).collect();
         let lo = rates.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = rates.iter().copied().fold(0.0, f64::max);

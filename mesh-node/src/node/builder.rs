@@ -41,8 +41,9 @@ pub struct Settings {
     pub ping_interval: Duration,
     /// Per-peer limits.
     pub limits: Limits,
-    /// Most inputs taken through the agent before their appends are
-    /// committed together (group commit; 1 commits after every input).
+    /// Most records appended in one transaction (group commit: records
+    /// that arrive while a commit runs go into the next one; 1 commits
+    /// every record on its own).
     pub commit_batch: usize,
 }
 
@@ -234,11 +235,10 @@ impl NodeBuilder {
         self
     }
 
-    /// Group commit: at most this many ready inputs go through the agent
-    /// before their appends are committed in one transaction (default 256;
-    /// 1 commits after every input).
-    pub fn commit_batch(mut self, inputs: usize) -> Self {
-        self.settings.commit_batch = inputs.max(1);
+    /// Group commit: at most this many records are appended in one
+    /// transaction (default 256; 1 commits every record on its own).
+    pub fn commit_batch(mut self, records: usize) -> Self {
+        self.settings.commit_batch = records.max(1);
         self
     }
 

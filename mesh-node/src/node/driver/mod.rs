@@ -2,10 +2,10 @@
 //! the node's log. It turns swarm events into the agent's inputs and
 //! carries out the agent's effects — sends, responses, proofs from the log,
 //! gossip verdicts, bans, tasks on the blocking pool — in order. Appends
-//! are group-committed: the effects of every input that is ready go through
-//! the agent first, then their records are committed in one transaction,
-//! and only then does anything that followed them (a response, an event)
-//! leave.
+//! are group-committed in a pipeline ([`commit`]): a commit runs while the
+//! driver goes on, records arriving meanwhile go into the next one, and
+//! anything that followed a record (a response, an event) leaves only once
+//! that record is on disk.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 mod bootstrap;
+mod commit;
 mod inbound;
 mod outbound;
 
@@ -50,22 +51,25 @@ enum Arrival {
     Swarm(Box<SwarmEvent<MeshBehaviourEvent>>),
     Task(TaskId, super::protocol::TaskOutcome),
     Tick,
+    Committed(Result<commit::Committed, mesh_ledger::store::StoreError>),
 }
 
 /// The driver's state.
 pub struct Driver {
     pub(super) agent: Agent,
     pub(super) swarm: Swarm<MeshBehaviour>,
-    pub(super) ledger: NodeLedger,
+    /// The log, with the records and effects waiting for a commit.
+    commit: commit::GroupCommit,
+    /// The database the agent's facts go to.
+    facts_store: mesh_ledger::store::Store,
+    /// The facts are to be saved as soon as the log is idle.
+    facts_due: bool,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) handler: Arc<dyn TaskHandler>,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) metrics: Arc<super::metrics::NodeMetrics>,
     pub(super) discovery_target: u32,
     pub(super) trust_floor: mesh_iatp::Score,
-    /// How many ready inputs go through the agent before their appends are
-    /// committed together.
-    commit_batch: usize,
     started: std::time::Instant,
     effects: Vec<Effect>,
     ops: HashMap<OpId, oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>>,
@@ -83,10 +87,15 @@ pub struct Driver {
     /// Facts the agent emitted, not yet committed (kind, key, body).
     unsaved_facts: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
     stopped: bool,
+    /// Who asked the driver to stop, told once it has.
+    stop_reply: Option<oneshot::Sender<()>>,
 }
 
 /// How often the agent ticks and peer scores are refreshed.
 const TICK: Duration = Duration::from_millis(250);
+/// Most ready inputs taken through the agent before its effects are
+/// carried out (so a flood of one kind cannot starve the others).
+const READY_PER_LOOP: usize = 256;
 /// How often the node walks the DHT for new peers.
 const DHT_WALK_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -109,14 +118,15 @@ impl Driver {
         Driver {
             agent,
             swarm,
-            ledger,
+            facts_store: ledger.store().clone(),
+            commit: commit::GroupCommit::new(ledger, commit_batch),
+            facts_due: false,
             clock,
             handler,
             events,
             metrics,
             discovery_target,
             trust_floor,
-            commit_batch: commit_batch.max(1),
             started: std::time::Instant::now(),
             effects: Vec::new(),
             ops: HashMap::new(),
@@ -131,6 +141,7 @@ impl Driver {
             bootstrap: bootstrap::BootstrapPeers::default(),
             unsaved_facts: Vec::new(),
             stopped: false,
+            stop_reply: None,
         }
     }
 
@@ -159,11 +170,12 @@ impl Driver {
                 cmd = commands.recv() => Arrival::Command(cmd),
                 event = self.swarm.select_next_some() => Arrival::Swarm(Box::new(event)),
                 Some((id, outcome)) = self.tasks_rx.recv() => Arrival::Task(id, outcome),
+                done = self.commit.finished() => Arrival::Committed(done),
                 _ = tick.tick() => Arrival::Tick,
             };
             self.arrive(arrival).await;
-            // Group commit: take whatever else is ready now.
-            for _ in 1..self.commit_batch {
+            // Take whatever else is ready before carrying out the effects.
+            for _ in 1..READY_PER_LOOP {
                 if self.stopped {
                     break;
                 }
@@ -178,29 +190,45 @@ impl Driver {
                 };
                 self.arrive(ready).await;
             }
-            if let Err(e) = self.flush().await {
+            if let Err(e) = self.dispatch().await {
                 // The agent believes records are in the log that are not:
                 // stop rather than answer anyone on their strength.
                 tracing::error!(error = %e, "ledger append failed; the node stops");
                 self.stopped = true;
             }
         }
-        let _ = self.save_facts().await;
-        self.ledger.close().await;
+        self.finish().await;
+        if let Some(done) = self.stop_reply.take() {
+            let _ = done.send(());
+        }
+    }
+
+    /// Commit everything still pending, carry out what waited on it, save
+    /// the facts and close the log.
+    async fn finish(&mut self) {
+        let mut result = self.dispatch().await;
+        while result.is_ok() && self.commit.is_busy() {
+            result = match self.commit.finished().await {
+                Ok(done) => self.committed(done).await,
+                Err(e) => Err(e),
+            };
+        }
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the last appends were not committed");
+        }
+        if let Err(e) = self.save_facts().await {
+            tracing::warn!(error = %e, "the agent's last facts were not saved");
+        }
+        if let Ok(ledger) = self.commit.ledger() {
+            ledger.close().await;
+        }
     }
 
     async fn arrive(&mut self, arrival: Arrival) {
         match arrival {
             Arrival::Command(None) => self.stopped = true,
             Arrival::Command(Some(Command::Stop(done))) => {
-                let _ = self.flush().await;
-                if let Err(e) = self.save_facts().await {
-                    tracing::warn!(error = %e, "the agent's last facts were not saved");
-                }
-                self.ledger.close().await;
-                if let Some(done) = done {
-                    let _ = done.send(());
-                }
+                self.stop_reply = done;
                 self.stopped = true;
             }
             Arrival::Command(Some(cmd)) => self.command(cmd),
@@ -208,8 +236,16 @@ impl Driver {
             Arrival::Task(id, outcome) => self.input(Input::TaskDone { id, outcome }),
             Arrival::Tick => {
                 self.tick();
-                if let Err(e) = self.save_facts().await {
-                    tracing::warn!(error = %e, "the agent's facts were not saved; retried next tick");
+                self.facts_due = true;
+            }
+            Arrival::Committed(done) => {
+                let result = match done {
+                    Ok(done) => self.committed(done).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "ledger append failed; the node stops");
+                    self.stopped = true;
                 }
             }
         }

@@ -1,11 +1,10 @@
-//! The agent's effects, carried out: appends committed together first,
-//! then everything else in the order the agent emitted it.
+//! The agent's effects, carried out: appends through the group commit,
+//! everything else in the order the agent emitted it.
 
 use mesh_ledger::LogStore;
 use std::time::Duration;
 
 use mesh_agent::{Effect, Event, ProofRequest, Request, Response};
-use mesh_ledger::record::CoSignedRecord;
 use mesh_ledger::store::{StoreError, StoredFact};
 use serde_bytes::ByteBuf;
 use tokio::time::Instant;
@@ -13,53 +12,67 @@ use tokio::time::Instant;
 use super::super::ledger::NodeLedger;
 use super::super::protocol::{ActionResponse, TaskOutcome};
 use super::super::{NodeError, peer_of};
-use super::Driver;
+use super::{Driver, commit};
 
 /// Facts waiting beyond this many are committed at once.
 const FACTS_PER_COMMIT: usize = 1024;
 
 impl Driver {
-    /// Commit the pending appends in one transaction, then carry out the
-    /// other effects in order (repeating while carrying them out makes
-    /// more); facts wait for [`Driver::save_facts`].
-    pub(super) async fn flush(&mut self) -> Result<(), StoreError> {
-        while !self.effects.is_empty() {
-            let effects = std::mem::take(&mut self.effects);
-            let records: Vec<CoSignedRecord> = effects
-                .iter()
-                .filter_map(|e| match e {
-                    Effect::Append { record, .. } => Some(record.clone()),
-                    _ => None,
-                })
-                .collect();
-            if !records.is_empty() {
-                let started = std::time::Instant::now();
-                self.ledger.append(&records).await?;
-                self.metrics.append_took(started.elapsed(), records.len());
+    /// Hand the agent's effects over in order: appends to the next commit,
+    /// facts to the next save, and everything else carried out — now, if
+    /// no record emitted before it is still waiting for the disk, or when
+    /// it is ([`Driver::committed`]). Then start a commit if none runs.
+    pub(super) async fn dispatch(&mut self) -> Result<(), StoreError> {
+        for effect in std::mem::take(&mut self.effects) {
+            if let Effect::Persist(fact) = &effect {
+                // Facts are not on the answers' path: they are gathered
+                // and committed together on the next tick (every 250 ms)
+                // once no append runs, when many are waiting, and at
+                // shutdown. A crash loses at most the last moments of
+                // them, which gossip and anti-entropy bring back; the
+                // appends answers rely on are committed first. Our own
+                // facts always encode; one that does not is not kept
+                // rather than stopping the node.
+                if let Ok(body) = fact.to_bytes() {
+                    self.unsaved_facts.push((fact.kind(), fact.key(), body));
+                }
+                continue;
             }
-            // Facts are not on the answers' path: they are gathered and
-            // committed together on the next tick (every 250 ms), when many
-            // are waiting, and at shutdown. A crash loses at most the last
-            // quarter second of them, which gossip and anti-entropy bring
-            // back; appends, which answers rely on, were committed above.
-            self.unsaved_facts
-                .extend(effects.iter().filter_map(|e| match e {
-                    Effect::Persist(fact) => {
-                        // Our own facts always encode; one that does not
-                        // is not kept rather than stopping the node.
-                        let body = fact.to_bytes().ok()?;
-                        Some((fact.kind(), fact.key(), body))
-                    }
-                    _ => None,
-                }));
-            for effect in effects {
+            if let Some(effect) = self.commit.admit(effect) {
                 self.effect(effect).await?;
             }
         }
-        if self.unsaved_facts.len() >= FACTS_PER_COMMIT {
-            self.save_facts().await?;
+        self.commit.start();
+        if self.commit.is_idle() {
+            self.save_facts_if_due().await;
         }
         Ok(())
+    }
+
+    /// A commit finished: carry out what waited on its records, save the
+    /// facts if they are due, and start the next commit.
+    pub(super) async fn committed(&mut self, done: commit::Committed) -> Result<(), StoreError> {
+        let (records, took) = self.commit.settle(done)?;
+        self.metrics.append_took(took, records);
+        while let Some(effect) = self.commit.released() {
+            self.effect(effect).await?;
+        }
+        // The log is idle here for a moment even under constant load.
+        self.save_facts_if_due().await;
+        self.commit.start();
+        Ok(())
+    }
+
+    /// Save the facts if the tick asked for it or many are waiting; a
+    /// failure is retried next time (the facts are kept).
+    async fn save_facts_if_due(&mut self) {
+        if !self.facts_due && self.unsaved_facts.len() < FACTS_PER_COMMIT {
+            return;
+        }
+        if let Err(e) = self.save_facts().await {
+            self.facts_due = false;
+            tracing::warn!(error = %e, "the agent's facts were not saved; retried next tick");
+        }
     }
 
     /// Commit the facts gathered so far, in one transaction.
@@ -73,15 +86,16 @@ impl Driver {
             .map(|(kind, key, body)| StoredFact { kind, key, body })
             .collect();
         let owner = self.agent.did().as_str();
-        self.ledger.store().save_facts(owner, &stored).await?;
+        self.facts_store.save_facts(owner, &stored).await?;
         // Kept until committed: a failed commit is tried again.
         self.unsaved_facts.clear();
+        self.facts_due = false;
         Ok(())
     }
 
     async fn effect(&mut self, effect: Effect) -> Result<(), StoreError> {
         match effect {
-            Effect::Append { .. } | Effect::Persist(_) => {} // committed by flush
+            Effect::Append { .. } | Effect::Persist(_) => {} // see `dispatch`
             Effect::Send { to, id, request } => {
                 let behaviour = self.swarm.behaviour_mut();
                 let sent = match request {
@@ -95,7 +109,7 @@ impl Driver {
             }
             Effect::Respond { id, response, .. } => self.respond(id, response),
             Effect::Prove { id, request, .. } => {
-                let response = prove(&self.ledger, request).await;
+                let response = prove(self.commit.ledger()?, request).await;
                 self.respond(id, Response::Action(response));
             }
             Effect::Publish { topic, data } => {
@@ -108,9 +122,14 @@ impl Driver {
             Effect::Verdict { id, verdict } => {
                 self.swarm.behaviour_mut().gossip.verdict(id, verdict);
             }
-            Effect::StoreCheckpoint { note } => self.ledger.store_checkpoint(&note).await?,
+            Effect::StoreCheckpoint { note } => {
+                self.commit.ledger()?.store_checkpoint(&note).await?
+            }
             Effect::SaveWitnessed { origin, size, root } => {
-                self.ledger.save_witnessed(&origin, size, &root).await?
+                self.commit
+                    .ledger()?
+                    .save_witnessed(&origin, size, &root)
+                    .await?
             }
             Effect::RunTask {
                 id,
