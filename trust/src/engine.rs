@@ -12,7 +12,8 @@
 //!
 //! where `t_i` is reporter `i`'s EigenTrust credibility, `s_ij` its reported
 //! score for `j`, `conf_ij = e/(e + k)` for its evidence count `e`, and
-//! `m₀ = prior_mass / (number of reporters)`. Local trust for EigenTrust is
+//! `m₀ = prior_mass / (number of reporters with credibility > 0)`; a
+//! reporter of zero credibility weighs nothing anywhere. Local trust for EigenTrust is
 //! `c_ij = conf_ij · max(s_ij − neutral, 0)`: only opinions above neutral
 //! pass credibility on. Everything is deterministic: maps are ordered and
 //! time is passed in.
@@ -381,13 +382,20 @@ impl TrustEngine {
 
         // Global scores: credibility-weighted opinions of others (ours enters
         // through the direct side of the blend).
-        let m0 = agg.prior_mass / fresh.len().max(1) as f64;
+        // A reporter nobody credible vouches for has no weight at all: not
+        // in the sums, not in the count, and not in how thinly the prior is
+        // spread (a thousand fresh keys must not dilute it).
+        let credible = fresh
+            .iter()
+            .filter(|r| result.trust[index[&r.reporter]] > 0.0)
+            .count();
+        let m0 = agg.prior_mass / credible.max(1) as f64;
         let mut sums = vec![(0.0f64, 0.0f64, 0usize); n];
         for &(r, s, score, conf) in &opinions {
-            if r == me {
+            let w = result.trust[r] * conf;
+            if r == me || w <= 0.0 {
                 continue;
             }
-            let w = result.trust[r] * conf;
             let e = &mut sums[s];
             e.0 += w * score;
             e.1 += w;

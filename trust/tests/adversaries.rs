@@ -289,3 +289,119 @@ fn a_camouflaged_agent_ends_below_an_always_good_one() {
     assert!(c < g);
     assert!(engine.tier(camo.did(), end) < engine.tier(good.did(), end));
 }
+
+/// Issue 14's attack: a colluder one honest agent barely endorses praises
+/// its partner, and a thousand fresh keys send empty reports. Before
+/// zero-credibility reporters lost their share of the prior, the thousand
+/// silent reports lifted the partner from 505 to 860 (Trusted) on a real
+/// node, and from 503 to 740 in this population.
+#[test]
+fn silent_fresh_keys_do_not_dilute_the_prior() {
+    let honest: Vec<Identity> = (0..6).map(|i| identity(&format!("honest {i}"))).collect();
+    let colluder = identity("colluder");
+    let partner = identity("colluder's partner");
+    let sybils: Vec<Identity> = (0..1000)
+        .map(|i| identity(&format!("silent {i}")))
+        .collect();
+    let mut all: Vec<&Identity> = honest.iter().collect();
+    all.extend([&colluder, &partner]);
+    let base = |engine: &mut TrustEngine| {
+        for (i, me) in honest.iter().enumerate().skip(1) {
+            let mut entries: Vec<(Did, u16, u32)> = honest
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, x)| (x.did().clone(), 800, 20))
+                .collect();
+            if i == 3 {
+                entries.push((colluder.did().clone(), 560, 2));
+            }
+            engine.receive_report(&report(me, 1, entries), NOW).unwrap();
+        }
+        let praise = vec![(partner.did().clone(), 1000, 1_000_000)];
+        engine
+            .receive_report(&report(&colluder, 1, praise), NOW)
+            .unwrap();
+    };
+    let mut quiet = evaluator(&honest, &all);
+    base(&mut quiet);
+    quiet.refresh(NOW);
+    let mut flooded = evaluator(&honest, &all);
+    base(&mut flooded);
+    for s in &sybils {
+        flooded.receive_report(&report(s, 1, vec![]), NOW).unwrap();
+    }
+    flooded.refresh(NOW);
+    let (before, after) = (
+        quiet.score(partner.did(), NOW),
+        flooded.score(partner.did(), NOW),
+    );
+    println!(
+        "partner of a barely endorsed colluder: {before} alone, {after} with 1,000 silent keys"
+    );
+    assert_eq!(before, after);
+}
+
+mod zero_credibility {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Reports as (reporter, [(subject, score, evidence)]) over indices.
+    type Plan = Vec<(usize, Vec<(usize, u16, u32)>)>;
+
+    fn plan(reporters: usize, subjects: usize) -> impl Strategy<Value = Plan> {
+        prop::collection::vec(
+            (
+                0..reporters,
+                prop::collection::vec((0..subjects, 0u16..=1000, 0u32..1_000_000), 0..6),
+            ),
+            0..reporters * 2,
+        )
+    }
+
+    fn send(engine: &mut TrustEngine, plan: &Plan, from: &[Identity], about: &[&Identity]) {
+        for (n, (r, entries)) in plan.iter().enumerate() {
+            let entries = entries
+                .iter()
+                .filter(|(s, _, _)| about[*s].did() != from[*r].did())
+                .map(|(s, score, e)| (about[*s].did().clone(), *score, *e))
+                .collect();
+            // Later reports from the same reporter replace earlier ones.
+            let _ = engine.receive_report(&report(&from[*r], n as u64 + 1, entries), NOW);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Identities no credible peer endorses may report anything about
+        /// anyone, each other included: no score of any agent moves.
+        #[test]
+        fn any_number_of_them_changes_no_score(
+            honest_plan in plan(5, 8),
+            sybil_plan in plan(40, 48),
+        ) {
+            let honest: Vec<Identity> =
+                (0..5).map(|i| identity(&format!("honest {i}"))).collect();
+            let others: Vec<Identity> =
+                (0..3).map(|i| identity(&format!("other {i}"))).collect();
+            let sybils: Vec<Identity> =
+                (0..40).map(|i| identity(&format!("sybil {i}"))).collect();
+            let known: Vec<&Identity> = honest.iter().chain(&others).collect();
+            let anyone: Vec<&Identity> = known.iter().copied().chain(&sybils).collect();
+            // Honest reporters (not the evaluator) speak of known agents only.
+            let honest_plan: Plan = honest_plan.into_iter().filter(|(r, _)| *r > 0).collect();
+
+            let mut quiet = evaluator(&honest, &known);
+            send(&mut quiet, &honest_plan, &honest, &known);
+            quiet.refresh(NOW);
+            let mut flooded = evaluator(&honest, &known);
+            send(&mut flooded, &honest_plan, &honest, &known);
+            send(&mut flooded, &sybil_plan, &sybils, &anyone);
+            flooded.refresh(NOW);
+            for a in &known {
+                prop_assert_eq!(quiet.score(a.did(), NOW), flooded.score(a.did(), NOW));
+            }
+        }
+    }
+}
