@@ -76,18 +76,57 @@ async fn run(batch: usize) -> f64 {
             sent += 1;
         }
         if let Some(r) = in_flight.next().await {
-            r.unwrap();
+            if let Err(e) = r {
+                panic!("task {done} of {TASKS} (commit batch {batch}) failed: {e}");
+            }
             done += 1;
         }
     }
     let rate = TASKS as f64 / started.elapsed().as_secs_f64();
-    assert_eq!(a.log_info().await.unwrap().size, 2 * TASKS as u64);
+    assert_eq!(
+        a.log_info().await.unwrap().size,
+        2 * TASKS as u64,
+        "the delegator's log after {TASKS} tasks"
+    );
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
     rate
 }
 
+/// Microseconds per signature and per strict verification on one core.
+fn signature_floor() -> (f64, f64) {
+    let id = mesh_iatp::testing::identity("bench floor");
+    let msg = [7u8; 200];
+    let n = 2_000;
+    let started = Instant::now();
+    let mut sig = id.sign(&msg);
+    for i in 0..n {
+        sig = id.sign(&[&msg[..], &[i as u8]].concat());
+    }
+    let sign = started.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    let signed = [&msg[..], &[(n - 1) as u8]].concat();
+    let started = Instant::now();
+    for _ in 0..n {
+        assert!(
+            id.did()
+                .verifying_key()
+                .verify_strict(&signed, &sig)
+                .is_ok()
+        );
+    }
+    let verify = started.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    (sign, verify)
+}
+
 fn main() {
+    let (sign, verify) = signature_floor();
+    let per_task = 5.0 * sign + 6.0 * verify;
+    println!(
+        "signature floor: sign {sign:.1} µs, verify {verify:.1} µs; 5 signs + 6 verifies = \
+         {per_task:.0} µs a task = {:.0} tasks/s on one core, {:.0} on two",
+        1e6 / per_task,
+        2e6 / per_task
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
