@@ -122,6 +122,9 @@ pub struct Agent {
     pub(crate) nonces: NonceCache,
     /// Connections by peer, and where their handshake stands.
     pub(crate) peers: HashMap<Did, Phase>,
+    /// When each connected peer without a session connected (one entry
+    /// per connected peer at most, so bounded by the connection limits).
+    pub(crate) handshaking: HashMap<Did, Millis>,
     /// Authenticated peers.
     pub(crate) sessions: HashMap<Did, Session>,
     /// Our log's right edge (size and root), advanced as we emit appends.
@@ -201,6 +204,7 @@ impl Agent {
             k,
             rng: ChaCha20Rng::from_seed(config.seed),
             peers: HashMap::new(),
+            handshaking: HashMap::new(),
             sessions: HashMap::new(),
             log: config.log,
             own_note: config.latest_checkpoint,
@@ -318,6 +322,7 @@ impl Agent {
             self.last_checkpoint = mono;
             self.checkpoint(false);
         }
+        self.close_late_handshakes();
     }
 
     /// Refresh the aggregation and publish our signed report.

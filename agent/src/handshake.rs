@@ -43,6 +43,7 @@ impl Agent {
             return; // another connection to a peer we already handle
         }
         self.peers.insert(peer.clone(), Phase::Connected);
+        self.handshaking.insert(peer.clone(), self.now.mono);
         if dialer {
             self.start_handshake(peer);
         }
@@ -51,6 +52,7 @@ impl Agent {
     /// The last connection to `peer` closed.
     pub(crate) fn disconnected(&mut self, peer: &Did) {
         self.peers.remove(peer);
+        self.handshaking.remove(peer);
         self.requests.forget(peer);
         self.gossip_rate.forget(peer);
         self.fail_requests_to(peer);
@@ -105,6 +107,7 @@ impl Agent {
             });
         }
         self.peers.insert(peer.clone(), Phase::Closed);
+        self.handshaking.remove(&peer);
         if self.sessions.remove(&peer).is_some() {
             self.event(Event::SessionClosed { peer: peer.clone() });
         }
@@ -122,10 +125,38 @@ impl Agent {
         });
     }
 
+    /// Close the connections whose handshake missed its deadline (see
+    /// [`crate::Limits::handshake_deadline`]).
+    pub(crate) fn close_late_handshakes(&mut self) {
+        let deadline = self.settings.limits.handshake_deadline;
+        let mono = self.now.mono;
+        let mut late: Vec<Did> = self
+            .handshaking
+            .iter()
+            .filter(|(_, since)| mono.since(**since) >= deadline)
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        late.sort();
+        for peer in late {
+            self.handshaking.remove(&peer);
+            self.peers.insert(peer.clone(), Phase::Closed);
+            self.event(Event::Rejected {
+                peer: peer.clone(),
+                what: "connection",
+                reason: format!("no handshake completed within {deadline:?}"),
+            });
+            self.emit(Effect::Disconnect {
+                peer,
+                after: Duration::ZERO,
+            });
+        }
+    }
+
     /// A completed handshake: the peer's org, a root of authority for the
     /// gate, a good observation, and the session.
     fn learn_session(&mut self, session: &Session) {
         let remote = session.remote.clone();
+        self.handshaking.remove(&remote);
         self.k
             .trust
             .register_from_policy(remote.clone(), &session.policy);

@@ -29,6 +29,10 @@ pub struct Limits {
     pub max_connections_per_peer: u32,
     /// Incoming connections still negotiating.
     pub max_pending_incoming: u32,
+    /// A connection whose handshake has not completed this long after it
+    /// opened is closed: a peer that never sends its Hello (or never
+    /// confirms) cannot keep a connection slot.
+    pub handshake_deadline: Duration,
     /// Peers found by mDNS or the DHT are dialled only while the node has
     /// fewer connected peers than this (a node needs a few good links, not
     /// the whole mesh).
@@ -47,6 +51,7 @@ impl Default for Limits {
             max_connections: 512,
             max_connections_per_peer: 2,
             max_pending_incoming: 128,
+            handshake_deadline: Duration::from_secs(10),
             discovery_target: 16,
         }
     }

@@ -233,3 +233,38 @@ fn sha2_of(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()
 }
+
+#[test]
+fn a_peer_that_never_says_hello_loses_its_connection_at_the_deadline() {
+    let mut mesh = pair();
+    mesh.record_events(true);
+    let stranger = mesh.did(2).clone();
+    let deadline = mesh_agent::Limits::default().handshake_deadline;
+    // A listener waits for the dialer's Hello; this dialer never sends it.
+    let effects = mesh.poke(
+        0,
+        Input::Connected {
+            peer: stranger.clone(),
+            dialer: false,
+        },
+    );
+    assert!(effects.is_empty(), "nothing happens at once: {effects:?}");
+    mesh.run_for(deadline - Duration::from_secs(1));
+    let rejected = |mesh: &Mesh| {
+        mesh.events().iter().any(|(_, n, e)| {
+            *n == 0
+                && matches!(e, Event::Rejected { peer, what: "connection", .. } if peer == &stranger)
+        })
+    };
+    assert!(!rejected(&mesh), "closed before its deadline");
+    mesh.run_for(Duration::from_secs(2));
+    assert!(rejected(&mesh), "still connected past its deadline");
+    // The member with a session is untouched.
+    assert!(mesh.agent(0).session(mesh.did(1)).is_some());
+    assert!(
+        !mesh
+            .events()
+            .iter()
+            .any(|(_, _, e)| matches!(e, Event::SessionClosed { .. }))
+    );
+}
