@@ -269,77 +269,17 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
     assert_eq!(bob.node.log_info().await.unwrap().size, 0);
 }
 
-/// A libp2p peer that speaks the action protocol but never IATP, and keeps
-/// idle connections for a minute (so only the node can close them sooner).
+/// A libp2p peer that speaks the action protocol but never IATP.
 fn raw_peer() -> libp2p::Swarm<
     libp2p::request_response::cbor::Behaviour<ActionRequest, mesh_node::node::ActionResponse>,
 > {
     use libp2p::request_response::{self, ProtocolSupport};
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
+    common::raw::peer(|_| {
+        request_response::cbor::Behaviour::new(
+            [(mesh_node::node::ACTION_PROTOCOL, ProtocolSupport::Outbound)],
+            request_response::Config::default(),
         )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::cbor::Behaviour::new(
-                [(mesh_node::node::ACTION_PROTOCOL, ProtocolSupport::Outbound)],
-                request_response::Config::default(),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(std::time::Duration::from_secs(60)))
-        .build()
-}
-
-/// A peer that connects and never says Hello loses its connection at the
-/// handshake deadline (issue 14: it used to keep it, and its slot).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_without_a_handshake_is_closed_at_the_deadline() {
-    use futures::StreamExt;
-    use libp2p::swarm::SwarmEvent;
-    use mesh_node::node::Limits;
-    use std::time::{Duration, Instant};
-
-    let fed = Federation::new();
-    let dir = tempfile::tempdir().unwrap();
-    let deadline = Duration::from_secs(2);
-    let bob = common::start(
-        common::builder(
-            &fed,
-            fed.agent(&fed.globex, "bob", &[]),
-            &dir.path().join("b"),
-            22,
-        )
-        .limits(Limits {
-            handshake_deadline: deadline,
-            ..Limits::default()
-        }),
-    )
-    .await;
-    let mut raw = raw_peer();
-    raw.dial(bob.addr.clone()).unwrap();
-    let mut connected = None;
-    let closed = timeout(WAIT, async {
-        loop {
-            match raw.select_next_some().await {
-                SwarmEvent::ConnectionEstablished { .. } => connected = Some(Instant::now()),
-                SwarmEvent::ConnectionClosed { .. } => return Instant::now(),
-                _ => {}
-            }
-        }
     })
-    .await
-    .expect("the node closed the silent connection");
-    let held = closed - connected.expect("it connected first");
-    // The driver ticks every 250 ms; allow for a loaded machine.
-    assert!(
-        held >= deadline - Duration::from_millis(300),
-        "closed after {held:?}"
-    );
-    assert!(bob.node.connected_peers().await.unwrap().is_empty());
 }
 
 /// The refusal classes a peer can trigger with a real node, each told to

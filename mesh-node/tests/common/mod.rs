@@ -17,6 +17,7 @@ use tokio::time::timeout;
 
 pub mod daemon;
 pub mod demo;
+pub mod raw;
 
 /// The bound on every wait.
 pub const WAIT: Duration = Duration::from_secs(30);

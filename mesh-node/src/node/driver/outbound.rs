@@ -189,10 +189,17 @@ impl Driver {
         match &event {
             Event::SessionEstablished(s) => {
                 tracing::info!(peer = %s.remote, org = %s.policy.name, "session established");
+                let trust = self.agent.trust_of(&s.remote, self.clock.now());
+                let floor = self.trust_floor;
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .admit(&s.remote, trust, floor);
                 for reply in self.connecting.remove(&s.remote).unwrap_or_default() {
                     let _ = reply.send(Ok(s.remote.clone()));
                 }
             }
+            Event::SessionClosed { peer } => self.swarm.behaviour_mut().gossip.exclude(peer),
             Event::RefusedPeer { peer, refusal } => {
                 tracing::info!(%peer, reason = refusal.name(), "handshake refused");
                 self.fail_connecting(

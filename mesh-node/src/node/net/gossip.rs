@@ -9,7 +9,7 @@
 //! message that fails verification is rejected, which costs its sender
 //! gossipsub score (P₄) and trust.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,7 +19,8 @@ use libp2p::gossipsub::{
     PeerScoreThresholds, PublishError, TopicScoreParams, ValidationMode,
 };
 use libp2p::identity::Keypair;
-use libp2p::swarm::{NetworkBehaviour, THandlerInEvent, ToSwarm};
+use libp2p::swarm::behaviour::ConnectionEstablished;
+use libp2p::swarm::{ConnectionClosed, FromSwarm, NetworkBehaviour, THandlerInEvent, ToSwarm};
 use mesh_agent::{GossipId, Input, Verdict};
 use mesh_iatp::{Did, Score};
 use sha2::{Digest, Sha256};
@@ -121,9 +122,17 @@ fn gossipsub(keypair: Keypair, heartbeat: Duration) -> Result<gossipsub::Behavio
     Ok(gossip)
 }
 
+/// The gossipsub score of a connected peer without a session: under the
+/// graylist threshold, so nothing it sends is handled, it is never grafted,
+/// and nothing is published or gossiped to it (PROTOCOL.md §8.1).
+const STRANGER_SCORE: f64 = -1000.0;
+
 /// The gossip behaviour.
 pub struct Gossip {
     inner: gossipsub::Behaviour,
+    /// Connected peers holding a session; every other connected peer is a
+    /// stranger ([`STRANGER_SCORE`]). Bounded by the connection limits.
+    admitted: HashSet<PeerId>,
     /// Messages awaiting the agent's verdict. gossipsub forwards none of
     /// them before it; the agent gives one for each.
     awaiting: HashMap<GossipId, (MessageId, PeerId)>,
@@ -135,6 +144,7 @@ impl Gossip {
     pub fn new(keypair: Keypair, heartbeat: Duration) -> Result<Self, String> {
         Ok(Gossip {
             inner: gossipsub(keypair, heartbeat)?,
+            admitted: HashSet::new(),
             awaiting: HashMap::new(),
             next: 0,
         })
@@ -159,9 +169,26 @@ impl Gossip {
         }
     }
 
-    /// Feed `peer`'s trust into its gossipsub score.
+    /// `peer` holds a session now: gossip flows both ways, scored by its
+    /// trust.
+    pub fn admit(&mut self, peer: &Did, trust: Score, floor: Score) {
+        if let Some(id) = peer_of(peer) {
+            self.admitted.insert(id);
+            self.set_trust(peer, trust, floor);
+        }
+    }
+
+    /// `peer` lost its session but may still be connected: a stranger again.
+    pub fn exclude(&mut self, peer: &Did) {
+        if let Some(id) = peer_of(peer) {
+            self.admitted.remove(&id);
+            self.inner.set_application_score(&id, STRANGER_SCORE);
+        }
+    }
+
+    /// Feed an admitted `peer`'s trust into its gossipsub score.
     pub fn set_trust(&mut self, peer: &Did, trust: Score, floor: Score) {
-        if let Some(peer) = peer_of(peer) {
+        if let Some(peer) = peer_of(peer).filter(|p| self.admitted.contains(p)) {
             self.inner
                 .set_application_score(&peer, application_score(trust, floor));
         }
@@ -224,7 +251,33 @@ impl NetworkBehaviour for Gossip {
     /// The agent's [`Input::Gossip`].
     type ToSwarm = Input;
 
-    super::delegate_to_inner!();
+    super::delegate_to_inner!(except on_swarm_event);
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        let (first, last) = match &event {
+            FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id,
+                other_established: 0,
+                ..
+            }) => (Some(*peer_id), None),
+            FromSwarm::ConnectionClosed(ConnectionClosed {
+                peer_id,
+                remaining_established: 0,
+                ..
+            }) => (None, Some(*peer_id)),
+            _ => (None, None),
+        };
+        self.inner.on_swarm_event(event);
+        // gossipsub starts scoring a peer when it connects; from then
+        // until its session, it is a stranger.
+        if let Some(peer) = first {
+            self.admitted.remove(&peer);
+            self.inner.set_application_score(&peer, STRANGER_SCORE);
+        }
+        if let Some(peer) = last {
+            self.admitted.remove(&peer);
+        }
+    }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Input, THandlerInEvent<Self>>> {
         loop {

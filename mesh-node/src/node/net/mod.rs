@@ -214,9 +214,17 @@ fn polled<T, E, H>(poll: Poll<ToSwarm<T, H>>) -> Result<T, Poll<ToSwarm<E, H>>> 
 
 /// The connection callbacks of a behaviour that wraps another in its
 /// field `inner`, passed through unchanged (the wrapper only translates
-/// events and adds methods).
+/// events and adds methods); `(except on_swarm_event)` leaves that one to
+/// the wrapper.
 macro_rules! delegate_to_inner {
     () => {
+        super::delegate_to_inner!(except on_swarm_event);
+
+        fn on_swarm_event(&mut self, event: ::libp2p::swarm::FromSwarm) {
+            self.inner.on_swarm_event(event);
+        }
+    };
+    (except on_swarm_event) => {
         fn handle_pending_inbound_connection(
             &mut self,
             connection_id: ::libp2p::swarm::ConnectionId,
@@ -272,10 +280,6 @@ macro_rules! delegate_to_inner {
                 role_override,
                 port_use,
             )
-        }
-
-        fn on_swarm_event(&mut self, event: ::libp2p::swarm::FromSwarm) {
-            self.inner.on_swarm_event(event);
         }
 
         fn on_connection_handler_event(

@@ -1,0 +1,145 @@
+//! Peers that never complete a handshake (PROTOCOL.md §8.1): no gossip
+//! reaches them or is taken from them, and they lose their connection at
+//! the handshake deadline. Each test failed before issue 14.
+
+// Test code: a failed expectation should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::swarm::SwarmEvent;
+use mesh_iatp::testing::Federation;
+use mesh_node::node::NodeEvent;
+use mesh_node::node::gossip::TOPICS;
+use tokio::time::timeout;
+
+use common::WAIT;
+
+/// A gossipsub peer on all four topics that never says Hello.
+fn gossip_peer() -> libp2p::Swarm<gossipsub::Behaviour> {
+    common::raw::peer(|key| {
+        let config = gossipsub::ConfigBuilder::default()
+            .validation_mode(ValidationMode::Permissive)
+            .build()
+            .unwrap();
+        let mut gossip =
+            gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config).unwrap();
+        for t in TOPICS {
+            gossip.subscribe(&IdentTopic::new(t)).unwrap();
+        }
+        gossip
+    })
+}
+
+/// While bob's trust reports reach alice, who holds a session, a peer
+/// connected to bob without one receives none of them (it used to be
+/// GRAFTed on every topic and sent signed reports for as long as it liked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_a_session_gets_no_gossip() {
+    use std::time::Duration;
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = common::node(
+        &fed,
+        fed.agent(&fed.acme, "alice", &[]),
+        &dir.path().join("a"),
+        31,
+    )
+    .await;
+    let bob = common::node(
+        &fed,
+        fed.agent(&fed.globex, "bob", &[]),
+        &dir.path().join("b"),
+        32,
+    )
+    .await;
+    alice.node.connect(bob.addr.clone()).await.unwrap();
+    let mut raw = gossip_peer();
+    raw.dial(bob.addr.clone()).unwrap();
+    timeout(WAIT, async {
+        loop {
+            if let SwarmEvent::ConnectionEstablished { .. } = raw.select_next_some().await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the raw peer connects");
+
+    // Three seconds of bob's reports (every 400 ms here), watched from
+    // both sides.
+    let mut alice_events = alice.node.events();
+    let bob_did = bob.node.did().clone();
+    let mut received = 0;
+    let mut alice_heard = false;
+    let watch = tokio::time::sleep(Duration::from_secs(3));
+    tokio::pin!(watch);
+    loop {
+        tokio::select! {
+            _ = &mut watch => break,
+            event = raw.select_next_some() => {
+                if let SwarmEvent::Behaviour(gossipsub::Event::Message { .. }) = event {
+                    received += 1;
+                }
+            }
+            event = alice_events.recv() => {
+                if let Ok(NodeEvent::TrustReport { reporter }) = event {
+                    alice_heard |= reporter == bob_did;
+                }
+            }
+        }
+    }
+    assert!(alice_heard, "bob's reports reach the peer with a session");
+    assert_eq!(received, 0, "gossip reached a peer without a session");
+}
+
+/// A peer that connects and never says Hello loses its connection at the
+/// handshake deadline (issue 14: it used to keep it, and its slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_a_handshake_is_closed_at_the_deadline() {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    use mesh_node::node::Limits;
+    use std::time::{Duration, Instant};
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let deadline = Duration::from_secs(2);
+    let bob = common::start(
+        common::builder(
+            &fed,
+            fed.agent(&fed.globex, "bob", &[]),
+            &dir.path().join("b"),
+            22,
+        )
+        .limits(Limits {
+            handshake_deadline: deadline,
+            ..Limits::default()
+        }),
+    )
+    .await;
+    let mut raw = gossip_peer();
+    raw.dial(bob.addr.clone()).unwrap();
+    let mut connected = None;
+    let closed = timeout(WAIT, async {
+        loop {
+            match raw.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => connected = Some(Instant::now()),
+                SwarmEvent::ConnectionClosed { .. } => return Instant::now(),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the node closed the silent connection");
+    let held = closed - connected.expect("it connected first");
+    // The driver ticks every 250 ms; allow for a loaded machine.
+    assert!(
+        held >= deadline - Duration::from_millis(300),
+        "closed after {held:?}"
+    );
+    assert!(bob.node.connected_peers().await.unwrap().is_empty());
+}
