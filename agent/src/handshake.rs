@@ -42,6 +42,9 @@ impl Agent {
         if self.peers.contains_key(&peer) {
             return; // another connection to a peer we already handle
         }
+        if !dialer && self.handshaking.len() >= self.settings.limits.max_strangers as usize {
+            self.evict_oldest_stranger();
+        }
         self.peers.insert(peer.clone(), Phase::Connected);
         self.handshaking.insert(peer.clone(), self.now.mono);
         if dialer {
@@ -125,6 +128,41 @@ impl Agent {
         });
     }
 
+    /// Make room for a new connection when strangers hold every slot of
+    /// theirs: the one waiting longest goes. A member's handshake takes a
+    /// round trip or two, so flooders would have to open connections
+    /// faster than [`crate::Limits::max_strangers`] per round trip to keep
+    /// it out, instead of holding the slots with a few idle ones.
+    fn evict_oldest_stranger(&mut self) {
+        let Some(oldest) = self
+            .handshaking
+            .iter()
+            .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
+            .map(|(peer, _)| peer.clone())
+        else {
+            return;
+        };
+        let waiting = self.handshaking.len();
+        self.close_stranger(
+            oldest,
+            format!("{waiting} peers were connected without a session; the oldest goes"),
+        );
+    }
+
+    fn close_stranger(&mut self, peer: Did, reason: String) {
+        self.handshaking.remove(&peer);
+        self.peers.insert(peer.clone(), Phase::Closed);
+        self.event(Event::Rejected {
+            peer: peer.clone(),
+            what: "connection",
+            reason,
+        });
+        self.emit(Effect::Disconnect {
+            peer,
+            after: Duration::ZERO,
+        });
+    }
+
     /// Close the connections whose handshake missed its deadline (see
     /// [`crate::Limits::handshake_deadline`]).
     pub(crate) fn close_late_handshakes(&mut self) {
@@ -138,17 +176,7 @@ impl Agent {
             .collect();
         late.sort();
         for peer in late {
-            self.handshaking.remove(&peer);
-            self.peers.insert(peer.clone(), Phase::Closed);
-            self.event(Event::Rejected {
-                peer: peer.clone(),
-                what: "connection",
-                reason: format!("no handshake completed within {deadline:?}"),
-            });
-            self.emit(Effect::Disconnect {
-                peer,
-                after: Duration::ZERO,
-            });
+            self.close_stranger(peer, format!("no handshake completed within {deadline:?}"));
         }
     }
 

@@ -29,6 +29,10 @@ pub struct Limits {
     pub max_connections_per_peer: u32,
     /// Incoming connections still negotiating.
     pub max_pending_incoming: u32,
+    /// Peers connected without a session at any one time: a new incoming
+    /// connection beyond it closes the one that has waited longest, so
+    /// idle strangers can neither pile up nor hold the door shut.
+    pub max_strangers: u32,
     /// A connection whose handshake has not completed this long after it
     /// opened is closed: a peer that never sends its Hello (or never
     /// confirms) cannot keep a connection slot.
@@ -51,6 +55,7 @@ impl Default for Limits {
             max_connections: 512,
             max_connections_per_peer: 2,
             max_pending_incoming: 128,
+            max_strangers: 64,
             handshake_deadline: Duration::from_secs(10),
             discovery_target: 16,
         }

@@ -268,3 +268,59 @@ fn a_peer_that_never_says_hello_loses_its_connection_at_the_deadline() {
             .any(|(_, _, e)| matches!(e, Event::SessionClosed { .. }))
     );
 }
+
+#[test]
+fn strangers_beyond_the_bound_make_way_oldest_first() {
+    let mut mesh = pair();
+    let max = mesh_agent::Limits::default().max_strangers as usize;
+    let strangers: Vec<_> = (0..max + 2)
+        .map(|i| {
+            mesh_iatp::testing::identity(&format!("stranger {i}"))
+                .did()
+                .clone()
+        })
+        .collect();
+    let connect = |mesh: &mut Mesh, peer: &mesh_iatp::Did| {
+        let effects = mesh.poke(
+            0,
+            Input::Connected {
+                peer: peer.clone(),
+                dialer: false,
+            },
+        );
+        mesh.run_for(Duration::from_millis(10));
+        effects
+    };
+    for s in &strangers[..max] {
+        assert!(connect(&mut mesh, s).is_empty(), "within the bound");
+    }
+    let closed = |effects: &[Effect]| -> Vec<mesh_iatp::Did> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Disconnect { peer, after } if after.is_zero() => Some(peer.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // Each newcomer over the bound closes the stranger waiting longest.
+    assert_eq!(
+        closed(&connect(&mut mesh, &strangers[max])),
+        [strangers[0].clone()]
+    );
+    assert_eq!(
+        closed(&connect(&mut mesh, &strangers[max + 1])),
+        [strangers[1].clone()]
+    );
+    // A member already in session is never counted or closed.
+    assert!(mesh.agent(0).session(mesh.did(1)).is_some());
+    // A stranger that leaves frees its slot: the next one closes nobody.
+    mesh.poke(
+        0,
+        Input::Disconnected {
+            peer: strangers[5].clone(),
+        },
+    );
+    let again = mesh_iatp::testing::identity("stranger again").did().clone();
+    assert!(closed(&connect(&mut mesh, &again)).is_empty());
+}

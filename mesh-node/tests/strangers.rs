@@ -143,3 +143,57 @@ async fn a_connection_without_a_handshake_is_closed_at_the_deadline() {
     );
     assert!(bob.node.connected_peers().await.unwrap().is_empty());
 }
+
+/// Strangers beyond the bound make way, oldest first, and a member still
+/// gets in while they hold what they can (it used to be that 512 silent
+/// peers held every slot and an honest agent could not connect).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_cannot_keep_a_member_out() {
+    use mesh_node::node::Limits;
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bob = common::start(
+        common::builder(
+            &fed,
+            fed.agent(&fed.globex, "bob", &[]),
+            &dir.path().join("b"),
+            23,
+        )
+        .limits(Limits {
+            max_strangers: 3,
+            max_connections: 6,
+            ..Limits::default()
+        }),
+    )
+    .await;
+    let mut raws: Vec<_> = (0..5).map(|_| gossip_peer()).collect();
+    for raw in &mut raws {
+        raw.dial(bob.addr.clone()).unwrap();
+    }
+    // Drive every raw peer until each has connected and the ones over the
+    // bound have been closed again.
+    let mut open = 0;
+    let mut closed = 0;
+    timeout(WAIT, async {
+        let mut events = futures::stream::select_all(raws.iter_mut().map(|r| r.by_ref()));
+        while open - closed != 3 || open != 5 {
+            match events.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => open += 1,
+                SwarmEvent::ConnectionClosed { .. } => closed += 1,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("two of five strangers were closed");
+    let alice = common::node(
+        &fed,
+        fed.agent(&fed.acme, "alice", &[]),
+        &dir.path().join("a"),
+        33,
+    )
+    .await;
+    let bob_did = alice.node.connect(bob.addr.clone()).await.unwrap();
+    assert_eq!(&bob_did, bob.node.did());
+}
