@@ -163,6 +163,29 @@ fn replayed_hello_nonce_is_refused() {
     assert_eq!(err.accountable.as_ref(), Some(alice.identity().did()));
 }
 
+/// Issue 14: one member's flood of Hellos filled the shared nonce cache and
+/// honest agents were refused `replay_cache_full`. Now the flooder runs out
+/// of its own share and nobody else notices.
+#[test]
+fn a_member_flooding_hellos_uses_up_only_its_own_share() {
+    let mut m = Mesh::new();
+    let (alice, bob) = (m.alice.clone(), m.bob.clone());
+    let carol = m.fed.agent(&m.fed.acme, "carol", &[]);
+    for i in 0..mesh_iatp::handshake::HELLOS_PER_INITIATOR {
+        let (_, hello) = m.hello(&alice, &bob, NOW);
+        m.on_hello(&bob, alice.peer_id(), &hello, NOW)
+            .unwrap_or_else(|e| panic!("hello {i} within the share: {e:?}"));
+    }
+    let (_, hello) = m.hello(&alice, &bob, NOW);
+    let err = m
+        .on_hello(&bob, alice.peer_id(), &hello, NOW)
+        .expect_err("over its share");
+    assert_eq!(err.refusal, Refusal::ReplayCacheFull);
+    let (_, hello) = m.hello(&carol, &bob, NOW);
+    m.on_hello(&bob, carol.peer_id(), &hello, NOW)
+        .expect("another member is not refused for alice's flood");
+}
+
 #[test]
 fn hello_outside_the_skew_window_is_refused() {
     let mut m = Mesh::new();

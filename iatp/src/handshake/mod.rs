@@ -34,7 +34,7 @@ mod replay;
 
 pub use messages::{Confirm, Hello, MAX_HANDSHAKE_MESSAGE, Response};
 pub use refusal::{Refusal, Refused};
-pub use replay::NonceCache;
+pub use replay::{HELLOS_PER_INITIATOR, NonceCache};
 
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
@@ -341,7 +341,9 @@ impl Responder {
 
         check_time(hello.time, now, ctx.config.max_skew_secs).map_err(blame)?;
         let admitted = admit(ctx, hello.card, now).map_err(blame)?;
-        nonces.check_and_insert(hello.nonce, now).map_err(blame)?;
+        nonces
+            .check_and_insert(&remote, hello.nonce, now)
+            .map_err(blame)?;
 
         let nonce = fresh_nonce(rng);
         let response = Response {

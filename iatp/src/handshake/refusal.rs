@@ -131,8 +131,9 @@ pub enum Refusal {
         /// Versions the peer listed.
         offered: Vec<u64>,
     },
-    /// Too many handshakes in flight to remember another nonce.
-    #[error("replay cache is full; try again shortly")]
+    /// This initiator sent too many Hellos within the replay window to
+    /// remember another of its nonces.
+    #[error("too many Hellos from this agent within the replay window; try again shortly")]
     ReplayCacheFull,
     /// The Confirm came after the handshake deadline.
     #[error("handshake timed out (started {started}, now {now})")]
