@@ -197,3 +197,87 @@ async fn strangers_cannot_keep_a_member_out() {
     let bob_did = alice.node.connect(bob.addr.clone()).await.unwrap();
     assert_eq!(&bob_did, bob.node.did());
 }
+
+/// A Kademlia peer that never says Hello.
+fn kad_peer() -> libp2p::Swarm<libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>> {
+    use libp2p::kad;
+    let mut swarm = common::raw::peer(|key| {
+        let id = key.public().to_peer_id();
+        kad::Behaviour::with_config(
+            id,
+            kad::store::MemoryStore::new(id),
+            kad::Config::new(mesh_node::node::KAD_PROTOCOL),
+        )
+    });
+    swarm.behaviour_mut().set_mode(Some(kad::Mode::Client));
+    swarm
+}
+
+/// Every step of the first Kademlia query `swarm` runs, to its last.
+async fn query_results(
+    swarm: &mut libp2p::Swarm<libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>>,
+) -> Vec<libp2p::kad::QueryResult> {
+    use libp2p::kad;
+    let mut results = Vec::new();
+    timeout(WAIT, async {
+        loop {
+            if let SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed {
+                result, step, ..
+            }) = swarm.select_next_some().await
+            {
+                results.push(result);
+                if step.last {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the query ends");
+    results
+}
+
+/// A peer without a session cannot make the node keep DHT records (it used
+/// to store 1,024 records of 12 KiB from one such peer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dht_keeps_nothing_for_a_stranger() {
+    use libp2p::kad::{self, Quorum, Record, RecordKey};
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bob = common::node(
+        &fed,
+        fed.agent(&fed.globex, "bob", &[]),
+        &dir.path().join("b"),
+        24,
+    )
+    .await;
+    let bob_peer = bob.node.peer_id();
+    let key = RecordKey::new(&b"stranger's record");
+    let mut writer = kad_peer();
+    writer
+        .behaviour_mut()
+        .add_address(&bob_peer, bob.addr.clone());
+    let record = Record::new(key.clone(), vec![7; 12 * 1024]);
+    writer
+        .behaviour_mut()
+        .put_record_to(record, std::iter::once(bob_peer), Quorum::One);
+    let put = query_results(&mut writer).await;
+    assert!(
+        matches!(put.as_slice(), [kad::QueryResult::PutRecord(_)]),
+        "{put:?}"
+    );
+
+    let mut reader = kad_peer();
+    reader
+        .behaviour_mut()
+        .add_address(&bob_peer, bob.addr.clone());
+    reader.behaviour_mut().get_record(key);
+    let found = query_results(&mut reader).await.iter().any(|r| {
+        matches!(
+            r,
+            kad::QueryResult::GetRecord(Ok(kad::GetRecordOk::FoundRecord(_)))
+        )
+    });
+    assert!(!found, "bob kept a stranger's record");
+}

@@ -82,6 +82,7 @@ impl Driver {
                 num_established: 0,
                 ..
             } => {
+                self.announced.remove(&peer_id);
                 if let Some(peer) = did_of(&peer_id) {
                     for reply in self.connecting.remove(&peer).unwrap_or_default() {
                         let _ = reply.send(Err(NodeError::Dial(format!(
@@ -143,11 +144,14 @@ impl Driver {
                 tracing::info!(%peer, %failure, "closing a connection whose pings fail");
                 self.swarm.close_connection(connection);
             }
+            // Only agents holding a session enter the DHT (a stranger's
+            // addresses would be served to everyone who asks).
             MeshBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                for addr in info.listen_addrs {
-                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-                        kad.add_address(&peer_id, addr);
-                    }
+                let mut addrs = info.listen_addrs;
+                addrs.truncate(super::ANNOUNCED_ADDRS);
+                self.announced.insert(peer_id, addrs);
+                if did_of(&peer_id).is_some_and(|d| self.agent.session(&d).is_some()) {
+                    self.route(&peer_id);
                 }
             }
             MeshBehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
@@ -169,6 +173,16 @@ impl Driver {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// Enter the addresses `peer` announced into the DHT's routing table.
+    pub(super) fn route(&mut self, peer: &libp2p::PeerId) {
+        let addrs = self.announced.get(peer).cloned().unwrap_or_default();
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            for addr in addrs {
+                kad.add_address(peer, addr);
+            }
         }
     }
 

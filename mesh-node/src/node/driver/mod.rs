@@ -84,6 +84,10 @@ pub struct Driver {
     last_dht_walk: Option<Instant>,
     /// The bootstrap peers, kept connected.
     bootstrap: bootstrap::BootstrapPeers,
+    /// The addresses connected peers announced (identify), entered into
+    /// the DHT once they hold a session; at most [`ANNOUNCED_ADDRS`] each,
+    /// forgotten when they disconnect.
+    announced: HashMap<libp2p::PeerId, Vec<Multiaddr>>,
     /// Facts the agent emitted, not yet committed (kind, key, body).
     unsaved_facts: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
     stopped: bool,
@@ -96,6 +100,8 @@ const TICK: Duration = Duration::from_millis(250);
 /// Most ready inputs taken through the agent before its effects are
 /// carried out (so a flood of one kind cannot starve the others).
 const READY_PER_LOOP: usize = 256;
+/// Addresses of one peer kept for the DHT.
+const ANNOUNCED_ADDRS: usize = 8;
 /// How often the node walks the DHT for new peers.
 const DHT_WALK_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -139,6 +145,7 @@ impl Driver {
             closing: Vec::new(),
             last_dht_walk: None,
             bootstrap: bootstrap::BootstrapPeers::default(),
+            announced: HashMap::new(),
             unsaved_facts: Vec::new(),
             stopped: false,
             stop_reply: None,

@@ -195,6 +195,9 @@ impl Driver {
                     .behaviour_mut()
                     .gossip
                     .admit(&s.remote, trust, floor);
+                if let Some(peer) = peer_of(&s.remote) {
+                    self.route(&peer);
+                }
                 for reply in self.connecting.remove(&s.remote).unwrap_or_default() {
                     let _ = reply.send(Ok(s.remote.clone()));
                 }

@@ -29,6 +29,18 @@ use exchange::{Exchange, InboundIds, Wire};
 use gossip::Gossip;
 use mesh_agent::{Request, Response};
 
+/// Kademlia for discovery only: the routing table holds the peers the
+/// driver adds (agents with a session, at the addresses they announced),
+/// never whoever connects; records and provider records are not stored
+/// from anyone (the mesh keeps none in the DHT).
+fn kad_config() -> kad::Config {
+    let mut config = kad::Config::new(KAD_PROTOCOL);
+    config
+        .set_kbucket_inserts(kad::BucketInserts::Manual)
+        .set_record_filtering(kad::StoreInserts::FilterBoth);
+    config
+}
+
 /// The Kademlia protocol id of the mesh.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/mesh/kad/1");
 /// The identify protocol version string.
@@ -173,11 +185,7 @@ pub fn build_swarm(
                 action: Exchange::new(rr_config, ids),
                 gossip,
                 kad: Toggle::from(kad_on.then(|| {
-                    kad::Behaviour::with_config(
-                        peer_id,
-                        MemoryStore::new(peer_id),
-                        kad::Config::new(KAD_PROTOCOL),
-                    )
+                    kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config())
                 })),
                 mdns: Toggle::from(mdns),
             })
