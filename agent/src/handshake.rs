@@ -19,6 +19,10 @@ use crate::wire::{IatpRequest, IatpResponse};
 /// How long a refused peer may keep its connection to read the refusal.
 pub const REFUSED_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a listener waits for the dialer's Hello before sending its own
+/// (either side may start IATP).
+pub const LISTENER_STARTS_AFTER: Duration = Duration::from_secs(2);
+
 impl Agent {
     fn context<'a>(&'a self, trust: &'a dyn mesh_iatp::handshake::PeerTrust) -> Context<'a> {
         Context {
@@ -163,11 +167,26 @@ impl Agent {
         });
     }
 
-    /// Close the connections whose handshake missed its deadline (see
+    /// Start the handshakes a dialer has not started (we listened, and no
+    /// Hello came within [`LISTENER_STARTS_AFTER`]); close the connections
+    /// whose handshake missed its deadline (see
     /// [`crate::Limits::handshake_deadline`]).
     pub(crate) fn close_late_handshakes(&mut self) {
         let deadline = self.settings.limits.handshake_deadline;
         let mono = self.now.mono;
+        let mut silent: Vec<Did> = self
+            .handshaking
+            .iter()
+            .filter(|(peer, since)| {
+                mono.since(**since) >= LISTENER_STARTS_AFTER
+                    && matches!(self.peers.get(*peer), Some(Phase::Connected))
+            })
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        silent.sort();
+        for peer in silent {
+            self.start_handshake(peer);
+        }
         let mut late: Vec<Did> = self
             .handshaking
             .iter()
