@@ -551,6 +551,11 @@ impl Agent {
         self.log.root()
     }
 
+    /// The logs whose checkpoint notes this agent keeps (to prove a fork).
+    pub fn noted_logs(&self) -> usize {
+        self.k.seen_notes.len()
+    }
+
     /// Whether `peer` is banned now.
     pub fn is_banned(&self, peer: &Did) -> bool {
         self.banned.get(peer).is_some_and(|u| *u > self.now.mono)

@@ -119,6 +119,16 @@ impl Agent {
     /// A verified checkpoint from gossip: equivocation check, then witness
     /// it if we hold a session with its origin.
     pub(crate) fn on_checkpoint(&mut self, origin: Did, cp: Checkpoint, note: &[u8]) -> Verdict {
+        // Notes are kept only for logs we follow: our own, those of agents
+        // we hold a session with, and those we witness. Anyone can sign a
+        // checkpoint of a log of a fresh key; a valid one is still passed
+        // on, but keeping it would let a member fill our memory.
+        let followed = origin == self.did
+            || self.sessions.contains_key(&origin)
+            || self.k.witness.held(&cp.origin).ok().flatten().is_some();
+        if !followed {
+            return Verdict::Accept;
+        }
         if let Some(earlier) = self.k.see_note(&cp.origin, cp.size, cp.root, note) {
             // Two signed checkpoints of one size, different roots.
             let proof = log_verifier(&cp.origin, origin.clone())

@@ -324,3 +324,47 @@ fn strangers_beyond_the_bound_make_way_oldest_first() {
     let again = mesh_iatp::testing::identity("stranger again").did().clone();
     assert!(closed(&connect(&mut mesh, &again)).is_empty());
 }
+
+/// Issue 14: 1,500 padded checkpoints for made-up logs grew a node by
+/// 200 MB. Notes are kept only for logs the agent follows.
+#[test]
+fn checkpoints_of_made_up_logs_are_passed_on_but_not_kept() {
+    use mesh_ledger::checkpoint::Checkpoint;
+    let mut mesh = pair();
+    let peer = mesh.did(1).clone();
+    let note = |who: &mesh_iatp::Identity, size: u64| {
+        Checkpoint {
+            origin: who.did().as_str().to_string(),
+            size,
+            root: [size as u8; 32],
+        }
+        .sign(who)
+        .unwrap()
+        .to_bytes()
+    };
+    let before = mesh.agent(0).noted_logs();
+    for i in 0..50u64 {
+        let fresh = mesh_iatp::testing::identity(&format!("made-up log {i}"));
+        let effects = mesh.poke(
+            0,
+            Input::Gossip {
+                from: peer.clone(),
+                id: GossipId(100 + i),
+                topic: Topic::Checkpoint,
+                author: Some(peer.clone()),
+                data: note(&fresh, i + 1),
+            },
+        );
+        assert!(
+            effects.iter().any(|e| matches!(
+                e,
+                Effect::Verdict {
+                    verdict: Verdict::Accept,
+                    ..
+                }
+            )),
+            "a valid checkpoint is passed on: {effects:?}"
+        );
+    }
+    assert_eq!(mesh.agent(0).noted_logs(), before, "no made-up log is kept");
+}
