@@ -52,9 +52,10 @@ impl Agent {
                     }
                     Verdict::Accept
                 }
-                Ok((ReportOutcome::Duplicate, _)) | Err(ReportError::Stale { .. }) => {
-                    Verdict::Ignore
-                }
+                // A valid report we hold no room for is not the sender's
+                // fault.
+                Ok((ReportOutcome::Duplicate, _))
+                | Err(ReportError::Stale { .. } | ReportError::Crowded { .. }) => Verdict::Ignore,
                 Err(e) => self.reject(from, author, "trust report", e.to_string()),
             },
             Topic::Revocation => match verify_revocation(data) {

@@ -195,6 +195,10 @@ pub struct AggregationConfig {
     pub prior_mass: f64,
     /// Most entries one trust report may carry (default 1024).
     pub max_report_entries: usize,
+    /// Most reporters whose latest report is held (default 4096). A new
+    /// reporter beyond it displaces the least credible one held, if that
+    /// one is no more credible than the newcomer; otherwise it is refused.
+    pub max_reporters: usize,
     /// Reports older than this are left out of aggregation (default 1 day).
     pub report_ttl_secs: u64,
     /// Reports dated further than this in the future are refused (default 60 s).
@@ -210,6 +214,7 @@ impl Default for AggregationConfig {
             neutral: 500,
             prior_mass: 1.0,
             max_report_entries: 1024,
+            max_reporters: 4096,
             report_ttl_secs: 86_400,
             max_clock_skew_secs: 60,
         }
@@ -365,6 +370,12 @@ impl TrustConfig {
                     a.max_report_entries,
                     crate::report::MAX_REPORT_ENTRIES
                 ),
+            ));
+        }
+        if a.max_reporters == 0 {
+            return Err(invalid(
+                "aggregation.max_reporters",
+                "= 0 must be at least 1".into(),
             ));
         }
         self.tiers

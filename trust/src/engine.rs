@@ -244,8 +244,44 @@ impl TrustEngine {
             }
         }
         let reporter = report.reporter.clone();
+        if !self.reports.contains_key(&reporter) && self.reports.len() >= agg.max_reporters {
+            self.make_room_for(&reporter)?;
+        }
         self.reports.insert(reporter.clone(), report);
         Ok((ReportOutcome::Accepted, reporter))
+    }
+
+    /// The store is full: the least credible reporter held (never a
+    /// pre-trusted one) gives way to `newcomer` if it is no more credible.
+    fn make_room_for(&mut self, newcomer: &Did) -> Result<(), ReportError> {
+        let credibility = |d: &Did| self.global.credibility.get(d).copied().unwrap_or(0.0);
+        let least = self
+            .reports
+            .keys()
+            .filter(|d| !self.pre_trusted.contains(*d))
+            .map(|d| (credibility(d), d))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        match least {
+            Some((c, d)) if c <= credibility(newcomer) => {
+                let d = d.clone();
+                self.reports.remove(&d);
+                Ok(())
+            }
+            _ => Err(ReportError::Crowded {
+                reporter: newcomer.clone(),
+                held: self.reports.len(),
+            }),
+        }
+    }
+
+    /// How many reporters' reports are held.
+    pub fn reporters(&self) -> usize {
+        self.reports.len()
+    }
+
+    /// Whether a report from `reporter` is held.
+    pub fn holds_report_from(&self, reporter: &Did) -> bool {
+        self.reports.contains_key(reporter)
     }
 
     /// This node's direct opinions as a signed report, the subjects with the

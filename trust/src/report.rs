@@ -122,6 +122,14 @@ pub enum ReportError {
         /// Position received.
         got: (u64, u64),
     },
+    /// A new reporter while the store is full of more credible ones.
+    #[error("holding reports from {held} more credible reporters; {reporter}'s is not kept")]
+    Crowded {
+        /// The reporter refused.
+        reporter: Did,
+        /// Reporters held.
+        held: usize,
+    },
     /// A different report at the same position: the reporter equivocated.
     #[error("conflicting trust reports from {reporter} at {position:?}")]
     Conflicting {

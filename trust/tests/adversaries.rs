@@ -405,3 +405,72 @@ mod zero_credibility {
         }
     }
 }
+
+/// Issue 14: 4,000 throwaway keys' reports were all kept (22 MB → 811 MB).
+/// The store is bounded, fresh keys displace only each other, and a store
+/// full of credible reporters refuses them.
+#[test]
+fn a_flood_of_reporters_never_displaces_a_credible_one() {
+    let honest: Vec<Identity> = (0..5).map(|i| identity(&format!("honest {i}"))).collect();
+    let all: Vec<&Identity> = honest.iter().collect();
+    let engine_holding = |max_reporters: usize| {
+        let mut config = TrustConfig::default();
+        config.aggregation.max_reporters = max_reporters;
+        let mut engine = TrustEngine::new(honest[0].did().clone(), config).unwrap();
+        for h in &honest[1..3] {
+            engine.add_pre_trusted(h.did().clone());
+        }
+        for a in &all {
+            engine.register_agent(a.did().clone(), Score::saturating(500), Score::MAX);
+        }
+        // honest 1 (pre-trusted) vouches for 3 and 4, who report in turn.
+        let vouch = vec![
+            (honest[3].did().clone(), 900, 50),
+            (honest[4].did().clone(), 900, 50),
+        ];
+        engine
+            .receive_report(&report(&honest[1], 1, vouch), NOW)
+            .unwrap();
+        for h in &honest[3..5] {
+            let entries = vec![(honest[2].did().clone(), 800, 10)];
+            engine.receive_report(&report(h, 1, entries), NOW).unwrap();
+        }
+        engine.refresh(NOW);
+        assert!(engine.credibility(honest[3].did()) > 0.0);
+        engine
+    };
+    let throwaways: Vec<Identity> = (0..200)
+        .map(|i| identity(&format!("throwaway {i}")))
+        .collect();
+    let flood = |engine: &mut TrustEngine| {
+        let mut crowded = 0;
+        for (i, fresh) in throwaways.iter().enumerate() {
+            let entries = if i % 2 == 0 {
+                vec![]
+            } else {
+                vec![(throwaways[i - 1].did().clone(), 1000, 1000)]
+            };
+            match engine.receive_report(&report(fresh, 1, entries), NOW) {
+                Ok(_) => {}
+                Err(mesh_trust::ReportError::Crowded { .. }) => crowded += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        crowded
+    };
+
+    let mut roomy = engine_holding(10);
+    assert_eq!(flood(&mut roomy), 0, "fresh keys displace each other");
+    assert_eq!(roomy.reporters(), 10);
+    for h in [&honest[1], &honest[3], &honest[4]] {
+        assert!(roomy.holds_report_from(h.did()), "{} displaced", h.did());
+    }
+
+    let mut full = engine_holding(3);
+    assert_eq!(
+        flood(&mut full),
+        throwaways.len(),
+        "no room among the credible"
+    );
+    assert_eq!(full.reporters(), 3);
+}
