@@ -322,7 +322,7 @@ impl Agent {
             self.last_checkpoint = mono;
             self.checkpoint(false);
         }
-        self.close_late_handshakes();
+        self.tend_handshakes();
     }
 
     /// Refresh the aggregation and publish our signed report.

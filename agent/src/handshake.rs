@@ -171,7 +171,7 @@ impl Agent {
     /// Hello came within [`LISTENER_STARTS_AFTER`]); close the connections
     /// whose handshake missed its deadline (see
     /// [`crate::Limits::handshake_deadline`]).
-    pub(crate) fn close_late_handshakes(&mut self) {
+    pub(crate) fn tend_handshakes(&mut self) {
         let deadline = self.settings.limits.handshake_deadline;
         let mono = self.now.mono;
         let mut silent: Vec<Did> = self

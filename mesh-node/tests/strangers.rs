@@ -15,7 +15,7 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use mesh_iatp::testing::Federation;
 use mesh_node::node::gossip::TOPICS;
-use mesh_node::node::{IATP_PROTOCOL, IatpRequest, IatpResponse, NodeEvent};
+use mesh_node::node::{IATP_PROTOCOL, IatpRequest, IatpResponse, Limits, NodeEvent};
 use tokio::time::timeout;
 
 use common::WAIT;
@@ -50,6 +50,28 @@ fn silent_peer() -> libp2p::Swarm<Silent> {
     })
 }
 
+/// bob (globex) with `limits`, listening on loopback.
+async fn bob(
+    fed: &Federation,
+    dir: &std::path::Path,
+    seed: u8,
+    limits: Limits,
+) -> common::TestNode {
+    let agent = fed.agent(&fed.globex, "bob", &[]);
+    common::start(common::builder(fed, agent, &dir.join("b"), seed).limits(limits)).await
+}
+
+/// alice (acme), listening on loopback.
+async fn alice(fed: &Federation, dir: &std::path::Path, seed: u8) -> common::TestNode {
+    common::node(
+        fed,
+        fed.agent(&fed.acme, "alice", &[]),
+        &dir.join("a"),
+        seed,
+    )
+    .await
+}
+
 /// While bob's trust reports reach alice, who holds a session, a peer
 /// connected to bob without one receives none of them (it used to be
 /// GRAFTed on every topic and sent signed reports for as long as it liked).
@@ -59,20 +81,8 @@ async fn a_peer_without_a_session_gets_no_gossip() {
 
     let fed = Federation::new();
     let dir = tempfile::tempdir().unwrap();
-    let alice = common::node(
-        &fed,
-        fed.agent(&fed.acme, "alice", &[]),
-        &dir.path().join("a"),
-        31,
-    )
-    .await;
-    let bob = common::node(
-        &fed,
-        fed.agent(&fed.globex, "bob", &[]),
-        &dir.path().join("b"),
-        32,
-    )
-    .await;
+    let alice = alice(&fed, dir.path(), 31).await;
+    let bob = bob(&fed, dir.path(), 32, Limits::default()).await;
     alice.node.connect(bob.addr.clone()).await.unwrap();
     let mut raw = silent_peer();
     raw.dial(bob.addr.clone()).unwrap();
@@ -124,9 +134,6 @@ async fn a_peer_without_a_session_gets_no_gossip() {
 /// handshake deadline (issue 14: it used to keep it, and its slot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_without_a_handshake_is_closed_at_the_deadline() {
-    use futures::StreamExt;
-    use libp2p::swarm::SwarmEvent;
-    use mesh_node::node::Limits;
     use std::time::{Duration, Instant};
 
     let fed = Federation::new();
@@ -134,19 +141,11 @@ async fn a_connection_without_a_handshake_is_closed_at_the_deadline() {
     // Past the 2 s after which bob sends its own Hello, which this peer
     // takes and never answers.
     let deadline = Duration::from_secs(4);
-    let bob = common::start(
-        common::builder(
-            &fed,
-            fed.agent(&fed.globex, "bob", &[]),
-            &dir.path().join("b"),
-            22,
-        )
-        .limits(Limits {
-            handshake_deadline: deadline,
-            ..Limits::default()
-        }),
-    )
-    .await;
+    let limits = Limits {
+        handshake_deadline: deadline,
+        ..Limits::default()
+    };
+    let bob = bob(&fed, dir.path(), 22, limits).await;
     let mut raw = silent_peer();
     raw.dial(bob.addr.clone()).unwrap();
     let mut connected = None;
@@ -167,11 +166,11 @@ async fn a_connection_without_a_handshake_is_closed_at_the_deadline() {
     })
     .await
     .expect("the node closed the silent connection");
-    let held = closed - connected.expect("it connected first");
+    let kept = closed - connected.expect("it connected first");
     // The driver ticks every 250 ms; allow for a loaded machine.
     assert!(
-        held >= deadline - Duration::from_millis(300),
-        "closed after {held:?}"
+        kept >= deadline - Duration::from_millis(300),
+        "closed after {kept:?}"
     );
     assert!(bob.node.connected_peers().await.unwrap().is_empty());
 }
@@ -181,24 +180,14 @@ async fn a_connection_without_a_handshake_is_closed_at_the_deadline() {
 /// peers held every slot and an honest agent could not connect).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_cannot_keep_a_member_out() {
-    use mesh_node::node::Limits;
-
     let fed = Federation::new();
     let dir = tempfile::tempdir().unwrap();
-    let bob = common::start(
-        common::builder(
-            &fed,
-            fed.agent(&fed.globex, "bob", &[]),
-            &dir.path().join("b"),
-            23,
-        )
-        .limits(Limits {
-            max_strangers: 3,
-            max_connections: 6,
-            ..Limits::default()
-        }),
-    )
-    .await;
+    let limits = Limits {
+        max_strangers: 3,
+        max_connections: 6,
+        ..Limits::default()
+    };
+    let bob = bob(&fed, dir.path(), 23, limits).await;
     let mut raws: Vec<_> = (0..5).map(|_| silent_peer()).collect();
     for raw in &mut raws {
         raw.dial(bob.addr.clone()).unwrap();
@@ -220,13 +209,7 @@ async fn strangers_cannot_keep_a_member_out() {
     .await
     .expect("two of five strangers were closed");
     assert_eq!(closed, 2, "only the ones over the bound");
-    let alice = common::node(
-        &fed,
-        fed.agent(&fed.acme, "alice", &[]),
-        &dir.path().join("a"),
-        33,
-    )
-    .await;
+    let alice = alice(&fed, dir.path(), 33).await;
     let bob_did = alice.node.connect(bob.addr.clone()).await.unwrap();
     assert_eq!(&bob_did, bob.node.did());
 }
@@ -278,13 +261,7 @@ async fn the_dht_keeps_nothing_for_a_stranger() {
 
     let fed = Federation::new();
     let dir = tempfile::tempdir().unwrap();
-    let bob = common::node(
-        &fed,
-        fed.agent(&fed.globex, "bob", &[]),
-        &dir.path().join("b"),
-        24,
-    )
-    .await;
+    let bob = bob(&fed, dir.path(), 24, Limits::default()).await;
     let bob_peer = bob.node.peer_id();
     let key = RecordKey::new(&b"stranger's record");
     let mut writer = kad_peer();
@@ -321,13 +298,7 @@ async fn the_dht_keeps_nothing_for_a_stranger() {
 async fn a_listener_starts_the_handshake_when_the_dialer_does_not() {
     let fed = Federation::new();
     let dir = tempfile::tempdir().unwrap();
-    let bob = common::node(
-        &fed,
-        fed.agent(&fed.globex, "bob", &[]),
-        &dir.path().join("b"),
-        25,
-    )
-    .await;
+    let bob = bob(&fed, dir.path(), 25, Limits::default()).await;
     let mut raw = silent_peer();
     raw.dial(bob.addr.clone()).unwrap();
     let hello = timeout(WAIT, async {

@@ -254,15 +254,14 @@ impl TrustEngine {
     /// The store is full: the least credible reporter held (never a
     /// pre-trusted one) gives way to `newcomer` if it is no more credible.
     fn make_room_for(&mut self, newcomer: &Did) -> Result<(), ReportError> {
-        let credibility = |d: &Did| self.global.credibility.get(d).copied().unwrap_or(0.0);
         let least = self
             .reports
             .keys()
             .filter(|d| !self.pre_trusted.contains(*d))
-            .map(|d| (credibility(d), d))
+            .map(|d| (self.credibility(d), d))
             .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         match least {
-            Some((c, d)) if c <= credibility(newcomer) => {
+            Some((c, d)) if c <= self.credibility(newcomer) => {
                 let d = d.clone();
                 self.reports.remove(&d);
                 Ok(())

@@ -1,4 +1,4 @@
-//! Group commit, pipelined: the log's appends run in a task of their own
+//! Group commit, pipelined: the log's appends run on a thread of their own
 //! while the driver goes on taking inputs through the agent, and records
 //! that arrive while a commit runs go into the next one. Whatever the agent
 //! emitted after a record — an answer relying on it, an event, a proof —

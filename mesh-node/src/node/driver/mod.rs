@@ -215,10 +215,8 @@ impl Driver {
     async fn finish(&mut self) {
         let mut result = self.dispatch().await;
         while result.is_ok() && self.commit.is_busy() {
-            result = match self.commit.finished().await {
-                Ok(done) => self.committed(done).await,
-                Err(e) => Err(e),
-            };
+            let done = self.commit.finished().await;
+            result = self.committed(done).await;
         }
         if let Err(e) = result {
             tracing::error!(error = %e, "the last appends were not committed");
@@ -246,11 +244,7 @@ impl Driver {
                 self.facts_due = true;
             }
             Arrival::Committed(done) => {
-                let result = match done {
-                    Ok(done) => self.committed(done).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = result {
+                if let Err(e) = self.committed(done).await {
                     tracing::error!(error = %e, "ledger append failed; the node stops");
                     self.stopped = true;
                 }

@@ -51,8 +51,11 @@ impl Driver {
 
     /// A commit finished: carry out what waited on its records, save the
     /// facts if they are due, and start the next commit.
-    pub(super) async fn committed(&mut self, done: commit::Committed) -> Result<(), StoreError> {
-        let (records, took) = self.commit.settle(done)?;
+    pub(super) async fn committed(
+        &mut self,
+        done: Result<commit::Committed, StoreError>,
+    ) -> Result<(), StoreError> {
+        let (records, took) = self.commit.settle(done?)?;
         self.metrics.append_took(took, records);
         while let Some(effect) = self.commit.released() {
             self.effect(effect).await?;
