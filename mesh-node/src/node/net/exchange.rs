@@ -199,33 +199,21 @@ mod tests {
     use std::time::Duration;
 
     use futures::StreamExt;
-    use libp2p::core::transport::MemoryTransport;
-    use libp2p::core::{Transport, upgrade};
+    use libp2p::Swarm;
     use libp2p::swarm::SwarmEvent;
-    use libp2p::{Multiaddr, Swarm, noise, yamux};
     use serde_bytes::ByteBuf;
 
     use super::super::IatpWire;
+    use super::super::testing::{memory_addr, memory_swarm};
     use super::*;
     use crate::node::protocol::{ActionResponse, IatpRequest, IatpResponse};
 
     fn swarm(ids: InboundIds) -> Swarm<Exchange<IatpWire>> {
-        libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_other_transport(|key| {
-                Ok(MemoryTransport::default()
-                    .upgrade(upgrade::Version::V1)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default()))
-            })
-            .unwrap()
-            .with_behaviour(|_| {
-                let config = request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(5));
-                Exchange::new(config, ids)
-            })
-            .unwrap()
-            .build()
+        memory_swarm(|_| {
+            let config =
+                request_response::Config::default().with_request_timeout(Duration::from_secs(5));
+            Exchange::new(config, ids)
+        })
     }
 
     /// The next event of `swarm`'s behaviour, bounded in time.
@@ -250,7 +238,7 @@ mod tests {
         let mut client = swarm(InboundIds::default());
         let server_did = did_of(server.local_peer_id()).unwrap();
         let client_did = did_of(client.local_peer_id()).unwrap();
-        let addr: Multiaddr = format!("/memory/{}", rand_port()).parse().unwrap();
+        let addr = memory_addr();
         server.listen_on(addr.clone()).unwrap();
         client
             .dial(addr.clone().with_p2p(*server.local_peer_id()).unwrap())
@@ -317,13 +305,5 @@ mod tests {
                 _ = server.select_next_some() => {}
             }
         }
-    }
-
-    fn rand_port() -> u64 {
-        use std::sync::atomic::AtomicU64;
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        0x6d65_7368_0000
-            + u64::from(std::process::id()) * 1000
-            + NEXT.fetch_add(1, Ordering::Relaxed)
     }
 }

@@ -8,6 +8,8 @@
 
 pub mod exchange;
 pub mod gossip;
+#[cfg(test)]
+mod testing;
 
 use std::time::Duration;
 
