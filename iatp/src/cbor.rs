@@ -42,6 +42,10 @@ pub enum CborError {
     /// Well-formed but not in deterministic encoding.
     #[error("CBOR is not in deterministic encoding (RFC 8949 §4.2.1)")]
     NotCanonical,
+    /// A map key that is not a text string: every mesh map is keyed by
+    /// field name, and a byte-string key would decode as the same field.
+    #[error("CBOR map key is not a text string")]
+    KeyNotText,
     /// A map has the same key twice.
     #[error("CBOR map has a duplicate key")]
     DuplicateKey,
@@ -80,8 +84,9 @@ pub fn value_from_canonical_slice(bytes: &[u8], max_len: usize) -> Result<Value,
 
 /// Check, in one pass over the bytes and without allocating, that `bytes`
 /// is exactly one data item in RFC 8949 §4.2.1 deterministic encoding:
-/// shortest-form heads, definite lengths, map keys strictly increasing in
-/// bytewise order of their encodings (so no duplicates), valid UTF-8 text,
+/// shortest-form heads, definite lengths, map keys text strings strictly
+/// increasing in bytewise order of their encodings (so no duplicates),
+/// valid UTF-8 text,
 /// no floats, no tags, no simple values other than false/true/null, nesting
 /// at most [`MAX_NESTING`], nothing after the item.
 pub fn check_canonical(bytes: &[u8], max_len: usize) -> Result<(), CborError> {
@@ -184,6 +189,9 @@ fn skip_item(bytes: &[u8], pos: usize, depth: usize) -> Result<usize, CborError>
             }
             let mut previous_key: Option<&[u8]> = None;
             for _ in 0..arg {
+                if read_head(bytes, at)?.0 != 3 {
+                    return Err(CborError::KeyNotText);
+                }
                 let key_end = skip_item(bytes, at, depth + 1)?;
                 let key = &bytes[at..key_end];
                 if let Some(prev) = previous_key {
@@ -229,8 +237,8 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, CborError> {
         .map_err(|e| CborError::Schema(e.to_string()))
 }
 
-/// Sort every map by encoded key bytes (RFC 8949 §4.2.1), refusing floats
-/// and duplicate keys.
+/// Sort every map by encoded key bytes (RFC 8949 §4.2.1), refusing floats,
+/// keys that are not text and duplicate keys.
 fn canonicalize(value: Value) -> Result<Value, CborError> {
     Ok(match value {
         Value::Float(_) => return Err(CborError::FloatNotAllowed),
@@ -244,6 +252,9 @@ fn canonicalize(value: Value) -> Result<Value, CborError> {
         Value::Map(entries) => {
             let mut keyed = Vec::with_capacity(entries.len());
             for (k, v) in entries {
+                if !k.is_text() {
+                    return Err(CborError::KeyNotText);
+                }
                 let k = canonicalize(k)?;
                 let mut kb = Vec::new();
                 ciborium::into_writer(&k, &mut kb).map_err(|e| CborError::Encode(e.to_string()))?;
@@ -276,10 +287,10 @@ mod tests {
         let map = Value::Map(vec![
             (Value::Text("body".into()), Value::Integer(1.into())),
             (Value::Text("t".into()), Value::Integer(2.into())),
-            (Value::Integer(10.into()), Value::Integer(3.into())),
+            (Value::Text("aa".into()), Value::Integer(3.into())),
         ]);
         let bytes = value_to_canonical_vec(map).expect("encodes");
-        assert_eq!(bytes, hex("a30a0361740264626f647901"));
+        assert_eq!(bytes, hex("a36174026261610364626f647901"));
     }
 
     #[test]
@@ -373,6 +384,30 @@ mod tests {
 }
 
 #[cfg(test)]
+mod keys {
+    use super::*;
+
+    #[test]
+    fn map_keys_must_be_text() {
+        // {"a": 1} is fine; {h'61': 1} is the same field to serde, refused.
+        assert_eq!(check_canonical(&[0xa1, 0x61, b'a', 0x01], 16), Ok(()));
+        assert_eq!(
+            check_canonical(&[0xa1, 0x41, b'a', 0x01], 16),
+            Err(CborError::KeyNotText)
+        );
+        assert_eq!(
+            check_canonical(&[0xa1, 0x01, 0x01], 16),
+            Err(CborError::KeyNotText)
+        );
+        let bytes_key = Value::Map(vec![(Value::Bytes(b"a".to_vec()), Value::Null)]);
+        assert_eq!(
+            value_to_canonical_vec(bytes_key),
+            Err(CborError::KeyNotText)
+        );
+    }
+}
+
+#[cfg(test)]
 mod agreement {
     //! The one-pass validator must agree with the definition: an input is
     //! canonical iff decoding and re-encoding it canonically gives it back.
@@ -413,7 +448,9 @@ mod agreement {
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                prop::collection::vec((inner.clone(), inner), 0..6).prop_map(Value::Map),
+                prop::collection::vec((inner.clone(), inner.clone()), 0..6).prop_map(Value::Map),
+                prop::collection::vec((".{0,8}".prop_map(Value::Text), inner), 0..6)
+                    .prop_map(Value::Map),
             ]
         })
     }

@@ -117,3 +117,17 @@ impl Federation {
         LocalAgent::new(id, card).unwrap_or_else(|e| panic!("fixture card is valid: {e}"))
     }
 }
+
+/// Every single-bit change of `bytes`: `(byte index, bit mask, changed
+/// bytes)`, 8 per byte. A signed object must refuse each one, whether its
+/// decoder, its canonical-encoding check or its signature catches it.
+pub fn every_bit_flip(bytes: &[u8]) -> impl Iterator<Item = (usize, u8, Vec<u8>)> + '_ {
+    (0..bytes.len()).flat_map(move |i| {
+        (0..8).map(move |bit| {
+            let mask = 1u8 << bit;
+            let mut changed = bytes.to_vec();
+            changed[i] ^= mask;
+            (i, mask, changed)
+        })
+    })
+}

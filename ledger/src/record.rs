@@ -322,7 +322,7 @@ impl CoSignedRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_iatp::testing::identity;
+    use mesh_iatp::testing::{every_bit_flip, identity};
 
     fn record() -> ActionRecord {
         ActionRecord {
@@ -379,34 +379,33 @@ mod tests {
     }
 
     #[test]
-    fn every_flipped_byte_is_refused() {
+    fn every_flipped_bit_is_refused() {
         let signed = record()
             .sign(&identity("agent alice"))
             .unwrap()
             .countersign(&identity("agent bob"))
             .unwrap();
-        for i in 0..signed.bytes().len() {
-            let mut b = signed.bytes().to_vec();
-            b[i] ^= 0x01;
-            assert!(CoSignedRecord::from_bytes(&b).is_err(), "byte {i}");
+        for (i, mask, b) in every_bit_flip(signed.bytes()) {
+            assert!(
+                CoSignedRecord::from_bytes(&b).is_err(),
+                "byte {i} ^ {mask:#04x}"
+            );
         }
     }
 
     #[test]
-    fn actor_signed_travels_and_any_flipped_byte_fails_at_countersigning() {
+    fn actor_signed_travels_and_any_flipped_bit_fails_at_countersigning() {
         let half = record().sign(&identity("agent alice")).unwrap();
         let wire = half.to_bytes().unwrap();
         let back = ActorSigned::from_bytes(&wire).unwrap();
         assert_eq!(back, half);
         assert!(back.countersign(&identity("agent bob")).is_ok());
-        for i in 0..wire.len() {
-            let mut b = wire.clone();
-            b[i] ^= 0x01;
+        for (i, mask, b) in every_bit_flip(&wire) {
             // Either the bytes no longer decode, or the signature fails, or
             // the record now names someone else as counterparty.
             let outcome =
                 ActorSigned::from_bytes(&b).and_then(|h| h.countersign(&identity("agent bob")));
-            assert!(outcome.is_err(), "byte {i}");
+            assert!(outcome.is_err(), "byte {i} ^ {mask:#04x}");
         }
         let mut oversized = wire.clone();
         oversized.resize(MAX_RECORD_BYTES + 1, 0);
@@ -418,12 +417,10 @@ mod tests {
         let half = record().sign(&identity("agent alice")).unwrap();
         let co = half.clone().countersign(&identity("agent bob")).unwrap();
         assert_eq!(half.complete(co.bytes()).unwrap(), co);
-        // Every flipped byte: undecodable, another record or actor
+        // Every flipped bit: undecodable, another record or actor
         // signature, or a countersignature that fails.
-        for i in 0..co.bytes().len() {
-            let mut b = co.bytes().to_vec();
-            b[i] ^= 0x01;
-            assert!(half.complete(&b).is_err(), "byte {i}");
+        for (i, mask, b) in every_bit_flip(co.bytes()) {
+            assert!(half.complete(&b).is_err(), "byte {i} ^ {mask:#04x}");
         }
         // A validly co-signed record, but not the one we signed.
         let mut other = record();
