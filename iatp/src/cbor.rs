@@ -218,16 +218,34 @@ fn skip_item(bytes: &[u8], pos: usize, depth: usize) -> Result<usize, CborError>
 }
 
 /// Decode canonical bytes straight into `T`: the one-pass canonical check,
-/// then a typed decode with no intermediate value tree.
-pub fn from_canonical_slice<T: DeserializeOwned>(
+/// a typed decode, then [`require_round_trip`].
+pub fn from_canonical_slice<T: DeserializeOwned + Serialize>(
     bytes: &[u8],
     max_len: usize,
 ) -> Result<T, CborError> {
     check_canonical(bytes, max_len)?;
-    ciborium::de::from_reader_with_recursion_limit(bytes, MAX_NESTING).map_err(|e| match e {
-        ciborium::de::Error::Semantic(_, m) => CborError::Schema(m),
-        other => CborError::Schema(other.to_string()),
-    })
+    let value = ciborium::de::from_reader_with_recursion_limit(bytes, MAX_NESTING).map_err(
+        |e| match e {
+            ciborium::de::Error::Semantic(_, m) => CborError::Schema(m),
+            other => CborError::Schema(other.to_string()),
+        },
+    )?;
+    require_round_trip(&value, bytes)?;
+    Ok(value)
+}
+
+/// Refuse `bytes` unless they are exactly how `value`, decoded from them,
+/// encodes. Canonical CBOR alone does not make one message one byte string:
+/// serde reads a byte string where it expects text (a `String`, an enum
+/// tag) and text where it expects bytes, so `"same_size"` and
+/// `h'73616d655f73697a65'` would decode alike. Re-encoding catches every
+/// such swap, whatever the type.
+pub fn require_round_trip<T: Serialize + ?Sized>(value: &T, bytes: &[u8]) -> Result<(), CborError> {
+    if to_canonical_vec(value)? == bytes {
+        Ok(())
+    } else {
+        Err(CborError::NotCanonical)
+    }
 }
 
 /// Interpret a decoded value as `T`.

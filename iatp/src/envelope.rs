@@ -213,6 +213,10 @@ impl<'a> Envelope<'a> {
                     other => other.to_string(),
                 },
             })?;
+        cbor::require_round_trip(&msg, self.body).map_err(|_| EnvelopeError::InvalidBody {
+            msg_type: M::TYPE,
+            reason: "the body is not exactly the encoding of what it decodes to".into(),
+        })?;
         Ok(Unverified {
             msg,
             signature: self.signature,

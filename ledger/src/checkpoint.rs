@@ -178,7 +178,7 @@ pub fn verify_cosignature(note: &Note, w: &NoteVerifier) -> Result<Timestamp, Ch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_iatp::testing::identity;
+    use mesh_iatp::testing::{every_bit_flip, identity};
 
     fn cp() -> Checkpoint {
         Checkpoint {
@@ -239,6 +239,30 @@ mod tests {
         // The log's key is not a witness key: type separation by key ID.
         let as_witness = witness_verifier(&cp().origin, log.did().clone()).unwrap();
         assert!(verify_cosignature(&parsed, &as_witness).is_err());
+    }
+
+    #[test]
+    fn every_bit_of_a_cosigned_checkpoint_is_covered() {
+        let log = identity("log alice");
+        let wit = identity("witness bob");
+        let mut note = cp().sign(&log).unwrap();
+        note.signatures.push(cosign(
+            &note.text,
+            "witness.example/bob",
+            &wit,
+            Timestamp(5),
+        ));
+        let bytes = note.to_bytes();
+        let lv = log_verifier(&cp().origin, log.did().clone()).unwrap();
+        let wv = witness_verifier("witness.example/bob", wit.did().clone()).unwrap();
+        let verifies = |b: &[u8]| {
+            open_checkpoint(b, &lv)
+                .is_ok_and(|(c, n)| c == cp() && verify_cosignature(&n, &wv).is_ok())
+        };
+        assert!(verifies(&bytes));
+        for (i, mask, changed) in every_bit_flip(&bytes) {
+            assert!(!verifies(&changed), "byte {i} ^ {mask:#04x}");
+        }
     }
 
     #[test]

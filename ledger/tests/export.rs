@@ -63,6 +63,23 @@ fn record_frames(bytes: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 
+/// Every single-bit change of an export is seen: the file is refused, a
+/// log has a fault, or fewer cosignatures verify (a changed cosignature
+/// line names a witness the verifier was not given).
+#[tokio::test]
+async fn every_bit_of_an_export_is_covered() {
+    let (_dir, bytes, _) = exported(2).await;
+    let before = verify(&bytes).unwrap();
+    assert!(before.iter().all(LogReport::is_sound));
+    let cosignatures = before[0].cosignatures;
+    assert!(cosignatures > 0);
+    for (i, mask, changed) in mesh_iatp::testing::every_bit_flip(&bytes) {
+        let unseen = verify(&changed)
+            .is_ok_and(|r| r.len() == 1 && r[0].is_sound() && r[0].cosignatures == cosignatures);
+        assert!(!unseen, "byte {i} ^ {mask:#04x}");
+    }
+}
+
 #[tokio::test]
 async fn an_export_verifies_where_it_lies_exactly_as_its_database_does() {
     let (dir, bytes, root) = exported(120).await;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mesh_iatp::testing::identity;
+use mesh_iatp::testing::{every_bit_flip, identity};
 use mesh_iatp::{Identity, Timestamp};
 use mesh_ledger::checkpoint::{Checkpoint, log_verifier, open_checkpoint, verify_cosignature};
 use mesh_ledger::equivocation::{EquivocationError, EquivocationProof};
@@ -168,6 +168,14 @@ fn inconsistent_growth_is_refused() {
     );
 }
 
+/// No single-bit change of a proof's bytes leaves a proof that verifies.
+fn every_bit_is_covered(proof: &[u8], log: &NoteVerifier) {
+    for (i, mask, changed) in every_bit_flip(proof) {
+        let verifies = EquivocationProof::from_bytes(&changed).is_ok_and(|p| p.verify(log).is_ok());
+        assert!(!verifies, "byte {i} ^ {mask:#04x}");
+    }
+}
+
 #[test]
 fn same_size_different_root_is_refused_and_becomes_a_proof() {
     let honest = Log::new(6, None);
@@ -188,6 +196,7 @@ fn same_size_different_root_is_refused_and_becomes_a_proof() {
     let bytes = proof.to_bytes().unwrap();
     let back = EquivocationProof::from_bytes(&bytes).unwrap();
     assert_eq!(back.verify(&honest.verifier()).unwrap(), ORIGIN);
+    every_bit_is_covered(&bytes, &honest.verifier());
     // Not a proof: equal roots, different sizes, or another log's key.
     assert!(matches!(
         EquivocationProof::same_size(
@@ -233,6 +242,7 @@ fn divergent_leaves_across_sizes_prove_equivocation() {
     assert_eq!(proof.verify(&honest.verifier()).unwrap(), ORIGIN);
     let bytes = proof.to_bytes().unwrap();
     assert_eq!(EquivocationProof::from_bytes(&bytes).unwrap(), proof);
+    every_bit_is_covered(&bytes, &honest.verifier());
     // A made-up leaf does not verify.
     let EquivocationProof::DivergentLeaf {
         first,

@@ -271,7 +271,7 @@ pub fn verify_report_shared(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_iatp::testing::identity;
+    use mesh_iatp::testing::{every_bit_flip, identity};
 
     fn report(entries: Vec<ReportEntry>) -> TrustReport {
         TrustReport {
@@ -320,6 +320,22 @@ mod tests {
         tampered[last] ^= 1;
         assert!(verify_report_shared(&tampered, 1024, Timestamp(1000), 60).is_err());
         memoize_reports(0);
+    }
+
+    #[test]
+    fn every_bit_of_a_report_is_covered() {
+        let bytes = seal_report(
+            &report(vec![entry("a", 700), entry("b", 200)]),
+            &identity("reporter"),
+        )
+        .expect("seals");
+        assert!(verify_report(&bytes, 1024, Timestamp(1000), 60).is_ok());
+        for (i, mask, changed) in every_bit_flip(&bytes) {
+            assert!(
+                verify_report(&changed, 1024, Timestamp(1000), 60).is_err(),
+                "byte {i} ^ {mask:#04x}"
+            );
+        }
     }
 
     #[test]
