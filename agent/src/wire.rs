@@ -1,5 +1,5 @@
 //! What agents say to each other directly (PROTOCOL.md §8 and §10 give the
-//! bytes; the libp2p shell carries them with request-response's CBOR codec).
+//! bytes; the libp2p shell carries each as one deterministic-CBOR frame).
 //!
 //! - IATP: the initiator (the dialer) sends `Hello(envelope)`, gets
 //!   `Response(envelope)`, sends `Confirm(envelope)` and gets `Accepted`.

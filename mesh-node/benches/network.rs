@@ -27,12 +27,15 @@ use mesh_iatp::handshake::{
     Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NonceCache, Responder,
 };
 use mesh_iatp::testing::{FIXTURE_NOW, Federation};
-use mesh_node::node::{FixedClock, IATP_PROTOCOL, IatpRequest, IatpResponse, Node, NodeEvent};
+use mesh_node::node::protocol::FrameCodec;
+use mesh_node::node::{
+    FixedClock, IATP_PROTOCOL, IatpRequest, IatpResponse, MAX_IATP_FRAME, Node, NodeEvent,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use serde_bytes::ByteBuf;
 
-type Iatp = request_response::cbor::Behaviour<IatpRequest, IatpResponse>;
+type Iatp = request_response::Behaviour<FrameCodec<IatpRequest, IatpResponse>>;
 
 fn swarm(agent: &LocalAgent) -> Swarm<Iatp> {
     let key = mesh_node::transport_key::to_libp2p(agent.identity()).unwrap();
@@ -45,7 +48,8 @@ fn swarm(agent: &LocalAgent) -> Swarm<Iatp> {
         )
         .unwrap()
         .with_behaviour(|_| {
-            Iatp::new(
+            Iatp::with_codec(
+                FrameCodec::new(MAX_IATP_FRAME),
                 [(IATP_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default(),
             )
@@ -125,7 +129,7 @@ impl Pair {
         .unwrap();
         self.a
             .behaviour_mut()
-            .send_request(&b_peer, IatpRequest::Hello(ByteBuf::from(hello)));
+            .send_request(&b_peer, Ok(IatpRequest::Hello(ByteBuf::from(hello))));
         let mut waiting = Some(waiting);
         let mut responding = None;
         loop {
@@ -133,10 +137,10 @@ impl Pair {
                 e = self.a.select_next_some() => if let SwarmEvent::Behaviour(request_response::Event::Message {
                     message: request_response::Message::Response { response, .. }, ..
                 }) = e {
-                    match response {
+                    match response.expect("a well-formed answer") {
                         IatpResponse::Response(bytes) => {
                             let (_, confirm) = waiting.take().unwrap().on_response(ctx(&self.a_agent), &bytes, FIXTURE_NOW).unwrap();
-                            self.a.behaviour_mut().send_request(&b_peer, IatpRequest::Confirm(ByteBuf::from(confirm)));
+                            self.a.behaviour_mut().send_request(&b_peer, Ok(IatpRequest::Confirm(ByteBuf::from(confirm))));
                         }
                         IatpResponse::Accepted => return started.elapsed(),
                         IatpResponse::Refused { reason, .. } => panic!("refused: {reason}"),
@@ -147,7 +151,7 @@ impl Pair {
                     peer, message: request_response::Message::Request { request, channel, .. }, ..
                 }) = e {
                     let remote = mesh_iatp::PeerId::from_bytes(&peer.to_bytes()).unwrap();
-                    let reply = match request {
+                    let reply = match request.expect("a well-formed request") {
                         IatpRequest::Hello(bytes) => {
                             let (pending, response) = Responder::on_hello(ctx(&self.b_agent), remote, &bytes, FIXTURE_NOW, &mut self.nonces, &mut self.rng).unwrap();
                             responding = Some(pending);
@@ -158,7 +162,7 @@ impl Pair {
                             IatpResponse::Accepted
                         }
                     };
-                    self.b.behaviour_mut().send_response(channel, reply).unwrap();
+                    self.b.behaviour_mut().send_response(channel, Ok(reply)).unwrap();
                 },
             }
         }

@@ -9,6 +9,7 @@ mod common;
 
 use common::{WAIT, eventually, next, node};
 use mesh_iatp::testing::{FIXTURE_NOW, Federation};
+use mesh_node::node::protocol::FrameCodec;
 use mesh_node::node::{ActionRequest, NodeError, NodeEvent};
 use mesh_trust::{Evidence, EvidenceKind};
 use tokio::time::timeout;
@@ -212,7 +213,7 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
                 // Three polite requests first, to read bob's answers…
                 SwarmEvent::ConnectionEstablished { .. } => {
                     for _ in 0..3 {
-                        raw.behaviour_mut().send_request(&bob_peer, ask.clone());
+                        raw.behaviour_mut().send_request(&bob_peer, Ok(ask.clone()));
                     }
                 }
                 // …then a burst, which crosses the ban threshold.
@@ -223,7 +224,7 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
                     answers.push(response);
                     if answers.len() == 3 {
                         for _ in 0..10 {
-                            raw.behaviour_mut().send_request(&bob_peer, ask.clone());
+                            raw.behaviour_mut().send_request(&bob_peer, Ok(ask.clone()));
                         }
                     }
                 }
@@ -243,7 +244,7 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
     assert!(answers.len() >= 3, "the first requests were answered");
     for a in &answers {
         assert!(
-            matches!(a, ActionResponse::Refused { rule, .. } if rule == "no_session"),
+            matches!(a, Ok(ActionResponse::Refused { rule, .. }) if rule == "no_session"),
             "{a:?}"
         );
     }
@@ -269,13 +270,76 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
     assert_eq!(bob.node.log_info().await.unwrap().size, 0);
 }
 
+/// Frames that are not messages — here, over the action protocol's
+/// 131,072-byte bound — are strikes like any other bad request: a peer
+/// sending them is banned (libp2p's CBOR codec read the first 131,072
+/// bytes, failed, and only debug-logged it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_frames_are_strikes() {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    use mesh_node::node::{ActionContext, Limits, MAX_ACTION_FRAME};
+    use serde_bytes::ByteBuf;
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        strikes_before_ban: 3,
+        ..Limits::default()
+    };
+    let bob = common::start(
+        common::builder(
+            &fed,
+            fed.agent(&fed.globex, "bob", &[]),
+            &dir.path().join("b"),
+            22,
+        )
+        .limits(limits),
+    )
+    .await;
+    let mut bob_events = bob.node.events();
+    let mut raw = raw_peer();
+    raw.dial(bob.addr.clone()).unwrap();
+    let bob_peer = bob.node.peer_id();
+    let oversized = ActionRequest::CoSign {
+        record: ByteBuf::from(vec![0xa0]),
+        context: ActionContext::Plain {
+            payload: ByteBuf::from(vec![0; MAX_ACTION_FRAME as usize]),
+        },
+    };
+    let closed = timeout(WAIT, async {
+        loop {
+            match raw.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => {
+                    for _ in 0..3 {
+                        raw.behaviour_mut()
+                            .send_request(&bob_peer, Ok(oversized.clone()));
+                    }
+                }
+                SwarmEvent::ConnectionClosed {
+                    num_established: 0, ..
+                } => return,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "bob cut the peer off");
+    next("bob: banned the sender", &mut bob_events, |e| match e {
+        NodeEvent::Throttled { banned: true, .. } => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
 /// A libp2p peer that speaks the action protocol but never IATP.
 fn raw_peer() -> libp2p::Swarm<
-    libp2p::request_response::cbor::Behaviour<ActionRequest, mesh_node::node::ActionResponse>,
+    libp2p::request_response::Behaviour<FrameCodec<ActionRequest, mesh_node::node::ActionResponse>>,
 > {
     use libp2p::request_response::{self, ProtocolSupport};
     common::raw::peer(|_| {
-        request_response::cbor::Behaviour::new(
+        request_response::Behaviour::with_codec(
+            FrameCodec::new(mesh_node::node::MAX_ACTION_FRAME),
             [(mesh_node::node::ACTION_PROTOCOL, ProtocolSupport::Outbound)],
             request_response::Config::default(),
         )

@@ -15,7 +15,10 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use mesh_iatp::testing::Federation;
 use mesh_node::node::gossip::TOPICS;
-use mesh_node::node::{IATP_PROTOCOL, IatpRequest, IatpResponse, Limits, NodeEvent};
+use mesh_node::node::protocol::FrameCodec;
+use mesh_node::node::{
+    IATP_PROTOCOL, IatpRequest, IatpResponse, Limits, MAX_IATP_FRAME, NodeEvent,
+};
 use tokio::time::timeout;
 
 use common::WAIT;
@@ -24,7 +27,7 @@ use common::WAIT;
 /// answers them, nor starts a handshake of its own.
 #[derive(libp2p::swarm::NetworkBehaviour)]
 struct Silent {
-    iatp: request_response::cbor::Behaviour<IatpRequest, IatpResponse>,
+    iatp: request_response::Behaviour<FrameCodec<IatpRequest, IatpResponse>>,
     gossip: gossipsub::Behaviour,
 }
 
@@ -40,7 +43,8 @@ fn silent_peer() -> libp2p::Swarm<Silent> {
             gossip.subscribe(&IdentTopic::new(t)).unwrap();
         }
         Silent {
-            iatp: request_response::cbor::Behaviour::new(
+            iatp: request_response::Behaviour::with_codec(
+                FrameCodec::new(MAX_IATP_FRAME),
                 [(IATP_PROTOCOL, ProtocolSupport::Inbound)],
                 request_response::Config::default()
                     .with_request_timeout(std::time::Duration::from_secs(60)),
@@ -314,5 +318,5 @@ async fn a_listener_starts_the_handshake_when_the_dialer_does_not() {
     })
     .await
     .expect("bob sent a request");
-    assert!(matches!(hello, IatpRequest::Hello(_)), "{hello:?}");
+    assert!(matches!(hello, Ok(IatpRequest::Hello(_))), "{hello:?}");
 }

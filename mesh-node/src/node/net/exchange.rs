@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use libp2p::request_response::{
-    self, Message, OutboundRequestId, ProtocolSupport, ResponseChannel, cbor,
+    self, Message, OutboundRequestId, ProtocolSupport, ResponseChannel,
 };
 use libp2p::swarm::{CloseConnection, NetworkBehaviour, THandlerInEvent, ToSwarm};
 use libp2p::{PeerId, StreamProtocol};
@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::super::{did_of, peer_of};
+use super::frame::{Frame, FrameCodec};
 
 /// What one protocol carries: its id, its bound on a frame, its messages,
 /// and how they become the agent's.
@@ -34,7 +35,7 @@ pub trait Wire: Send + 'static {
     /// The libp2p protocol id.
     const PROTOCOL: StreamProtocol;
     /// The largest request or answer read; a longer one is refused before
-    /// it is buffered (the codec's defaults are 1 and 10 MiB).
+    /// it is buffered.
     const MAX_FRAME: u64;
     /// What a request is called in a malformed-input report.
     const WHAT: &'static str;
@@ -59,26 +60,27 @@ impl InboundIds {
     }
 }
 
-type Inner<W> = cbor::Behaviour<<W as Wire>::Request, <W as Wire>::Response>;
+type Inner<W> =
+    request_response::Behaviour<FrameCodec<<W as Wire>::Request, <W as Wire>::Response>>;
 
 /// The behaviour of one protocol `W`.
 pub struct Exchange<W: Wire> {
     inner: Inner<W>,
     ids: InboundIds,
     /// Answers the agent owes, by the id it was given.
-    inbound: HashMap<InboundId, ResponseChannel<W::Response>>,
+    inbound: HashMap<InboundId, ResponseChannel<Frame<W::Response>>>,
     /// Our requests awaiting an answer.
     outbound: HashMap<OutboundRequestId, RequestId>,
     /// Connections of peers that are not agents, to close.
     closing: VecDeque<PeerId>,
+    /// Inputs for the agent beyond the one an event became.
+    more: VecDeque<Input>,
 }
 
 impl<W: Wire> Exchange<W> {
     /// The protocol with a request timeout; inbound ids come from `ids`.
     pub fn new(config: request_response::Config, ids: InboundIds) -> Self {
-        let codec = cbor::codec::Codec::default()
-            .set_request_size_maximum(W::MAX_FRAME)
-            .set_response_size_maximum(W::MAX_FRAME);
+        let codec = FrameCodec::new(W::MAX_FRAME);
         Exchange {
             inner: request_response::Behaviour::with_codec(
                 codec,
@@ -89,6 +91,7 @@ impl<W: Wire> Exchange<W> {
             inbound: HashMap::new(),
             outbound: HashMap::new(),
             closing: VecDeque::new(),
+            more: VecDeque::new(),
         }
     }
 
@@ -98,7 +101,7 @@ impl<W: Wire> Exchange<W> {
         let (Some(peer), Some(request)) = (peer_of(to), W::outbound(request)) else {
             return false;
         };
-        let out = self.inner.send_request(&peer, request);
+        let out = self.inner.send_request(&peer, Ok(request));
         self.outbound.insert(out, id);
         true
     }
@@ -113,13 +116,13 @@ impl<W: Wire> Exchange<W> {
             return false;
         };
         // The requester may have gone: nothing to do then.
-        let _ = self.inner.send_response(channel, response);
+        let _ = self.inner.send_response(channel, Ok(response));
         true
     }
 
     fn translate(
         &mut self,
-        event: request_response::Event<W::Request, W::Response>,
+        event: request_response::Event<Frame<W::Request>, Frame<W::Response>>,
     ) -> Option<Input> {
         match event {
             request_response::Event::Message { peer, message, .. } => {
@@ -127,22 +130,41 @@ impl<W: Wire> Exchange<W> {
                     self.closing.push_back(peer);
                     return None;
                 };
+                // A frame that is not a message is a strike (the stream
+                // is dropped unanswered).
+                let malformed = |error: super::frame::BadFrame| Input::Malformed {
+                    from: from.clone(),
+                    what: W::WHAT,
+                    error: error.to_string(),
+                };
                 match message {
                     Message::Request {
                         request, channel, ..
-                    } => {
-                        let id = self.ids.next();
-                        self.inbound.insert(id, channel);
-                        let request = W::request(request);
-                        Some(Input::Request { from, id, request })
-                    }
+                    } => match request {
+                        Ok(request) => {
+                            let id = self.ids.next();
+                            self.inbound.insert(id, channel);
+                            let request = W::request(request);
+                            Some(Input::Request { from, id, request })
+                        }
+                        Err(bad) => Some(malformed(bad)),
+                    },
                     Message::Response {
                         request_id,
                         response,
                     } => {
                         let id = self.outbound.remove(&request_id)?;
-                        let response = W::response(response);
-                        Some(Input::Response { from, id, response })
+                        match response {
+                            Ok(response) => {
+                                let response = W::response(response);
+                                Some(Input::Response { from, id, response })
+                            }
+                            Err(bad) => {
+                                let error = bad.to_string();
+                                self.more.push_back(Input::RequestFailed { id, error });
+                                Some(malformed(bad))
+                            }
+                        }
                     }
                 }
             }
@@ -153,14 +175,12 @@ impl<W: Wire> Exchange<W> {
                 let error = error.to_string();
                 Some(Input::RequestFailed { id, error })
             }
+            // What is left here is ours or the connection's, not the
+            // peer's: an answer we omitted or were late with, a stream that
+            // closed (a frame that did not decode arrived as a message).
             request_response::Event::InboundFailure { peer, error, .. } => {
-                let from = did_of(&peer)?;
-                let error = error.to_string();
-                Some(Input::Malformed {
-                    from,
-                    what: W::WHAT,
-                    error,
-                })
+                tracing::debug!(%peer, %error, "inbound request failed");
+                None
             }
             request_response::Event::ResponseSent { .. } => None,
         }
@@ -176,6 +196,9 @@ impl<W: Wire> NetworkBehaviour for Exchange<W> {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Input, THandlerInEvent<Self>>> {
         loop {
+            if let Some(input) = self.more.pop_front() {
+                return Poll::Ready(ToSwarm::GenerateEvent(input));
+            }
             if let Some(peer_id) = self.closing.pop_front() {
                 return Poll::Ready(ToSwarm::CloseConnection {
                     peer_id,

@@ -7,6 +7,7 @@
 //! inside them.
 
 pub mod exchange;
+pub(crate) mod frame;
 pub mod gossip;
 #[cfg(test)]
 mod testing;
