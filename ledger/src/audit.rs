@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use mesh_iatp::Did;
 
-use crate::checkpoint::{Checkpoint, log_verifier, open_checkpoint, verify_cosignature};
+use crate::checkpoint::{
+    Checkpoint, log_verifier, open_checkpoint, verify_cosignature, witness_verifier,
+};
 use crate::merkle::{
     self, CompactRange, Hash, NodeMap, NodeRecorder, leaf_hash, verify_consistency,
 };
@@ -44,8 +46,13 @@ pub struct LogReport {
     pub checkpoints: usize,
     /// Cosignatures verified against known witnesses.
     pub cosignatures: usize,
-    /// Cosignature lines from witnesses not given to the verifier.
+    /// Cosignature lines from witnesses not given to the verifier (a
+    /// DID-named one among them still had to verify, or it is a fault).
     pub unknown_cosigners: usize,
+    /// The size of the latest checkpoint that opened, and the names of the
+    /// given witnesses whose cosignatures on it verified: what
+    /// [`LogReport::require`] checks.
+    pub latest: Option<(u64, Vec<String>)>,
     /// Everything wrong, in the order found.
     pub faults: Vec<Fault>,
 }
@@ -55,6 +62,52 @@ impl LogReport {
     pub fn is_sound(&self) -> bool {
         self.faults.is_empty()
     }
+
+    /// Add a fault unless the latest checkpoint carries the cosignatures
+    /// `required` asks for. Only the latest need carry them: every earlier
+    /// checkpoint was checked to be consistent with it.
+    pub fn require(&mut self, required: &Required) {
+        if required.names.is_empty() && required.count == 0 {
+            return;
+        }
+        let Some((size, cosigners)) = &self.latest else {
+            self.faults.push(fault(
+                "log",
+                "no checkpoint to carry the required witness cosignatures",
+            ));
+            return;
+        };
+        let at = format!("checkpoint at size {size} (the latest)");
+        for name in &required.names {
+            if !cosigners.contains(name) {
+                self.faults.push(fault(
+                    &at,
+                    format!("no valid cosignature by required witness {name}"),
+                ));
+            }
+        }
+        if cosigners.len() < required.count {
+            self.faults.push(fault(
+                &at,
+                format!(
+                    "cosigned by {} of the given witnesses, {} required",
+                    cosigners.len(),
+                    required.count
+                ),
+            ));
+        }
+    }
+}
+
+/// Witness cosignatures a verification insists on, on each log's latest
+/// checkpoint: by these witnesses (named as given to the verifier), and by
+/// at least `count` distinct given witnesses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Required {
+    /// Witnesses that must have cosigned.
+    pub names: Vec<String>,
+    /// How many given witnesses at least.
+    pub count: usize,
 }
 
 /// A fault at `location`.
@@ -76,6 +129,9 @@ enum Opened {
 /// One log's verification in progress.
 pub struct Audit {
     origin: String,
+    /// The agent whose log this is, when the origin is a DID (a mesh
+    /// agent's log is named by its DID): every record must involve it.
+    agent: Option<Did>,
     range: CompactRange,
     /// Checkpoint notes by the size they were stored under, opened.
     checkpoints: Vec<(u64, Opened)>,
@@ -123,8 +179,17 @@ impl Audit {
                 previous = Some(cp.size);
             }
         }
+        let agent = Did::parse(origin).ok();
+        let mut faults = Vec::new();
+        if agent.as_ref().is_some_and(|a| a != key) {
+            faults.push(fault(
+                "log key",
+                format!("the log is signed by {key}, not by the agent its origin names"),
+            ));
+        }
         let mut audit = Audit {
             origin: origin.into(),
+            agent,
             range: CompactRange::new(),
             checkpoints: opened,
             wanted,
@@ -132,7 +197,7 @@ impl Audit {
             keep: recorder.positions().into_iter().collect(),
             kept: NodeMap::default(),
             batch: SignatureBatch::default(),
-            faults: Vec::new(),
+            faults,
         };
         audit.capture_root();
         audit
@@ -157,10 +222,25 @@ impl Audit {
             Err(e) => self
                 .faults
                 .push(fault(format!("record {idx}"), e.to_string())),
-            Ok(parts) => match self.batch.add(&parts) {
-                Err(why) => self.faults.push(fault(format!("record {idx}"), why)),
-                Ok(()) => self.batch.records.push((idx, leaf.to_vec())),
-            },
+            Ok(parts) => {
+                let r = &parts.record;
+                if let Some(agent) = self.agent.as_ref()
+                    && r.actor != *agent
+                    && r.counterparty != *agent
+                {
+                    self.faults.push(fault(
+                        format!("record {idx}"),
+                        format!(
+                            "between {} and {}: not an action of the log's agent",
+                            r.actor, r.counterparty
+                        ),
+                    ));
+                }
+                match self.batch.add(&parts) {
+                    Err(why) => self.faults.push(fault(format!("record {idx}"), why)),
+                    Ok(()) => self.batch.records.push((idx, leaf.to_vec())),
+                }
+            }
         }
         let created = self.range.append(leaf_hash(leaf));
         for (level, index, hash) in &created {
@@ -206,6 +286,7 @@ impl Audit {
         }
         let origin = self.origin.clone();
         let (mut cosignatures, mut unknown) = (0usize, 0usize);
+        let mut latest = None;
         let mut previous: Option<(u64, Hash)> = None;
         let count = self.checkpoints.len();
         for (size, opened) in std::mem::take(&mut self.checkpoints) {
@@ -226,21 +307,42 @@ impl Audit {
                     .faults
                     .push(fault(&at, "beyond the records that could be read")),
             }
+            let mut cosigners = Vec::new();
             for line in parsed.signatures.iter().filter(|l| l.name != origin) {
-                match witnesses
+                let given = witnesses
                     .iter()
-                    .find(|w| w.name == line.name && w.key_id() == line.key_id)
-                {
-                    Some(w) => match verify_cosignature(&parsed, w) {
-                        Ok(_) => cosignatures += 1,
-                        Err(e) => self.faults.push(fault(
-                            format!("{at}, cosignature by {}", w.name),
-                            e.to_string(),
-                        )),
+                    .find(|w| w.name == line.name && w.key_id() == line.key_id);
+                // A witness named by its DID carries its key in its name:
+                // its cosignature is checked even when it was not given.
+                let named = || {
+                    let did = Did::parse(&line.name).ok()?;
+                    witness_verifier(&line.name, did).ok()
+                };
+                let (w, trusted) = match given {
+                    Some(w) => (w.clone(), true),
+                    None => match named() {
+                        Some(w) => (w, false),
+                        None => {
+                            unknown += 1;
+                            continue;
+                        }
                     },
-                    None => unknown += 1,
+                };
+                match verify_cosignature(&parsed, &w) {
+                    Ok(_) if trusted => {
+                        cosignatures += 1;
+                        cosigners.push(w.name.clone());
+                    }
+                    Ok(_) => unknown += 1,
+                    Err(e) => self.faults.push(fault(
+                        format!("{at}, cosignature by {}", w.name),
+                        e.to_string(),
+                    )),
                 }
             }
+            cosigners.sort();
+            cosigners.dedup();
+            latest = Some((cp.size, cosigners));
             if let Some((old, old_root)) = previous {
                 let consistent =
                     merkle::consistency_proof(&self.kept, old, cp.size).is_ok_and(|p| {
@@ -262,6 +364,7 @@ impl Audit {
             checkpoints: count,
             cosignatures,
             unknown_cosigners: unknown,
+            latest,
             faults: self.faults,
         }
     }

@@ -237,6 +237,14 @@ impl<R: Read> Frames<R> {
         }))
     }
 
+    /// A second LOG frame for `origin`: two logs under one name cannot
+    /// both be the log, so the file is refused rather than one chosen.
+    fn duplicate(&self, origin: &str) -> ExportError {
+        self.bad(format!(
+            "a second LOG frame for {origin} (each log appears once)"
+        ))
+    }
+
     /// A LOG frame's header and key.
     fn header(&self, payload: &[u8]) -> Result<(LogHeader, Did), ExportError> {
         let h: LogHeader = cbor::from_canonical_slice(payload, MAX_RECORD_BYTES)
@@ -265,6 +273,9 @@ fn outline(input: impl Read) -> Result<Vec<Outline>, ExportError> {
         match frame.kind {
             LOG => {
                 let (header, key) = frames.header(&frame.payload)?;
+                if logs.iter().any(|l| l.header.origin == header.origin) {
+                    return Err(frames.duplicate(&header.origin));
+                }
                 logs.push(Outline {
                     header,
                     key,
@@ -371,6 +382,9 @@ pub fn read_export(input: impl Read) -> Result<Vec<MemoryLog>, ExportError> {
         if frame.kind == LOG {
             check_size(&frames, logs.last())?;
             let (header, key) = frames.header(&frame.payload)?;
+            if logs.iter().any(|(l, _)| l.origin() == header.origin) {
+                return Err(frames.duplicate(&header.origin));
+            }
             logs.push((MemoryLog::new(header.origin, key), header.size));
             continue;
         }

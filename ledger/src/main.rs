@@ -8,10 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use mesh_ledger::audit::Required;
 use mesh_ledger::merkle::{verify_consistency, verify_inclusion};
 use mesh_ledger::note::NoteVerifier;
 use mesh_ledger::store::Store;
-use mesh_ledger::verify::{LogReport, verify_log};
+use mesh_ledger::verify::{LogReport, orphan_rows, verify_log};
 use mesh_ledger::{LogStore, MemoryLog};
 use serde_json::json;
 
@@ -44,6 +45,12 @@ enum Command {
         /// A trust bundle: every org root in it is accepted as a witness by DID.
         #[arg(long, value_name = "FILE")]
         bundle: Option<String>,
+        /// Require each log's latest checkpoint to be cosigned by this
+        /// given witness (its key name), or, given a number N, by at least
+        /// N distinct given witnesses; repeat for several. A log without
+        /// them has a fault.
+        #[arg(long = "require-witness", value_name = "NAME|N")]
+        require: Vec<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -258,6 +265,29 @@ fn progress_bar(origin: &str) -> Option<indicatif::ProgressBar> {
     })
 }
 
+/// What `--require-witness` asks for: names of given witnesses, and a count.
+fn required_witnesses(args: &[String], given: &[NoteVerifier]) -> Result<Required> {
+    let mut required = Required::default();
+    for arg in args {
+        if let Ok(n) = arg.parse::<usize>() {
+            if n > given.len() {
+                bail!(
+                    "--require-witness {n}: only {} witnesses were given (--witness, --witness-did, --bundle)",
+                    given.len()
+                );
+            }
+            required.count = required.count.max(n);
+        } else if given.iter().any(|w| w.name == *arg) {
+            required.names.push(arg.clone());
+        } else {
+            bail!(
+                "--require-witness {arg:?}: not the name of a given witness (give its key with --witness or --witness-did)"
+            );
+        }
+    }
+    Ok(required)
+}
+
 /// Verify every log (or `origin`) of the database or export at `path`.
 async fn verify_reports(
     path: &str,
@@ -292,14 +322,14 @@ async fn verify_reports(
         return Ok(reports);
     }
     let store = open_db(path).await?;
-    let origins = match origin {
-        Some(o) => vec![o],
+    let origins = match &origin {
+        Some(o) => vec![o.clone()],
         None => store.origins().await?,
     };
     let mut reports = Vec::new();
-    for origin in origins {
-        let bar = progress_bar(&origin);
-        let report = verify_log(&store, &origin, witnesses, |done, total| {
+    for origin in &origins {
+        let bar = progress_bar(origin);
+        let report = verify_log(&store, origin, witnesses, |done, total| {
             if let Some(b) = &bar {
                 b.set_length(total);
                 b.set_position(done);
@@ -310,6 +340,10 @@ async fn verify_reports(
             b.finish_and_clear();
         }
         reports.push(report);
+    }
+    // Rows outside every log are faults of the whole ledger.
+    if origin.is_none() {
+        reports.extend(orphan_rows(&store).await?);
     }
     Ok(reports)
 }
@@ -322,6 +356,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             witnesses,
             witness_dids,
             bundle,
+            require,
             json,
         } => {
             let mut witnesses: Vec<NoteVerifier> = witnesses
@@ -345,7 +380,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     did.clone(),
                 )?);
             }
-            let reports = verify_reports(&path, origin, &witnesses).await?;
+            let required = required_witnesses(&require, &witnesses)?;
+            let mut reports = verify_reports(&path, origin, &witnesses).await?;
+            for r in &mut reports {
+                r.require(&required);
+            }
             let sound = reports.iter().all(LogReport::is_sound);
             if json {
                 let out: Vec<_> = reports

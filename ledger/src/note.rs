@@ -175,6 +175,13 @@ impl Note {
             return Err(NoteError::Malformed("note too large"));
         }
         let s = std::str::from_utf8(bytes).map_err(|_| NoteError::Malformed("not UTF-8"))?;
+        // As Go's note.Open: no ASCII control character but newline
+        // anywhere, signature lines included.
+        if s.chars().any(|c| c < ' ' && c != '\n') {
+            return Err(NoteError::Malformed(
+                "a control character other than newline",
+            ));
+        }
         let split = s
             .rfind("\n\n")
             .ok_or(NoteError::Malformed("no blank line before signatures"))?;
@@ -371,6 +378,16 @@ mod tests {
                 "{TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
             ),
             format!("{TEXT}\n{PETER_SIG}Unexpected line.\n"),
+            // A control character in a signature line's key name (Go's
+            // note.Open refuses it; its name check alone would not).
+            format!(
+                "{TEXT}\n{}",
+                PETER_SIG.replacen("PeterNeumann", "Peter\x01Neumann", 1)
+            ),
+            format!(
+                "{TEXT}\n{}",
+                PETER_SIG.replacen("PeterNeumann", "Peter\rNeumann", 1)
+            ),
             format!("{TEXT}\n{}", PETER_SIG.repeat(101)),
         ];
         for msg in bad {

@@ -169,3 +169,52 @@ async fn verify_up_to(
     }
     Ok(audit.finish(size, witnesses))
 }
+
+/// Rows of records, tree nodes and checkpoints whose origin is no log in
+/// the ledger (one altered origin moves a checkpoint out of every log's
+/// view): a report per such origin, each table's rows a fault. Empty for a
+/// sound ledger.
+pub async fn orphan_rows(store: &Store) -> Result<Vec<LogReport>, StoreError> {
+    let mut by_origin: std::collections::BTreeMap<String, Vec<Fault>> = Default::default();
+    const NOT_IN_LOGS: [(&str, &str); 3] = [
+        (
+            "ledger_records",
+            "SELECT origin, COUNT(*) AS n FROM ledger_records WHERE origin NOT IN \
+             (SELECT origin FROM ledger_logs) GROUP BY origin ORDER BY origin",
+        ),
+        (
+            "ledger_nodes",
+            "SELECT origin, COUNT(*) AS n FROM ledger_nodes WHERE origin NOT IN \
+             (SELECT origin FROM ledger_logs) GROUP BY origin ORDER BY origin",
+        ),
+        (
+            "ledger_checkpoints",
+            "SELECT origin, COUNT(*) AS n FROM ledger_checkpoints WHERE origin NOT IN \
+             (SELECT origin FROM ledger_logs) GROUP BY origin ORDER BY origin",
+        ),
+    ];
+    for (table, query) in NOT_IN_LOGS {
+        let rows = sqlx::query(query).fetch_all(store.pool()).await?;
+        for r in rows {
+            let origin: String = r.try_get("origin")?;
+            let n: i64 = r.try_get("n")?;
+            by_origin.entry(origin).or_default().push(fault(
+                table,
+                format!("{n} rows for a log the ledger does not have"),
+            ));
+        }
+    }
+    Ok(by_origin
+        .into_iter()
+        .map(|(origin, faults)| LogReport {
+            origin,
+            records: 0,
+            root: crate::merkle::empty_root(),
+            checkpoints: 0,
+            cosignatures: 0,
+            unknown_cosigners: 0,
+            latest: None,
+            faults,
+        })
+        .collect())
+}

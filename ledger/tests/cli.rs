@@ -64,6 +64,61 @@ fn a_sound_ledger_verifies_with_its_witness() {
 }
 
 #[test]
+fn required_witnesses_are_required() {
+    let dir = populated();
+    let w = mesh_ledger::populate::witness();
+    let vkey = w.to_vkey();
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "l.db", "--witness", &vkey];
+        args.extend_from_slice(extra);
+        tool(&args, dir.path())
+    };
+    assert!(verify(&["--require-witness", &w.name]).status.success());
+    assert!(verify(&["--require-witness", "1"]).status.success());
+    // Not given: a usage error, not a verdict on the ledger.
+    let out = verify(&["--require-witness", "someone.example"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not the name of a given witness"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = verify(&["--require-witness", "2"]);
+    assert!(text(&out.stderr).contains("only 1 witnesses were given"));
+    // Without the witness's cosignature lines the ledger is sound only
+    // while they are not required.
+    let strip = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             rows=c.execute('select origin,size,note from ledger_checkpoints').fetchall(); \
+             [c.execute('update ledger_checkpoints set note=? where origin=? and size=?', \
+               (b'\\n'.join(l for l in bytes(n).split(b'\\n') if not l.startswith(sys.argv[2].encode())), o, s)) \
+              for (o,s,n) in rows]; c.commit()",
+        ])
+        .arg(dir.path().join("l.db"))
+        .arg(format!("\u{2014} {}", w.name))
+        .status()
+        .unwrap();
+    assert!(strip.success());
+    assert!(
+        tool(&["verify", "l.db", "--witness", &vkey], dir.path())
+            .status
+            .success()
+    );
+    let out = verify(&["--require-witness", &w.name]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains(&format!(
+            "no valid cosignature by required witness {}",
+            w.name
+        )),
+        "{s}"
+    );
+}
+
+#[test]
 fn a_tampered_ledger_fails_naming_the_fault() {
     let dir = populated();
     let db = dir.path().join("l.db");

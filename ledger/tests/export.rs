@@ -63,6 +63,27 @@ fn record_frames(bytes: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 
+/// The same log twice in one file is refused by both readers, not one of
+/// the two chosen.
+#[tokio::test]
+async fn a_second_log_frame_for_an_origin_is_refused() {
+    let (_dir, bytes, _) = exported(2).await;
+    let head = MAGIC.len() + 4;
+    let body = &bytes[head..bytes.len() - 5];
+    let mut twice = bytes[..head].to_vec();
+    twice.extend_from_slice(body);
+    twice.extend_from_slice(body);
+    twice.extend_from_slice(&bytes[bytes.len() - 5..]);
+    let (verified, read) = load(&twice);
+    for e in [verified.unwrap_err(), read.unwrap_err()] {
+        assert!(
+            e.to_string()
+                .contains(&format!("a second LOG frame for {ORIGIN}")),
+            "{e}"
+        );
+    }
+}
+
 /// Every single-bit change of an export is seen: the file is refused, a
 /// log has a fault, or fewer cosignatures verify (a changed cosignature
 /// line names a witness the verifier was not given).
