@@ -291,6 +291,10 @@ impl Agent {
                 self.k.trust.refresh(self.now.wall);
                 self.done(op, Ok(Outcome::Done));
             }
+            Command::SetRevokedCredentials(revoked) => {
+                self.set_revoked_credentials(revoked);
+                self.done(op, Ok(Outcome::Done));
+            }
             Command::PublishRaw { topic, data } => {
                 self.emit(Effect::Publish { topic, data });
                 self.done(op, Ok(Outcome::Done));

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use mesh_iatp::Did;
 use mesh_iatp::handshake::{Context, Initiator, Refusal, Refused, Responder, Session};
+use mesh_iatp::{Did, RevokedCredentials};
 use mesh_trust::EvidenceKind;
 use serde_bytes::ByteBuf;
 
@@ -130,6 +130,29 @@ impl Agent {
                 Duration::ZERO
             },
         });
+    }
+
+    /// Hold `revoked` as the credentials refused, and close every session
+    /// whose peer's credential it names, refusing it as a handshake would
+    /// (`credential_revoked`).
+    pub(crate) fn set_revoked_credentials(&mut self, revoked: RevokedCredentials) {
+        self.revoked_credentials = revoked;
+        let cut: Vec<Did> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| {
+                self.revoked_credentials
+                    .is_revoked(&s.remote_card.credential.digest())
+            })
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        for peer in cut {
+            let refused = Refused {
+                refusal: Refusal::CredentialRevoked,
+                accountable: None,
+            };
+            self.refuse_peer(peer, refused, None);
+        }
     }
 
     /// Make room for a new connection when strangers hold every slot of

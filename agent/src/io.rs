@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use mesh_delegation::{Decision, LinkHash};
-use mesh_iatp::Did;
 use mesh_iatp::handshake::{Refusal, Session};
+use mesh_iatp::{Did, RevokedCredentials};
 use mesh_ledger::merkle::Hash;
 use mesh_ledger::record::{ActionKind, CoSignedRecord};
 use mesh_trust::Evidence;
@@ -205,6 +205,10 @@ pub enum Command {
     RecordEvidence(Evidence),
     /// Re-aggregate trust from the reports held.
     RefreshTrust,
+    /// Refuse these org credentials from now on, in place of the list held
+    /// (a revocation file re-read); agents holding a session under one of
+    /// them are cut off at once, as a handshake would refuse them.
+    SetRevokedCredentials(RevokedCredentials),
     /// Publish raw bytes on a topic, bypassing every check (simulations and
     /// tests playing an attacker).
     PublishRaw {

@@ -368,3 +368,40 @@ fn checkpoints_of_made_up_logs_are_passed_on_but_not_kept() {
     }
     assert_eq!(mesh.agent(0).noted_logs(), before, "no made-up log is kept");
 }
+
+#[test]
+fn a_credential_revoked_while_in_session_cuts_the_agent_off() {
+    let mut mesh = pair();
+    let peer = mesh.did(1).clone();
+    let digest = mesh.agent(1).local().card().credential.digest();
+    let mut revoked = mesh_iatp::RevokedCredentials::default();
+    revoked.revoke(digest);
+    let done = mesh.run_command(
+        0,
+        mesh_agent::Command::SetRevokedCredentials(revoked),
+        Duration::from_secs(1),
+    );
+    assert!(matches!(done, Some(Ok(_))), "{done:?}");
+    assert!(
+        mesh.agent(0).session(&peer).is_none(),
+        "the session is closed"
+    );
+    let refusals = |m: &Mesh| {
+        m.events()
+            .iter()
+            .filter(|(_, n, e)| {
+                *n == 0
+                    && matches!(e, Event::RefusedPeer { peer: p, refusal }
+                        if p == &peer && refusal.code() == 16)
+            })
+            .count()
+    };
+    assert_eq!(refusals(&mesh), 1);
+    // Coming back does not help: the handshake refuses the credential.
+    mesh.run_until(Duration::from_secs(2), |_| false);
+    mesh.connect(1, 0);
+    assert!(!mesh.run_until(Duration::from_secs(5), |m| {
+        m.agent(0).session(m.did(1)).is_some()
+    }));
+    assert!(refusals(&mesh) >= 2, "the new handshake was refused too");
+}

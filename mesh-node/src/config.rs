@@ -13,7 +13,10 @@
 //! mdns = false                       # LAN discovery (default false)
 //! http = "127.0.0.1:7777"            # dashboard address (default: no dashboard)
 //! http_token = "…"                   # bearer token for the dashboard's writes
-//!                                    # (revoke); none: read-only. Keep the file 0600.
+//!                                    # (revoke); none: read-only. The file must
+//!                                    # then be its owner's only (chmod 600).
+//! revoked_credentials = "revoked.txt"  # credential digests refused (default
+//!                                    # none); re-read on SIGHUP
 //! ```
 
 use std::net::SocketAddr;
@@ -47,6 +50,17 @@ pub enum ConfigError {
         column: usize,
         /// What toml says.
         message: String,
+    },
+    /// The file holds a secret (`http_token`) and others may read it.
+    #[error(
+        "{path} holds `http_token` and has permissions {mode:03o}, so other users can read the token; \
+         run `chmod 600 {path}` (and change the token if others could read it)"
+    )]
+    InsecurePermissions {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
     },
     /// A field's value is wrong.
     #[error("{path}:{line}:{column}: `{field}`: {reason}")]
@@ -82,6 +96,7 @@ struct Raw {
     mdns: bool,
     http: Option<Spanned<String>>,
     http_token: Option<Spanned<String>>,
+    revoked_credentials: Option<Spanned<String>>,
 }
 
 /// A validated node config, paths resolved.
@@ -109,6 +124,8 @@ pub struct NodeConfigFile {
     pub http: Option<SocketAddr>,
     /// Bearer token for the dashboard's writes.
     pub http_token: Option<String>,
+    /// The file of revoked credential digests, if any.
+    pub revoked_credentials: Option<PathBuf>,
 }
 
 impl NodeConfigFile {
@@ -119,7 +136,25 @@ impl NodeConfigFile {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, &path.display().to_string(), base)
+        let config = Self::parse(&text, &path.display().to_string(), base)?;
+        if config.http_token.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?
+                .permissions()
+                .mode()
+                & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(ConfigError::InsecurePermissions {
+                    path: path.display().to_string(),
+                    mode,
+                });
+            }
+        }
+        Ok(config)
     }
 
     /// Parse `text` (named `shown` in errors), resolving paths against `base`.
@@ -231,6 +266,11 @@ impl NodeConfigFile {
             mdns: raw.mdns,
             http,
             http_token,
+            revoked_credentials: raw
+                .revoked_credentials
+                .as_ref()
+                .map(|f| file(f, "revoked_credentials"))
+                .transpose()?,
         })
     }
 }
@@ -315,5 +355,28 @@ http_token = "0123456789abcdef0123"
             .unwrap_err()
             .to_string();
         assert!(e.contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn a_config_holding_a_token_must_be_its_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, GOOD).unwrap();
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = NodeConfigFile::load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("has permissions {mode:03o}")) && e.contains("chmod 600"),
+                "{e}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(NodeConfigFile::load(&path).is_ok());
+        // Without a token there is no secret in it.
+        let public = GOOD.replace("http_token = \"0123456789abcdef0123\"\n", "");
+        std::fs::write(&path, public).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(NodeConfigFile::load(&path).is_ok());
     }
 }

@@ -52,4 +52,5 @@
 pub mod config;
 pub mod keyfile;
 pub mod node;
+pub mod revoked;
 pub mod transport_key;

@@ -9,8 +9,8 @@ use mesh_iatp::envelope::PROTOCOL_VERSION;
 use mesh_iatp::handshake::LocalAgent;
 use mesh_iatp::{AgentCard, CapabilityPattern, SignedCredential, TrustBundle};
 use mesh_node::config::NodeConfigFile;
-use mesh_node::keyfile;
 use mesh_node::node::{Node, NodeEvent, serve_dashboard};
+use mesh_node::{keyfile, revoked};
 
 /// Largest credential file read.
 const MAX_CREDENTIAL_FILE: u64 = 4096;
@@ -77,6 +77,10 @@ pub async fn run(path: &Path) -> Result<()> {
         .bundle(bundle)
         .data_dir(&config.data_dir)
         .mdns(config.mdns);
+    if let Some(file) = &config.revoked_credentials {
+        let list = revoked::read(file).context("revoked_credentials")?;
+        builder = builder.revoked_credentials(list);
+    }
     for addr in &config.listen {
         builder = builder.listen(addr.clone());
     }
@@ -109,12 +113,14 @@ pub async fn run(path: &Path) -> Result<()> {
         None => None,
     };
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
+            _ = hup.recv() => reload_revoked(&node, config.revoked_credentials.as_deref()).await,
             event = events.recv() => match event {
                 // Sessions, refusals and equivocations are logged by the
                 // node itself.
@@ -135,4 +141,21 @@ pub async fn run(path: &Path) -> Result<()> {
     }
     node.shutdown().await?;
     Ok(())
+}
+
+/// SIGHUP: read the revoked-credentials file again and hand it to the node,
+/// which cuts off any peer it names. A file that does not read keeps the
+/// list in force (and says why): a typo must not unrevoke anyone.
+async fn reload_revoked(node: &Node, file: Option<&Path>) {
+    let Some(file) = file else {
+        tracing::info!("SIGHUP: no revoked_credentials file configured; nothing to reload");
+        return;
+    };
+    match revoked::read(file) {
+        Ok(list) => match node.set_revoked_credentials(list).await {
+            Ok(()) => tracing::info!(file = %file.display(), "revoked credentials reloaded"),
+            Err(e) => tracing::error!("revoked credentials not applied: {e}"),
+        },
+        Err(e) => tracing::error!("revoked credentials not reloaded, the old list stays: {e}"),
+    }
 }

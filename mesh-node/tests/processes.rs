@@ -199,3 +199,69 @@ fn the_demo_runs_end_to_end_and_verifies_its_ledgers() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--data-dir"));
 }
+
+/// `run` keeps its ledger and data dir its owner's only, loads the
+/// revoked-credentials file named in node.toml, and re-reads it on SIGHUP:
+/// a peer in session whose credential appears in it is cut off, and its
+/// next handshake is refused (issue 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reloads_revoked_credentials_on_sighup_and_keeps_its_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let acme = identity("org acme (processes)");
+    let globex = identity("org globex (processes)");
+    let bundle = bundle(&acme, &globex);
+    std::fs::write(root.join("bundle.toml"), &bundle).unwrap();
+    let (a_cfg, _) = provision(&root.join("a"), &acme, "a", None);
+    let mut config = std::fs::read_to_string(&a_cfg).unwrap();
+    config.push_str("revoked_credentials = \"revoked.txt\"\n");
+    std::fs::write(&a_cfg, config).unwrap();
+    std::fs::write(root.join("a/revoked.txt"), "# none yet\n").unwrap();
+    let mut a = start(&a_cfg, &root.join("a.log"));
+
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&root.join("a/data")), 0o700);
+    assert_eq!(mode(&root.join("a/data").join(LEDGER_FILE)), 0o600);
+
+    let driver_agent = local_agent(&globex, "driver");
+    let digest = driver_agent.card().credential.digest();
+    let driver = Node::builder()
+        .agent(driver_agent)
+        .bundle(mesh_iatp::TrustBundle::from_toml_str(&bundle).unwrap())
+        .data_dir(root.join("driver"))
+        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .build()
+        .await
+        .unwrap();
+    driver.connect(a.addr.clone()).await.unwrap();
+    assert_eq!(driver.peers().await.unwrap().len(), 1);
+
+    std::fs::write(
+        root.join("a/revoked.txt"),
+        format!("# the driver's credential\n{}\n", hex::encode(digest)),
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &a.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while !driver.peers().await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon cut the revoked peer off"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    match driver.connect(a.addr.clone()).await {
+        Err(NodeError::HandshakeRefused(why)) => {
+            assert!(why.contains("credential_revoked"), "{why}")
+        }
+        other => panic!("reconnecting after revocation: {other:?}"),
+    }
+    driver.shutdown().await.unwrap();
+    terminate(&mut a);
+}

@@ -282,9 +282,8 @@ impl NodeBuilder {
         let did = agent.identity().did().clone();
         let ledger = match ledger_at {
             LedgerAt::Dir(dir) => {
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    NodeError::Config(format!("data_dir: cannot create {}: {e}", dir.display()))
-                })?;
+                super::ledger::owner_only(&dir)
+                    .map_err(|e| NodeError::Config(format!("data_dir: {}: {e}", dir.display())))?;
                 NodeLedger::open(&dir, &did).await?
             }
             LedgerAt::Url(url) => NodeLedger::open_in(Store::open(&url).await?, &did).await?,

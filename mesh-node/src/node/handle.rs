@@ -252,6 +252,18 @@ impl Node {
             .map(|_| ())
     }
 
+    /// Refuse these org credentials from now on, in place of the ones given
+    /// to the builder or set before; peers holding a session under one of
+    /// them are cut off at once (`credential_revoked`).
+    pub async fn set_revoked_credentials(
+        &self,
+        revoked: mesh_iatp::RevokedCredentials,
+    ) -> Result<(), NodeError> {
+        self.agent(AgentCommand::SetRevokedCredentials(revoked))
+            .await
+            .map(|_| ())
+    }
+
     /// Re-aggregate trust from the reports received so far (the node does
     /// this before each report it publishes).
     pub async fn refresh_trust(&self) -> Result<(), NodeError> {

@@ -93,3 +93,32 @@ impl NodeLedger {
         self.store.close().await;
     }
 }
+
+/// Make `data_dir` (mode 700) and the ledger file in it (600, created
+/// empty if missing, which SQLite takes for a new database) its owner's
+/// only: the ledger holds every action this agent took, with whom. SQLite
+/// gives its `-wal` and `-shm` files the database file's permissions.
+/// Wider permissions found are narrowed, and said so.
+pub(crate) fn owner_only(data_dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let narrow = |path: &Path, want: u32| -> std::io::Result<()> {
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & !want != 0 {
+            tracing::warn!(path = %path.display(), "was mode {mode:03o}, now {want:03o}: owner only");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(want))?;
+        }
+        Ok(())
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)?;
+    narrow(data_dir, 0o700)?;
+    let ledger = data_dir.join(LEDGER_FILE);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&ledger)?;
+    narrow(&ledger, 0o600)
+}
