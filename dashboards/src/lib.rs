@@ -71,9 +71,11 @@
 //! ```
 
 pub mod api;
+pub mod listener;
 pub mod memory;
 pub mod server;
 pub mod view;
 
+pub use listener::ConnLimits;
 pub use server::{Dashboard, DashboardConfig, DashboardError, serve};
 pub use view::{MeshControl, MeshView};

@@ -72,6 +72,8 @@ pub struct DashboardConfig {
     pub sample_every: Duration,
     /// How many samples the chart keeps.
     pub samples_kept: usize,
+    /// Connection caps and the request-header deadline.
+    pub connections: crate::listener::ConnLimits,
 }
 
 impl Default for DashboardConfig {
@@ -81,6 +83,7 @@ impl Default for DashboardConfig {
             token: None,
             sample_every: Duration::from_secs(1),
             samples_kept: 900,
+            connections: crate::listener::ConnLimits::default(),
         }
     }
 }
@@ -219,18 +222,12 @@ pub async fn serve<V: MeshControl>(
     });
 
     let router = router(app.clone());
-    let mut stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "dashboard server stopped");
-        }
-    });
+    let server = tokio::spawn(crate::listener::serve(
+        listener,
+        router,
+        config.connections,
+        stop_rx.clone(),
+    ));
     let sampler = tokio::spawn(sample_loop(
         app.clone(),
         config.sample_every,

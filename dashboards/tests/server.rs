@@ -115,6 +115,7 @@ fn config(token: Option<&str>) -> DashboardConfig {
         token: token.map(String::from),
         sample_every: Duration::from_millis(50),
         samples_kept: 5,
+        connections: mesh_dashboards::ConnLimits::default(),
     }
 }
 
@@ -421,5 +422,58 @@ async fn live_streams_are_bounded_and_a_closed_one_frees_its_place() {
     .unwrap();
     assert_eq!(served, 200);
     drop(open);
+    d.shutdown().await;
+}
+
+/// Requests whose header never ends, held open from one address: the
+/// connections past that address's share are closed at once, the rest at
+/// the header deadline, and a client from another address is served
+/// throughout (issue 14: 1,100 of them starved the server before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_half_open_requests_cannot_keep_others_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limits = mesh_dashboards::ConnLimits {
+        max_connections: 64,
+        per_ip: 16,
+        header_timeout: Duration::from_secs(1),
+    };
+    let d = mesh_dashboards::serve(
+        Fake::new(),
+        DashboardConfig {
+            connections: limits,
+            ..config(None)
+        },
+    )
+    .await
+    .unwrap();
+    let addr = d.local_addr();
+    let mut held = Vec::new();
+    for _ in 0..1_100 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut s = socket.connect(addr).await.unwrap();
+        // A write to a connection the server already closed may fail.
+        let _ = s
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await;
+        held.push(s);
+    }
+    let (status, _) = call("GET", format!("http://{addr}/healthz"), None, Value::Null).await;
+    assert_eq!(status, 200, "another client is served while they are held");
+    // Every held connection ends: most at once, the admitted 16 at the
+    // header deadline; none is still open 8 s on.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    let reads = held.into_iter().map(|mut s| async move {
+        let mut buf = [0u8; 512];
+        tokio::time::timeout_at(deadline, s.read(&mut buf))
+            .await
+            .is_ok()
+    });
+    let ended = futures::future::join_all(reads).await;
+    let still_open = ended.iter().filter(|e| !**e).count();
+    assert_eq!(still_open, 0, "every half-open request was closed");
+    let (status, _) = call("GET", format!("http://{addr}/healthz"), None, Value::Null).await;
+    assert_eq!(status, 200);
     d.shutdown().await;
 }

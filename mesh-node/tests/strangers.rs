@@ -320,3 +320,50 @@ async fn a_listener_starts_the_handshake_when_the_dialer_does_not() {
     .expect("bob sent a request");
     assert!(matches!(hello, Ok(IatpRequest::Hello(_))), "{hello:?}");
 }
+
+/// Half-open requests held against the dashboard from one address cannot
+/// take the node down: members still connect over libp2p, and the
+/// dashboard still answers another client (issue 14: 1,100 of them did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attack_on_the_dashboard_leaves_the_p2p_port_up() {
+    use tokio::io::AsyncWriteExt;
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bob = bob(&fed, dir.path(), 51, Limits::default()).await;
+    let dashboard = mesh_node::node::serve_dashboard(
+        &bob.node,
+        mesh_dashboards::DashboardConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let target = dashboard.local_addr();
+    let mut held = Vec::new();
+    for _ in 0..1_100 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        if let Ok(mut s) = socket.connect(target).await {
+            let _ = s
+                .write_all(b"GET /api/v1/trust HTTP/1.1\r\nHost: x\r\n")
+                .await;
+            held.push(s);
+        }
+    }
+    let alice = alice(&fed, dir.path(), 52).await;
+    let connected = timeout(WAIT, alice.node.connect(bob.addr.clone())).await;
+    assert!(
+        matches!(connected, Ok(Ok(_))),
+        "a member connects during the attack: {connected:?}"
+    );
+    let url = format!("{}healthz", dashboard.url());
+    let status =
+        tokio::task::spawn_blocking(move || ureq::get(&url).call().map(|r| r.status().as_u16()))
+            .await
+            .unwrap();
+    assert!(matches!(status, Ok(200)), "{status:?}");
+    drop(held);
+    dashboard.shutdown().await;
+}
