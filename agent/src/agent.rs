@@ -139,6 +139,9 @@ pub struct Agent {
     pub(crate) tasks: HashMap<TaskId, RunningTask>,
     pub(crate) requests: RateLimiter<Did>,
     pub(crate) gossip_rate: RateLimiter<Did>,
+    /// Hellos by initiator, kept across its connections (pruned on ticks
+    /// once quiet), so reconnecting does not refill the bucket.
+    pub(crate) hello_rate: RateLimiter<Did>,
     strikes: HashMap<Did, u32>,
     pub(crate) banned: HashMap<Did, Millis>,
     pub(crate) now: Now,
@@ -194,6 +197,7 @@ impl Agent {
         let mut agent = Agent {
             requests: RateLimiter::new(limits.requests_per_sec, limits.request_burst),
             gossip_rate: RateLimiter::new(limits.gossip_per_sec, limits.gossip_burst),
+            hello_rate: RateLimiter::new(limits.hellos_per_sec, limits.hello_burst),
             nonces: NonceCache::new(65_536, config.handshake.max_skew_secs),
             local: config.local,
             did,
@@ -305,6 +309,7 @@ impl Agent {
     /// Periodic work: ban expiry, trust reports, checkpoints.
     fn tick(&mut self) {
         let mono = self.now.mono;
+        self.hello_rate.prune(mono);
         let mut expired: Vec<Did> = self
             .banned
             .iter()

@@ -263,6 +263,19 @@ impl Agent {
                     });
                     return;
                 }
+                // Over its Hello rate: refused before any signature is
+                // checked (the session-less arm below would verify two).
+                (
+                    IatpRequest::Hello(_),
+                    Some(phase @ (Phase::Connected | Phase::Initiating(..))),
+                ) if !self.hello_rate.allow(&peer, self.now.mono) => {
+                    self.peers.insert(peer.clone(), phase);
+                    self.strike(&peer, "iatp request", Refusal::RateLimited.name());
+                    Err(Refused {
+                        refusal: Refusal::RateLimited,
+                        accountable: None,
+                    })
+                }
                 (IatpRequest::Hello(bytes), Some(Phase::Connected | Phase::Initiating(..))) => {
                     let view = self.k.trust.view(now);
                     let ctx = Context {

@@ -14,6 +14,11 @@ pub struct Limits {
     pub requests_per_sec: f64,
     /// Action requests allowed in a burst.
     pub request_burst: f64,
+    /// Hellos per second one agent may send us, sustained, across all its
+    /// connections (a Hello costs us signature checks and a nonce slot).
+    pub hellos_per_sec: f64,
+    /// Hellos in a burst.
+    pub hello_burst: f64,
     /// Gossip messages per second a peer may forward us, sustained.
     pub gossip_per_sec: f64,
     /// Gossip messages in a burst.
@@ -48,6 +53,8 @@ impl Default for Limits {
         Limits {
             requests_per_sec: 50.0,
             request_burst: 100.0,
+            hellos_per_sec: 1.0,
+            hello_burst: 10.0,
             gossip_per_sec: 50.0,
             gossip_burst: 200.0,
             strikes_before_ban: 50,
@@ -109,11 +116,51 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
     pub fn forget(&mut self, key: &K) {
         self.buckets.remove(key);
     }
+
+    /// Forget every bucket that would be full again at `now`: its key has
+    /// been quiet long enough to start afresh, so only keys active within
+    /// the last `burst / rate` seconds are held.
+    pub fn prune(&mut self, now: Millis) {
+        let (rate, burst) = (self.rate, self.burst);
+        self.buckets
+            .retain(|_, b| b.tokens + now.since(b.at).as_secs_f64() * rate < burst);
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// No keys held?
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quiet_keys_are_pruned_and_busy_ones_kept() {
+        let mut limiter = RateLimiter::new(1.0, 10.0);
+        let t0 = Millis(1_000_000);
+        for _ in 0..10 {
+            assert!(limiter.allow(&1, t0));
+        }
+        assert!(!limiter.allow(&1, t0), "key 1's burst is spent");
+        assert!(limiter.allow(&2, t0));
+        // 5 s on: key 1 has 5 tokens, key 2 is full again.
+        limiter.prune(Millis(1_005_000));
+        assert_eq!(limiter.len(), 1);
+        // Kept, so reconnecting does not refill it.
+        let five = (0..10)
+            .filter(|_| limiter.allow(&1, Millis(1_005_000)))
+            .count();
+        assert_eq!(five, 5);
+        limiter.prune(Millis(1_100_000));
+        assert!(limiter.is_empty());
+    }
 
     #[test]
     fn a_bucket_allows_its_burst_then_its_rate() {

@@ -405,3 +405,55 @@ fn a_credential_revoked_while_in_session_cuts_the_agent_off() {
     }));
     assert!(refusals(&mesh) >= 2, "the new handshake was refused too");
 }
+
+#[test]
+fn hellos_beyond_the_per_agent_rate_are_refused_before_any_signature() {
+    let mut mesh = pair();
+    let stranger = mesh.did(2).clone();
+    let burst = mesh_agent::Limits::default().hello_burst as usize;
+    let mut codes = Vec::new();
+    let mut strikes = 0;
+    for i in 0..burst + 2 {
+        // A new connection each time: the bucket is the agent's, not the
+        // connection's.
+        mesh.poke(
+            0,
+            Input::Connected {
+                peer: stranger.clone(),
+                dialer: false,
+            },
+        );
+        let effects = mesh.poke(
+            0,
+            Input::Request {
+                from: stranger.clone(),
+                id: InboundId(100 + i as u64),
+                request: Request::Iatp(IatpRequest::Hello(ByteBuf::from(vec![0xa0]))),
+            },
+        );
+        codes.push(effects.iter().find_map(|e| match e {
+            Effect::Respond {
+                response: Response::Iatp(IatpResponse::Refused { code, .. }),
+                ..
+            } => Some(*code),
+            _ => None,
+        }));
+        strikes += effects
+            .iter()
+            .filter(|e| {
+                matches!(e, Effect::Persist(mesh_agent::Fact::Strikes { peer, .. }) if peer == &stranger)
+            })
+            .count();
+        mesh.poke(
+            0,
+            Input::Disconnected {
+                peer: stranger.clone(),
+            },
+        );
+    }
+    // The first `burst` are decoded (and refused as malformed); the rest
+    // are refused by rate, each a strike.
+    assert!(codes[..burst].iter().all(|c| *c == Some(1)), "{codes:?}");
+    assert!(codes[burst..].iter().all(|c| *c == Some(23)), "{codes:?}");
+    assert_eq!(strikes, 2, "one strike per Hello over the rate");
+}

@@ -143,6 +143,10 @@ pub enum Refusal {
         /// Our clock.
         now: Timestamp,
     },
+    /// This agent sent Hellos faster than the receiver takes them; refused
+    /// before any signature is checked.
+    #[error("too many Hellos from this agent; slow down")]
+    RateLimited,
 }
 
 impl Refusal {
@@ -171,6 +175,7 @@ impl Refusal {
             Refusal::NoCommonVersion { .. } => 20,
             Refusal::ReplayCacheFull => 21,
             Refusal::TimedOut { .. } => 22,
+            Refusal::RateLimited => 23,
         }
     }
 
@@ -199,6 +204,7 @@ impl Refusal {
             Refusal::NoCommonVersion { .. } => "no_common_version",
             Refusal::ReplayCacheFull => "replay_cache_full",
             Refusal::TimedOut { .. } => "timed_out",
+            Refusal::RateLimited => "rate_limited",
         }
     }
 }
