@@ -310,6 +310,9 @@ impl Agent {
     fn tick(&mut self) {
         let mono = self.now.mono;
         self.hello_rate.prune(mono);
+        // Revocations of links that have expired protect nothing any more.
+        let skew = self.handshake.max_skew_secs;
+        self.k.revocations.prune(self.now.wall, skew);
         let mut expired: Vec<Did> = self
             .banned
             .iter()

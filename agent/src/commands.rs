@@ -264,19 +264,41 @@ impl Agent {
         );
     }
 
+    /// A verified revocation heard from the mesh: kept within the bounds
+    /// of [`mesh_delegation::RevocationSet::insert_bounded`], then as
+    /// [`Agent::learn_revocation`].
+    pub(crate) fn learn_heard_revocation(
+        &mut self,
+        v: VerifiedRevocation,
+    ) -> Result<bool, mesh_delegation::RevocationError> {
+        let (revoker, target) = (v.revoker.clone(), v.target);
+        let bytes = ByteBuf::from(v.bytes.clone());
+        let skew = self.handshake.max_skew_secs;
+        let new = self.k.revocations.insert_bounded(v, self.now.wall, skew)?;
+        if new {
+            self.revocation_learned(revoker, target, bytes);
+        }
+        Ok(new)
+    }
+
     /// A verified revocation: in force here at once.
     pub(crate) fn learn_revocation(&mut self, v: VerifiedRevocation) -> bool {
         let (revoker, target) = (v.revoker.clone(), v.target);
         let bytes = ByteBuf::from(v.bytes.clone());
         let new = self.k.revocations.insert(v);
         if new {
-            self.emit(Effect::Persist(crate::Fact::Revocation {
-                target: ByteBuf::from(target.to_vec()),
-                bytes,
-            }));
-            self.event(Event::Revocation { revoker, target });
+            self.revocation_learned(revoker, target, bytes);
         }
         new
+    }
+
+    /// A new revocation: persisted and announced.
+    fn revocation_learned(&mut self, revoker: Did, target: LinkHash, bytes: ByteBuf) {
+        self.emit(Effect::Persist(crate::Fact::Revocation {
+            target: ByteBuf::from(target.to_vec()),
+            bytes,
+        }));
+        self.event(Event::Revocation { revoker, target });
     }
 
     /// Revoke a link we issued: in force here at once, gossiped, and

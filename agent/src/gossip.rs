@@ -59,13 +59,12 @@ impl Agent {
                 Err(e) => self.reject(from, author, "trust report", e.to_string()),
             },
             Topic::Revocation => match verify_revocation(data) {
-                Ok(v) => {
-                    if self.learn_revocation(v) {
-                        Verdict::Accept
-                    } else {
-                        Verdict::Ignore
-                    }
-                }
+                Ok(v) => match self.learn_heard_revocation(v) {
+                    Ok(true) => Verdict::Accept,
+                    // Known already, or valid but not kept (expired target,
+                    // a bound): not the sender's fault, and not forwarded.
+                    Ok(false) | Err(_) => Verdict::Ignore,
+                },
                 Err(e) => self.reject(from, author, "revocation", e.to_string()),
             },
             Topic::Checkpoint => match crate::witness::open_log_checkpoint(data) {

@@ -92,6 +92,10 @@ pub enum RevocationError {
         /// Who tried.
         revoker: Did,
     },
+    /// A valid revocation this node does not keep (a bound, or nothing
+    /// left to revoke): not the sender's fault.
+    #[error("revocation not kept: {0}")]
+    Refused(&'static str),
 }
 
 /// A checked revocation.
@@ -172,11 +176,20 @@ pub fn verify_revocation(bytes: &[u8]) -> Result<VerifiedRevocation, RevocationE
     })
 }
 
+/// Revocations taken from the mesh by one revoker at most: anyone may mint
+/// a chain of their own and revoke it, so one key must not fill the set.
+pub const MAX_PER_REVOKER: usize = 1024;
+
+/// Revocations taken from the mesh at most, all revokers together.
+pub const MAX_REVOCATIONS: usize = 65_536;
+
 /// The revoked links a node knows of. Grow-only (but for pruning expired
 /// targets), merged idempotently, so it converges under gossip.
 #[derive(Debug, Clone, Default)]
 pub struct RevocationSet {
     entries: HashMap<LinkHash, VerifiedRevocation>,
+    /// Entries by revoker, for [`MAX_PER_REVOKER`].
+    by_revoker: HashMap<Did, usize>,
 }
 
 impl RevocationSet {
@@ -187,12 +200,41 @@ impl RevocationSet {
     }
 
     /// Add an already verified revocation. Returns whether it was new.
+    /// Unbounded: for a node's own revocations and ones it already took.
     pub fn insert(&mut self, v: VerifiedRevocation) -> bool {
         if self.entries.contains_key(&v.target) {
             return false;
         }
+        *self.by_revoker.entry(v.revoker.clone()).or_insert(0) += 1;
         self.entries.insert(v.target, v);
         true
+    }
+
+    /// Add a revocation heard from the mesh, within the bounds: one whose
+    /// target expired more than `skew_secs` before `now` revokes nothing
+    /// and is not kept; nor is one past [`MAX_PER_REVOKER`] for its revoker
+    /// or past [`MAX_REVOCATIONS`] in all.
+    pub fn insert_bounded(
+        &mut self,
+        v: VerifiedRevocation,
+        now: Timestamp,
+        skew_secs: u64,
+    ) -> Result<bool, RevocationError> {
+        if self.entries.contains_key(&v.target) {
+            return Ok(false);
+        }
+        if v.target_expires.plus_secs(skew_secs) < now {
+            return Err(RevocationError::Refused("its target has expired"));
+        }
+        if self.by_revoker.get(&v.revoker).copied().unwrap_or(0) >= MAX_PER_REVOKER {
+            return Err(RevocationError::Refused(
+                "its revoker holds the most revocations kept per revoker",
+            ));
+        }
+        if self.entries.len() >= MAX_REVOCATIONS {
+            return Err(RevocationError::Refused("the revocation set is full"));
+        }
+        Ok(self.insert(v))
     }
 
     /// Take in everything `other` knows (idempotent, order-independent).
@@ -212,8 +254,17 @@ impl RevocationSet {
     /// Drop entries whose target expired more than `skew_secs` before `now`.
     pub fn prune(&mut self, now: Timestamp, skew_secs: u64) -> usize {
         let before = self.entries.len();
-        self.entries
-            .retain(|_, v| v.target_expires.plus_secs(skew_secs) >= now);
+        let by_revoker = &mut self.by_revoker;
+        self.entries.retain(|_, v| {
+            let keep = v.target_expires.plus_secs(skew_secs) >= now;
+            if !keep && let Some(n) = by_revoker.get_mut(&v.revoker) {
+                *n -= 1;
+                if *n == 0 {
+                    by_revoker.remove(&v.revoker);
+                }
+            }
+            keep
+        });
         before - self.entries.len()
     }
 

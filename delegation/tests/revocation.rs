@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use mesh_delegation::{
-    Revocation, RevocationError, RevocationSet, SignedGrant, TargetKind, verify_revocation,
+    Grant, Revocation, RevocationError, RevocationSet, SignedGrant, TargetKind, verify_revocation,
 };
 use mesh_iatp::Identity;
 use serde_bytes::ByteBuf;
@@ -119,4 +119,68 @@ fn revocation_sets_merge_idempotently_in_any_order_and_prune_after_expiry() {
     assert_eq!(ab.prune(NOW.plus_secs(DAY + 30), 60), 0);
     assert_eq!(ab.prune(NOW.plus_secs(DAY + 61), 60), 2);
     assert!(ab.is_empty());
+}
+
+/// One key can mint chains of its own and revoke them without end: what a
+/// node takes from the mesh is bounded per revoker, and revocations of
+/// links that have expired are neither taken nor kept (issue 14).
+#[test]
+fn revocations_from_the_mesh_are_bounded_per_revoker_and_pruned_after_expiry() {
+    use mesh_delegation::revocation::MAX_PER_REVOKER;
+
+    let w = World::new();
+    let minter = w.gina.identity();
+    let own = |nonce: u16, expires: mesh_iatp::Timestamp| {
+        let g = Grant {
+            issuer: minter.did().clone(),
+            audience: did(&w.carol),
+            capabilities: caps(&["tools/x:read"]),
+            not_before: NOW.minus_secs(60),
+            expires,
+            depth: 1,
+            min_trust: mesh_iatp::Score::saturating(0),
+            nonce: {
+                let mut n = [0u8; 16];
+                n[..2].copy_from_slice(&nonce.to_be_bytes());
+                n
+            },
+            parent: None,
+        }
+        .sign(minter)
+        .unwrap();
+        verify_revocation(&revocation(minter, &[g]).sign(minter).unwrap()).unwrap()
+    };
+    let mut set = RevocationSet::default();
+    for i in 0..MAX_PER_REVOKER as u16 {
+        assert_eq!(
+            set.insert_bounded(own(i, NOW.plus_secs(3600)), NOW, 60),
+            Ok(true)
+        );
+    }
+    assert!(matches!(
+        set.insert_bounded(own(u16::MAX, NOW.plus_secs(3600)), NOW, 60),
+        Err(RevocationError::Refused(_))
+    ));
+    // Another revoker is not held back by the first.
+    let chain = chain3(&w);
+    let bob = w.bob.identity();
+    let theirs = verify_revocation(&revocation(bob, &chain).sign(bob).unwrap()).unwrap();
+    assert_eq!(set.insert_bounded(theirs, NOW, 60), Ok(true));
+    // A revocation of a link already expired revokes nothing.
+    let mut fresh = RevocationSet::default();
+    assert!(matches!(
+        fresh.insert_bounded(own(7, NOW.minus_secs(3600)), NOW, 60),
+        Err(RevocationError::Refused(_))
+    ));
+    // Once the minter's links expire they are pruned, and its share frees.
+    assert_eq!(
+        set.prune(NOW.plus_secs(7200), 60),
+        MAX_PER_REVOKER,
+        "every expired target goes; bob's chain (a day) stays"
+    );
+    assert_eq!(set.len(), 1);
+    assert_eq!(
+        set.insert_bounded(own(9, NOW.plus_secs(9000)), NOW.plus_secs(7200), 60),
+        Ok(true)
+    );
 }
