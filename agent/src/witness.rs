@@ -188,14 +188,20 @@ impl Agent {
                 Ok(p) => p,
                 Err(e) => return self.violation(&w.peer, e),
             },
-            // A refused proof: the owner would not show its log grew
-            // consistently. Not cosigned, and said so.
+            // A refused proof: the owner signed a checkpoint it will not
+            // show grew consistently from what we witnessed — evidence
+            // against it, unless the refusal is about us (no session,
+            // our rate), which a later checkpoint retries.
             ActionResponse::Refused { rule, reason, .. } => {
-                return self.event(Event::Rejected {
-                    peer: w.peer,
-                    what: "checkpoint",
-                    reason: format!("no consistency proof ({rule}): {reason}"),
-                });
+                let why = format!("no consistency proof ({rule}): {reason}");
+                if matches!(rule.as_str(), "no_session" | "rate_limited") {
+                    return self.event(Event::Rejected {
+                        peer: w.peer,
+                        what: "checkpoint",
+                        reason: why,
+                    });
+                }
+                return self.violation(&w.peer, why);
             }
             _ => return self.violation(&w.peer, "an answer that is not a proof".into()),
         };

@@ -457,3 +457,86 @@ fn hellos_beyond_the_per_agent_rate_are_refused_before_any_signature() {
     assert!(codes[burst..].iter().all(|c| *c == Some(23)), "{codes:?}");
     assert_eq!(strikes, 2, "one strike per Hello over the rate");
 }
+
+/// A log owner that will not prove its signed checkpoint grew consistently
+/// from what a witness cosigned is held to account: not cosigned, and a
+/// protocol violation against it (issue 14: it was only dropped).
+#[test]
+fn refusing_a_witness_a_consistency_proof_is_evidence_against_the_owner() {
+    let mut mesh = pair();
+    let (witness, owner) = (mesh.did(0).clone(), mesh.did(1).clone());
+    assert!(mesh.run_until(Duration::from_secs(5), |m| {
+        m.agent(1).session(m.did(0)).is_some()
+    }));
+    let recorded = mesh.run_command(
+        1,
+        mesh_agent::Command::Record {
+            counterparty: witness.clone(),
+            kind: ActionKind::Invoke,
+            payload: b"x".to_vec(),
+        },
+        Duration::from_secs(5),
+    );
+    assert!(matches!(recorded, Some(Ok(_))), "{recorded:?}");
+    let Some(Ok(mesh_agent::Outcome::Checkpoint(Some(note)))) = mesh.run_command(
+        1,
+        mesh_agent::Command::Checkpoint { force: true },
+        Duration::from_secs(1),
+    ) else {
+        panic!("the owner signs a checkpoint");
+    };
+    let effects = mesh.poke(
+        0,
+        Input::Gossip {
+            from: owner.clone(),
+            id: GossipId(77),
+            topic: Topic::Checkpoint,
+            author: Some(owner.clone()),
+            data: note,
+        },
+    );
+    let asked = effects.iter().find_map(|e| match e {
+        Effect::Send {
+            to,
+            id,
+            request: Request::Action(ActionRequest::Consistency { .. }),
+        } if to == &owner => Some(*id),
+        _ => None,
+    });
+    let Some(id) = asked else {
+        panic!("the witness asks for a consistency proof: {effects:?}");
+    };
+    let at = mesh.now().timestamp();
+    let before = mesh.agent(0).trust_of(&owner, at);
+    let effects = mesh.poke(
+        0,
+        Input::Response {
+            from: owner.clone(),
+            id,
+            response: Response::Action(ActionResponse::Refused {
+                code: 4,
+                rule: "bad_range".into(),
+                reason: "not telling".into(),
+            }),
+        },
+    );
+    assert!(
+        effects.iter().any(
+            |e| matches!(e, Effect::Event(Event::Rejected { peer, reason, .. })
+            if peer == &owner && reason.contains("no consistency proof"))
+        ),
+        "{effects:?}"
+    );
+    assert!(
+        !effects.iter().any(|e| matches!(
+            e,
+            Effect::Send {
+                request: Request::Action(ActionRequest::Cosignature { .. }),
+                ..
+            }
+        )),
+        "not cosigned"
+    );
+    let after = mesh.agent(0).trust_of(&owner, at);
+    assert!(after < before, "trust {before:?} → {after:?}");
+}
