@@ -122,9 +122,10 @@ pub struct Agent {
     pub(crate) nonces: NonceCache,
     /// Connections by peer, and where their handshake stands.
     pub(crate) peers: HashMap<Did, Phase>,
-    /// When each connected peer without a session connected (one entry
-    /// per connected peer at most, so bounded by the connection limits).
-    pub(crate) handshaking: HashMap<Did, Millis>,
+    /// When each connected peer without a session connected, and from
+    /// which IP (one entry per connected peer at most, so bounded by the
+    /// connection limits).
+    pub(crate) handshaking: HashMap<Did, (Millis, Option<std::net::IpAddr>)>,
     /// Authenticated peers.
     pub(crate) sessions: HashMap<Did, Session>,
     /// Our log's right edge (size and root), advanced as we emit appends.
@@ -235,7 +236,7 @@ impl Agent {
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Effect> {
         self.now = now;
         match input {
-            Input::Connected { peer, dialer } => self.connected(peer, dialer),
+            Input::Connected { peer, dialer, ip } => self.connected(peer, dialer, ip),
             Input::Disconnected { peer } => self.disconnected(&peer),
             Input::Request { from, id, request } => match request {
                 crate::io::Request::Iatp(r) => self.on_iatp_request(from, id, r),

@@ -35,7 +35,7 @@ impl Agent {
     }
 
     /// A transport connection opened.
-    pub(crate) fn connected(&mut self, peer: Did, dialer: bool) {
+    pub(crate) fn connected(&mut self, peer: Did, dialer: bool, ip: Option<std::net::IpAddr>) {
         if self.is_banned(&peer) {
             self.emit(Effect::Disconnect {
                 peer,
@@ -46,11 +46,27 @@ impl Agent {
         if self.peers.contains_key(&peer) {
             return; // another connection to a peer we already handle
         }
-        if !dialer && self.handshaking.len() >= self.settings.limits.max_strangers as usize {
-            self.evict_oldest_stranger();
+        let limits = &self.settings.limits;
+        let (overall, per_ip) = (
+            limits.max_strangers as usize,
+            limits.max_strangers_per_ip as usize,
+        );
+        if !dialer
+            && let Some(ip) = ip
+            && self
+                .handshaking
+                .values()
+                .filter(|(_, i)| *i == Some(ip))
+                .count()
+                >= per_ip
+        {
+            self.evict_oldest_stranger(Some(ip), per_ip);
+        }
+        if !dialer && self.handshaking.len() >= overall {
+            self.evict_oldest_stranger(None, overall);
         }
         self.peers.insert(peer.clone(), Phase::Connected);
-        self.handshaking.insert(peer.clone(), self.now.mono);
+        self.handshaking.insert(peer.clone(), (self.now.mono, ip));
         if dialer {
             self.start_handshake(peer);
         }
@@ -155,24 +171,26 @@ impl Agent {
         }
     }
 
-    /// Make room for a new connection when strangers hold every slot of
-    /// theirs: the one waiting longest goes. A member's handshake takes a
-    /// round trip or two, so flooders would have to open connections
-    /// faster than [`crate::Limits::max_strangers`] per round trip to keep
-    /// it out, instead of holding the slots with a few idle ones.
-    fn evict_oldest_stranger(&mut self) {
+    /// Make room for a new connection when strangers (from `ip`, or from
+    /// anywhere) hold every one of their `slots`: the one waiting longest
+    /// goes. A member's handshake takes a round trip or two, so flooders
+    /// would have to open connections faster than that many per round trip
+    /// to keep it out, instead of holding the slots with a few idle ones;
+    /// and flooders from one IP only displace each other.
+    fn evict_oldest_stranger(&mut self, ip: Option<std::net::IpAddr>, slots: usize) {
         let Some(oldest) = self
             .handshaking
             .iter()
-            .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
+            .filter(|(_, (_, from))| ip.is_none() || *from == ip)
+            .min_by(|a, b| (a.1).0.cmp(&(b.1).0).then_with(|| a.0.cmp(b.0)))
             .map(|(peer, _)| peer.clone())
         else {
             return;
         };
-        let waiting = self.handshaking.len();
+        let whence = ip.map(|ip| format!(" from {ip}")).unwrap_or_default();
         self.close_stranger(
             oldest,
-            format!("{waiting} peers were connected without a session; the oldest goes"),
+            format!("{slots} peers were connected{whence} without a session; the oldest goes"),
         );
     }
 
@@ -200,8 +218,8 @@ impl Agent {
         let mut silent: Vec<Did> = self
             .handshaking
             .iter()
-            .filter(|(peer, since)| {
-                mono.since(**since) >= LISTENER_STARTS_AFTER
+            .filter(|(peer, (since, _))| {
+                mono.since(*since) >= LISTENER_STARTS_AFTER
                     && matches!(self.peers.get(*peer), Some(Phase::Connected))
             })
             .map(|(peer, _)| peer.clone())
@@ -213,7 +231,7 @@ impl Agent {
         let mut late: Vec<Did> = self
             .handshaking
             .iter()
-            .filter(|(_, since)| mono.since(**since) >= deadline)
+            .filter(|(_, (since, _))| mono.since(*since) >= deadline)
             .map(|(peer, _)| peer.clone())
             .collect();
         late.sort();

@@ -72,6 +72,9 @@ pub enum Input {
         peer: Did,
         /// Whether we dialled.
         dialer: bool,
+        /// The remote address's IP, when the transport has one: peers
+        /// without a session are bounded per IP too.
+        ip: Option<std::net::IpAddr>,
     },
     /// The last connection to `peer` closed.
     Disconnected {

@@ -38,6 +38,9 @@ pub struct Limits {
     /// connection beyond it closes the one that has waited longest, so
     /// idle strangers can neither pile up nor hold the door shut.
     pub max_strangers: u32,
+    /// Of those, from one IP address: a flood from one host displaces only
+    /// its own connections.
+    pub max_strangers_per_ip: u32,
     /// A connection whose handshake has not completed this long after it
     /// opened is closed: a peer that never sends its Hello (or never
     /// confirms) cannot keep a connection slot.
@@ -63,6 +66,7 @@ impl Default for Limits {
             max_connections_per_peer: 2,
             max_pending_incoming: 128,
             max_strangers: 64,
+            max_strangers_per_ip: 16,
             handshake_deadline: Duration::from_secs(10),
             discovery_target: 16,
         }

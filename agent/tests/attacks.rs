@@ -120,6 +120,7 @@ fn a_flooding_member_is_rate_limited_then_banned_and_kept_out() {
         Input::Connected {
             peer,
             dialer: false,
+            ip: None,
         },
     );
     assert!(matches!(effects.as_slice(), [Effect::Disconnect { .. }]));
@@ -246,6 +247,7 @@ fn a_peer_that_never_says_hello_loses_its_connection_at_the_deadline() {
         Input::Connected {
             peer: stranger.clone(),
             dialer: false,
+            ip: None,
         },
     );
     assert!(effects.is_empty(), "nothing happens at once: {effects:?}");
@@ -269,6 +271,49 @@ fn a_peer_that_never_says_hello_loses_its_connection_at_the_deadline() {
     );
 }
 
+/// Strangers from one IP displace only each other: a flood from one host
+/// cannot close a stranger from another that is still handshaking.
+#[test]
+fn strangers_from_one_ip_displace_only_each_other() {
+    let mut mesh = pair();
+    let per_ip = mesh_agent::Limits::default().max_strangers_per_ip as usize;
+    let flooder: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+    let member: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+    let did = |i: usize| {
+        mesh_iatp::testing::identity(&format!("ip stranger {i}"))
+            .did()
+            .clone()
+    };
+    let connect = |mesh: &mut Mesh, peer: mesh_iatp::Did, ip| {
+        let effects = mesh.poke(
+            0,
+            Input::Connected {
+                peer,
+                dialer: false,
+                ip: Some(ip),
+            },
+        );
+        mesh.run_for(Duration::from_millis(10));
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Disconnect { peer, after } if after.is_zero() => Some(peer),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // One from elsewhere, waiting longest of all.
+    assert!(connect(&mut mesh, did(1000), member).is_empty());
+    for i in 0..per_ip {
+        assert!(connect(&mut mesh, did(i), flooder).is_empty());
+    }
+    // The flooder's next connections close its own oldest, never the
+    // member's, although the member has waited longer.
+    for i in per_ip..per_ip + 5 {
+        assert_eq!(connect(&mut mesh, did(i), flooder), [did(i - per_ip)]);
+    }
+}
+
 #[test]
 fn strangers_beyond_the_bound_make_way_oldest_first() {
     let mut mesh = pair();
@@ -286,6 +331,7 @@ fn strangers_beyond_the_bound_make_way_oldest_first() {
             Input::Connected {
                 peer: peer.clone(),
                 dialer: false,
+                ip: None,
             },
         );
         mesh.run_for(Duration::from_millis(10));
@@ -421,6 +467,7 @@ fn hellos_beyond_the_per_agent_rate_are_refused_before_any_signature() {
             Input::Connected {
                 peer: stranger.clone(),
                 dialer: false,
+                ip: None,
             },
         );
         let effects = mesh.poke(

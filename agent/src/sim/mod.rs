@@ -374,6 +374,7 @@ impl Mesh {
             Input::Connected {
                 peer: db,
                 dialer: true,
+                ip: None,
             },
         );
         self.feed(
@@ -381,6 +382,7 @@ impl Mesh {
             Input::Connected {
                 peer: da,
                 dialer: true,
+                ip: None,
             },
         );
     }
@@ -407,6 +409,7 @@ impl Mesh {
             Input::Connected {
                 peer: da,
                 dialer: false,
+                ip: None,
             },
         );
         self.feed(
@@ -414,6 +417,7 @@ impl Mesh {
             Input::Connected {
                 peer: db,
                 dialer: true,
+                ip: None,
             },
         );
     }

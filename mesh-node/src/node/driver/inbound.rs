@@ -47,9 +47,15 @@ impl Driver {
                 if endpoint.is_dialer() {
                     self.note_dialled(endpoint.get_remote_address(), peer_id);
                 }
+                let ip = endpoint.get_remote_address().iter().find_map(|p| match p {
+                    libp2p::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
+                    libp2p::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
+                    _ => None,
+                });
                 self.connected(
                     peer_id,
                     endpoint.is_dialer(),
+                    ip,
                     connection_id,
                     num_established.get(),
                 )
@@ -101,6 +107,7 @@ impl Driver {
         &mut self,
         peer_id: libp2p::PeerId,
         dialer: bool,
+        ip: Option<std::net::IpAddr>,
         connection: ConnectionId,
         established: u32,
     ) {
@@ -122,7 +129,7 @@ impl Driver {
             }
         }
         if established == 1 {
-            self.input(Input::Connected { peer, dialer });
+            self.input(Input::Connected { peer, dialer, ip });
         }
     }
 
