@@ -146,6 +146,16 @@ impl SignedCredential {
         Sha256::digest(&self.0).into()
     }
 
+    /// The org the credential claims to be from, decoded but **not
+    /// verified**: for cheap refusals (an org not accepted) before the
+    /// signature is checked, never a reason to trust it.
+    pub fn claimed_org(&self) -> Result<Did, CredentialError> {
+        Ok(envelope::open::<OrgCredential>(&self.0)?
+            .claimed()
+            .org
+            .clone())
+    }
+
     /// Decode and verify the org's signature (not the window, not the
     /// bundle: see [`OrgCredential::check_window`] and the handshake).
     pub fn verify_signature(&self) -> Result<OrgCredential, CredentialError> {

@@ -785,3 +785,46 @@ proptest! {
         prop_assert!(!step_accepts(0, &bytes));
     }
 }
+
+/// A credential's org signature is the second signature a Hello costs; an
+/// org not accepted, or a revoked credential, is refused before it is
+/// checked — so a forged credential under either is refused for that, not
+/// for the forgery, and costs one verification (issue 14).
+#[test]
+fn foreign_and_revoked_credentials_are_refused_before_their_signature_is_checked() {
+    let mut m = Mesh::new();
+    let bob = m.bob.clone();
+    // `agent` with its credential's org signature spoiled.
+    let forged = |agent: LocalAgent| {
+        let mut card = agent.card().clone();
+        let at = card
+            .credential
+            .0
+            .windows(6)
+            .position(|w| w == [0x63, b's', b'i', b'g', 0x58, 0x40])
+            .expect("the signature entry")
+            + 6;
+        card.credential.0[at] ^= 1;
+        assert!(card.credential.verify_signature().is_err());
+        LocalAgent::new(agent.identity().clone(), card).unwrap()
+    };
+    let cases = [
+        (m.fed.agent(&m.fed.rogue, "rogue", &[]), false, 17),
+        (m.fed.agent(&m.fed.acme, "revoked", &[]), true, 16),
+        // A forged credential of an accepted org is still a forgery.
+        (m.fed.agent(&m.fed.acme, "forger", &[]), false, 12),
+    ];
+    for (agent, revoke, code) in cases {
+        let agent = forged(agent);
+        if revoke {
+            m.revoked.revoke(agent.card().credential.digest());
+        }
+        let (_, hello) = m.hello(&agent, &bob, NOW);
+        let err = m
+            .on_hello(&bob, agent.peer_id(), &hello, NOW)
+            .expect_err("refused");
+        assert_eq!(err.refusal.code(), code, "{}", err.refusal);
+        // Still the Hello's signer's doing: its signature was verified.
+        assert_eq!(err.accountable.as_ref(), Some(agent.identity().did()));
+    }
+}

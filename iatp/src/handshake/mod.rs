@@ -499,6 +499,19 @@ fn admit(ctx: Context<'_>, card: AgentCard, now: Timestamp) -> Result<Admitted, 
             offered: card.versions.clone(),
         });
     }
+    // A hash and a lookup before the credential's signature: Hellos under
+    // a revoked credential or from an org not accepted cost one
+    // verification (the Hello's), not two.
+    if ctx.revoked.is_revoked(&card.credential.digest()) {
+        return Err(Refusal::CredentialRevoked);
+    }
+    let claimed_org = card.credential.claimed_org()?;
+    let policy = ctx
+        .bundle
+        .policy_for(&claimed_org)
+        .ok_or(Refusal::OrgNotInBundle { org: claimed_org })?;
+    // Verified under the claimed org's key, so `credential.org` is the
+    // org whose policy this is.
     let credential = card.credential.verify_signature()?;
     if credential.agent != card.did {
         return Err(Refusal::CredentialSubjectMismatch {
@@ -507,15 +520,6 @@ fn admit(ctx: Context<'_>, card: AgentCard, now: Timestamp) -> Result<Admitted, 
         });
     }
     credential.check_window(now, ctx.config.max_skew_secs)?;
-    if ctx.revoked.is_revoked(&card.credential.digest()) {
-        return Err(Refusal::CredentialRevoked);
-    }
-    let policy = ctx
-        .bundle
-        .policy_for(&credential.org)
-        .ok_or_else(|| Refusal::OrgNotInBundle {
-            org: credential.org.clone(),
-        })?;
     if let Some(cap) = card
         .capabilities
         .iter()
