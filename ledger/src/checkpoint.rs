@@ -206,22 +206,24 @@ mod tests {
         assert_eq!(Checkpoint::parse_body(&with_ext).unwrap(), cp());
     }
 
+    /// `cp()` signed by "log alice" and cosigned by "witness bob" at
+    /// `time`: its bytes, and the log's and the witness's verifiers.
+    fn cosigned(time: Timestamp) -> (Vec<u8>, NoteVerifier, NoteVerifier) {
+        let (log, wit) = (identity("log alice"), identity("witness bob"));
+        let mut note = cp().sign(&log).unwrap();
+        note.signatures
+            .push(cosign(&note.text, "witness.example/bob", &wit, time));
+        let lv = log_verifier(&cp().origin, log.did().clone()).unwrap();
+        let wv = witness_verifier("witness.example/bob", wit.did().clone()).unwrap();
+        (note.to_bytes(), lv, wv)
+    }
+
     #[test]
     fn signed_checkpoints_and_cosignatures_verify() {
         let log = identity("log alice");
-        let wit = identity("witness bob");
-        let mut note = cp().sign(&log).unwrap();
-        note.signatures.push(cosign(
-            &note.text,
-            "witness.example/bob",
-            &wit,
-            Timestamp(1_679_315_147),
-        ));
-        let bytes = note.to_bytes();
-        let lv = log_verifier(&cp().origin, log.did().clone()).unwrap();
+        let (bytes, lv, wv) = cosigned(Timestamp(1_679_315_147));
         let (back, parsed) = open_checkpoint(&bytes, &lv).unwrap();
         assert_eq!(back, cp());
-        let wv = witness_verifier("witness.example/bob", wit.did().clone()).unwrap();
         assert_eq!(
             verify_cosignature(&parsed, &wv).unwrap(),
             Timestamp(1_679_315_147)
@@ -243,18 +245,7 @@ mod tests {
 
     #[test]
     fn every_bit_of_a_cosigned_checkpoint_is_covered() {
-        let log = identity("log alice");
-        let wit = identity("witness bob");
-        let mut note = cp().sign(&log).unwrap();
-        note.signatures.push(cosign(
-            &note.text,
-            "witness.example/bob",
-            &wit,
-            Timestamp(5),
-        ));
-        let bytes = note.to_bytes();
-        let lv = log_verifier(&cp().origin, log.did().clone()).unwrap();
-        let wv = witness_verifier("witness.example/bob", wit.did().clone()).unwrap();
+        let (bytes, lv, wv) = cosigned(Timestamp(5));
         let verifies = |b: &[u8]| {
             open_checkpoint(b, &lv)
                 .is_ok_and(|(c, n)| c == cp() && verify_cosignature(&n, &wv).is_ok())

@@ -175,25 +175,11 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
     use futures::StreamExt;
     use libp2p::request_response;
     use libp2p::swarm::SwarmEvent;
-    use mesh_node::node::{ActionContext, ActionResponse, Limits};
+    use mesh_node::node::{ActionContext, ActionResponse};
     use serde_bytes::ByteBuf;
 
-    let fed = Federation::new();
     let dir = tempfile::tempdir().unwrap();
-    let limits = Limits {
-        strikes_before_ban: 5,
-        ..Limits::default()
-    };
-    let bob = common::start(
-        common::builder(
-            &fed,
-            fed.agent(&fed.globex, "bob", &[]),
-            &dir.path().join("b"),
-            21,
-        )
-        .limits(limits),
-    )
-    .await;
+    let bob = banning_bob(dir.path(), 21, 5).await;
     let mut bob_events = bob.node.events();
 
     let mut raw = raw_peer();
@@ -278,25 +264,11 @@ async fn nothing_is_served_before_the_handshake_and_pests_are_banned() {
 async fn undecodable_frames_are_strikes() {
     use futures::StreamExt;
     use libp2p::swarm::SwarmEvent;
-    use mesh_node::node::{ActionContext, Limits, MAX_ACTION_FRAME};
+    use mesh_node::node::{ActionContext, MAX_ACTION_FRAME};
     use serde_bytes::ByteBuf;
 
-    let fed = Federation::new();
     let dir = tempfile::tempdir().unwrap();
-    let limits = Limits {
-        strikes_before_ban: 3,
-        ..Limits::default()
-    };
-    let bob = common::start(
-        common::builder(
-            &fed,
-            fed.agent(&fed.globex, "bob", &[]),
-            &dir.path().join("b"),
-            22,
-        )
-        .limits(limits),
-    )
-    .await;
+    let bob = banning_bob(dir.path(), 22, 3).await;
     let mut bob_events = bob.node.events();
     let mut raw = raw_peer();
     raw.dial(bob.addr.clone()).unwrap();
@@ -330,6 +302,17 @@ async fn undecodable_frames_are_strikes() {
         _ => None,
     })
     .await;
+}
+
+/// bob (globex), banning a peer at its `strikes`-th strike.
+async fn banning_bob(dir: &std::path::Path, seed: u8, strikes: u32) -> common::TestNode {
+    let fed = Federation::new();
+    let limits = mesh_node::node::Limits {
+        strikes_before_ban: strikes,
+        ..mesh_node::node::Limits::default()
+    };
+    let agent = fed.agent(&fed.globex, "bob", &[]);
+    common::start(common::builder(&fed, agent, &dir.join("b"), seed).limits(limits)).await
 }
 
 /// A libp2p peer that speaks the action protocol but never IATP.

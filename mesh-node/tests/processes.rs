@@ -20,14 +20,33 @@ use mesh_ledger::verify::verify_log;
 use mesh_node::keyfile;
 use mesh_node::node::{LEDGER_FILE, Node, NodeError};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_killed_mid_traffic_restarts_with_every_acknowledged_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// acme and globex, and their bundle, written to `root/bundle.toml` for
+/// the daemons' configs.
+fn federation(root: &Path) -> (mesh_iatp::Identity, mesh_iatp::Identity, String) {
     let acme = identity("org acme (processes)");
     let globex = identity("org globex (processes)");
     let bundle = bundle(&acme, &globex);
     std::fs::write(root.join("bundle.toml"), &bundle).unwrap();
+    (acme, globex, bundle)
+}
+
+/// A node in this process, listening on loopback, to drive the daemons.
+async fn driver(agent: mesh_iatp::handshake::LocalAgent, bundle: &str, dir: &Path) -> Node {
+    Node::builder()
+        .agent(agent)
+        .bundle(mesh_iatp::TrustBundle::from_toml_str(bundle).unwrap())
+        .data_dir(dir)
+        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_traffic_restarts_with_every_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (acme, globex, bundle) = federation(root);
 
     let (a_cfg, _) = provision(&root.join("a"), &acme, "a", None);
     let mut a = start(&a_cfg, &root.join("a.log"));
@@ -38,14 +57,7 @@ async fn a_daemon_killed_mid_traffic_restarts_with_every_acknowledged_record() {
 
     // The driver: a node in this process, connected to all three.
     let driver_agent = local_agent(&acme, "driver");
-    let driver = Node::builder()
-        .agent(driver_agent)
-        .bundle(mesh_iatp::TrustBundle::from_toml_str(&bundle).unwrap())
-        .data_dir(root.join("driver"))
-        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .build()
-        .await
-        .unwrap();
+    let driver = driver(driver_agent, &bundle, &root.join("driver")).await;
     for d in [&a, &b, &c] {
         driver.connect(d.addr.clone()).await.unwrap();
     }
@@ -210,10 +222,7 @@ async fn run_reloads_revoked_credentials_on_sighup_and_keeps_its_files_private()
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let acme = identity("org acme (processes)");
-    let globex = identity("org globex (processes)");
-    let bundle = bundle(&acme, &globex);
-    std::fs::write(root.join("bundle.toml"), &bundle).unwrap();
+    let (acme, globex, bundle) = federation(root);
     let (a_cfg, _) = provision(&root.join("a"), &acme, "a", None);
     let mut config = std::fs::read_to_string(&a_cfg).unwrap();
     config.push_str("revoked_credentials = \"revoked.txt\"\n");
@@ -227,14 +236,7 @@ async fn run_reloads_revoked_credentials_on_sighup_and_keeps_its_files_private()
 
     let driver_agent = local_agent(&globex, "driver");
     let digest = driver_agent.card().credential.digest();
-    let driver = Node::builder()
-        .agent(driver_agent)
-        .bundle(mesh_iatp::TrustBundle::from_toml_str(&bundle).unwrap())
-        .data_dir(root.join("driver"))
-        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .build()
-        .await
-        .unwrap();
+    let driver = driver(driver_agent, &bundle, &root.join("driver")).await;
     driver.connect(a.addr.clone()).await.unwrap();
     assert_eq!(driver.peers().await.unwrap().len(), 1);
 

@@ -436,6 +436,13 @@ mod tests {
         assert_eq!(got.len(), usize::from(n), "a got b's messages");
     }
 
+    /// Let `b` earn every bonus it can in `a`'s eyes: time in the mesh,
+    /// first deliveries of valid messages.
+    async fn earn_every_bonus(a: &mut Swarm<Gossip>, b: &mut Swarm<Gossip>) {
+        drive(a, b, Duration::from_millis(1500), |_| Verdict::Accept).await;
+        publish(a, b, 1, 20, Verdict::Accept).await;
+    }
+
     #[tokio::test]
     async fn honest_members_under_500_stay_in_the_mesh() {
         let (mut a, mut b) = pair(400).await;
@@ -450,12 +457,7 @@ mod tests {
     #[tokio::test]
     async fn a_member_under_the_floor_is_graylisted_at_once() {
         let (mut a, mut b) = pair(900).await;
-        // b has earned every bonus it can: time in the mesh, first deliveries.
-        drive(&mut a, &mut b, Duration::from_millis(1500), |_| {
-            Verdict::Accept
-        })
-        .await;
-        publish(&mut a, &mut b, 1, 20, Verdict::Accept).await;
+        earn_every_bonus(&mut a, &mut b).await;
         assert!(in_mesh(&a, &b));
         let b_did = did(&b);
         a.behaviour_mut()
@@ -476,11 +478,7 @@ mod tests {
     #[tokio::test]
     async fn a_handful_of_invalid_messages_take_any_member_under_the_gossip_threshold() {
         let (mut a, mut b) = pair(1000).await;
-        drive(&mut a, &mut b, Duration::from_millis(1500), |_| {
-            Verdict::Accept
-        })
-        .await;
-        publish(&mut a, &mut b, 1, 20, Verdict::Accept).await;
+        earn_every_bonus(&mut a, &mut b).await;
         assert!(score(&a, &b) > 10.0, "b is in the best standing there is");
         publish(&mut a, &mut b, 2, 1, Verdict::Reject).await;
         let t = thresholds();
