@@ -136,8 +136,19 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     );
 
     // The ledger: checkpoint with valid witness cosignatures, and the log
-    // verifies.
-    let (_, ledger) = get(&format!("{u}api/v1/ledger"));
+    // verifies. The node signs a new checkpoint as its log grows and its
+    // witnesses cosign it a round trip later: wait for that.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ledger = loop {
+        let (_, ledger) = get(&format!("{u}api/v1/ledger"));
+        let cosigned = ledger["checkpoint"]["cosignatures"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty());
+        if cosigned || Instant::now() > deadline {
+            break ledger;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(ledger["origin"], me.as_str());
     let size = ledger["size"].as_u64().unwrap();
     assert!(size > 10, "{ledger}");
