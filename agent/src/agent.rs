@@ -569,6 +569,11 @@ impl Agent {
         self.k.seen_notes.len()
     }
 
+    /// The equivocation proof held against `offender`, if any.
+    pub fn equivocation_proof(&self, offender: &Did) -> Option<&[u8]> {
+        self.k.proofs.get(offender).map(Vec::as_slice)
+    }
+
     /// Whether `peer` is banned now.
     pub fn is_banned(&self, peer: &Did) -> bool {
         self.banned.get(peer).is_some_and(|u| *u > self.now.mono)

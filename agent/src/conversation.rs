@@ -43,6 +43,22 @@ pub(crate) enum Pending {
     Cosignature { to: Did, origin: String, size: u64 },
     /// Our anti-entropy digest, round `round`.
     Sync { to: Did, round: u32 },
+    /// Checking a checkpoint smaller than the one cosigned is its prefix.
+    Prefix(Box<crate::fork::PrefixCheck>),
+    /// The inclusion proof of a cosigned checkpoint's last leaf.
+    Anchor {
+        to: Did,
+        origin: String,
+        note: Vec<u8>,
+        size: u64,
+        root: mesh_ledger::merkle::Hash,
+    },
+    /// The anchor's leaf under a checkpoint that failed a check.
+    Divergence {
+        to: Did,
+        cp: Box<Checkpoint>,
+        note: Vec<u8>,
+    },
     /// An inclusion proof the embedder asked for.
     Inclusion {
         to: Did,
@@ -59,8 +75,11 @@ impl Pending {
             Pending::CoSign { to, .. }
             | Pending::Cosignature { to, .. }
             | Pending::Sync { to, .. }
-            | Pending::Inclusion { to, .. } => to,
+            | Pending::Inclusion { to, .. }
+            | Pending::Anchor { to, .. }
+            | Pending::Divergence { to, .. } => to,
             Pending::Consistency(w) => &w.peer,
+            Pending::Prefix(c) => &c.peer,
         }
     }
 }

@@ -64,6 +64,10 @@ pub struct Knowledge {
     pub witness: Witness<MemoryWitnessStore>,
     /// Checkpoint notes seen per origin, by size.
     pub seen_notes: HashMap<String, SeenNotes>,
+    /// The last leaf of each log's cosigned checkpoint, proven
+    /// ([`crate::fork`]), oldest first.
+    pub anchors: HashMap<String, crate::fork::Anchor>,
+    anchor_order: VecDeque<String>,
     /// Equivocation proofs held, by offender (to pass on at sync).
     pub proofs: BTreeMap<Did, Vec<u8>>,
     /// The latest records shared with each peer (to offer at sync).
@@ -85,6 +89,8 @@ impl Knowledge {
             pending_outcomes: VecDeque::new(),
             witness,
             seen_notes: HashMap::new(),
+            anchors: HashMap::new(),
+            anchor_order: VecDeque::new(),
             proofs: BTreeMap::new(),
             shared: BTreeMap::new(),
         }
@@ -95,6 +101,20 @@ impl Knowledge {
     pub fn keep_proof(&mut self, offender: Did, proof: Vec<u8>) {
         if self.proofs.len() < MAX_PROOFS {
             self.proofs.entry(offender).or_insert(proof);
+        }
+    }
+
+    /// Keep `origin`'s anchor, replacing its last; at most
+    /// [`crate::fork::MAX_ANCHORS`] logs, the oldest dropped first.
+    pub fn keep_anchor(&mut self, origin: String, anchor: crate::fork::Anchor) {
+        if self.anchors.insert(origin.clone(), anchor).is_none() {
+            self.anchor_order.push_back(origin);
+        }
+        while self.anchors.len() > crate::fork::MAX_ANCHORS {
+            match self.anchor_order.pop_front() {
+                Some(old) => self.anchors.remove(&old),
+                None => break,
+            };
         }
     }
 

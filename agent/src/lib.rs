@@ -33,6 +33,7 @@ mod conversation;
 mod cosign;
 pub mod durable;
 mod error;
+pub mod fork;
 pub mod gossip;
 mod handshake;
 pub mod io;

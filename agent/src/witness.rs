@@ -150,13 +150,14 @@ impl Agent {
         if let Ok(v) = log_verifier(&cp.origin, origin.clone()) {
             self.k.witness.follow(v);
         }
-        let old = self
-            .k
-            .witness
-            .held(&cp.origin)
-            .ok()
-            .flatten()
-            .map_or(0, |(size, _)| size);
+        let held = self.k.witness.held(&cp.origin).ok().flatten();
+        let old = held.map_or(0, |(size, _)| size);
+        if let Some(held) = held
+            && cp.size < held.0
+        {
+            self.check_prefix(origin, cp, note, held);
+            return Verdict::Accept;
+        }
         let in_flight = self.pending.values().any(|p| {
             matches!(p, Pending::Consistency(w) if w.cp.origin == cp.origin && w.cp.size >= cp.size)
         });
@@ -194,14 +195,15 @@ impl Agent {
             // our rate), which a later checkpoint retries.
             ActionResponse::Refused { rule, reason, .. } => {
                 let why = format!("no consistency proof ({rule}): {reason}");
-                if matches!(rule.as_str(), "no_session" | "rate_limited") {
+                if crate::fork::about_us(&rule) {
                     return self.event(Event::Rejected {
                         peer: w.peer,
                         what: "checkpoint",
                         reason: why,
                     });
                 }
-                return self.violation(&w.peer, why);
+                self.violation(&w.peer, why);
+                return self.seek_divergence(w.peer, w.cp, w.note);
             }
             _ => return self.violation(&w.peer, "an answer that is not a proof".into()),
         };
@@ -215,10 +217,11 @@ impl Agent {
                 WitnessError::InconsistentProof { .. }
                 | WitnessError::RootMismatchAtSameSize { .. },
             ) => {
-                return self.violation(
+                self.violation(
                     &w.peer,
                     "its checkpoint is not consistent with what we witnessed".into(),
                 );
+                return self.seek_divergence(w.peer, w.cp, w.note);
             }
             // Stale (a newer one was cosigned meanwhile) or not followed.
             Err(_) => return,
@@ -233,6 +236,7 @@ impl Agent {
         let Ok(mut cosigned) = Note::parse(&w.note) else {
             return;
         };
+        self.fetch_anchor(w.peer.clone(), &w.cp, w.note.clone());
         cosigned.signatures = vec![line];
         let id = self.next_request_id();
         self.pending.insert(
@@ -252,7 +256,7 @@ impl Agent {
         });
     }
 
-    fn violation(&mut self, who: &Did, reason: String) {
+    pub(crate) fn violation(&mut self, who: &Did, reason: String) {
         self.observe(who.clone(), EvidenceKind::ProtocolViolation);
         self.event(Event::Rejected {
             peer: who.clone(),

@@ -104,6 +104,15 @@ impl Agent {
                 ..
             } => self.on_inclusion(op, &from, index, size, root, response),
             Pending::Sync { round, .. } => self.on_synced(from, round, response),
+            Pending::Prefix(c) => self.on_prefix(*c, response),
+            Pending::Anchor {
+                origin,
+                note,
+                size,
+                root,
+                ..
+            } => self.on_anchor(&from, origin, note, size, root, response),
+            Pending::Divergence { cp, note, .. } => self.on_divergence(&from, *cp, note, response),
         }
     }
 
@@ -154,7 +163,12 @@ impl Agent {
                 self.cosign_failed(op, *step, AgentError::RequestFailed(error))
             }
             Pending::Inclusion { op, .. } => self.done(op, Err(AgentError::RequestFailed(error))),
-            Pending::Consistency(_) | Pending::Cosignature { .. } | Pending::Sync { .. } => {}
+            Pending::Consistency(_)
+            | Pending::Cosignature { .. }
+            | Pending::Sync { .. }
+            | Pending::Prefix(_)
+            | Pending::Anchor { .. }
+            | Pending::Divergence { .. } => {}
         }
     }
 

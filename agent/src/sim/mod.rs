@@ -457,6 +457,14 @@ impl Mesh {
         node.gossip.clear();
     }
 
+    /// Crash agent `n` and lose its store, as a node whose database was
+    /// deleted: restarted, it begins a new log under the same key.
+    pub fn lose_store(&mut self, n: usize) {
+        self.crash(n);
+        let did = self.did(n).clone();
+        self.nodes[n].store = MemoryStore::new(&did);
+    }
+
     /// Start (or restart) agent `n` from its store.
     pub fn start(&mut self, n: usize) {
         let node = &mut self.nodes[n];
