@@ -190,6 +190,13 @@ impl Agent {
         if let Some(policy) = own_org {
             k.orgs.insert(did.clone(), policy);
         }
+        // A spawned agent's own lineage, for the gate's checks of its spawns
+        // and grants.
+        let own = crate::lineage::own_certificates(&config.local.card().lineage);
+        if !own.is_empty() {
+            k.lineages
+                .insert(did.clone(), own.iter().map(|c| c.hash()).collect());
+        }
         for leaf in &config.recent_records {
             k.remember_record(*leaf);
         }

@@ -2,7 +2,10 @@
 //! [`SpawnOptions`]) and what it gets back ([`Outcome`]).
 
 use mesh_delegation::{Capability, LinkHash, SignedGrant, SignedSpawnCertificate};
-use mesh_iatp::{Identity, Score};
+use mesh_iatp::credential::{AgentCard, SignedCredential};
+use mesh_iatp::envelope::PROTOCOL_VERSION;
+use mesh_iatp::handshake::LocalAgent;
+use mesh_iatp::{CapabilityPattern, Identity, Score};
 use mesh_ledger::merkle::{Hash, verify_inclusion};
 use mesh_ledger::record::CoSignedRecord;
 
@@ -105,15 +108,50 @@ pub struct SpawnOptions {
     pub lifetime_secs: u64,
 }
 
-/// A spawned child: its key (to run its own node with) and certificate.
+/// A spawned child: its key (to run its own node with), its certificate,
+/// and what its card carries instead of an org credential of its own.
 #[derive(Clone)]
 pub struct Spawned {
     /// The child's identity. Store it like any key (0600).
     pub identity: Identity,
     /// The certificate, signed by this agent.
     pub certificate: SignedSpawnCertificate,
+    /// The child's lineage: this agent's own, then `certificate`.
+    pub lineage: Vec<SignedSpawnCertificate>,
+    /// The org credential at the root of the lineage (this agent's, or its
+    /// root ancestor's).
+    pub credential: SignedCredential,
     /// The `spawn` record in this agent's log (co-signed by the child's key).
     pub record: Recorded,
+}
+
+impl Spawned {
+    /// The child's card: the root credential and the lineage, offering
+    /// `capabilities` (within its certificate's, or peers refuse it).
+    pub fn card(&self, name: &str, capabilities: Vec<CapabilityPattern>) -> AgentCard {
+        AgentCard {
+            did: self.identity.did().clone(),
+            name: name.into(),
+            credential: self.credential.clone(),
+            capabilities,
+            versions: vec![PROTOCOL_VERSION],
+            lineage: self
+                .lineage
+                .iter()
+                .map(|c| serde_bytes::ByteBuf::from(c.0.clone()))
+                .collect(),
+        }
+    }
+
+    /// The child as a local agent, offering its certificate's resources.
+    pub fn local_agent(&self, name: &str) -> Result<LocalAgent, mesh_iatp::Refusal> {
+        let offers = self
+            .certificate
+            .open()
+            .map(|c| c.capabilities.into_iter().map(|c| c.resource).collect())
+            .unwrap_or_default();
+        LocalAgent::new(self.identity.clone(), self.card(name, offers))
+    }
 }
 
 impl std::fmt::Debug for Spawned {

@@ -5,7 +5,7 @@
 use mesh_delegation::revocation::VerifiedRevocation;
 use mesh_delegation::{
     Capability, Decision, Grant, LinkHash, Request as GateAsk, Revocation, SignedGrant,
-    SpawnCertificate, TargetKind, verify_revocation,
+    SignedSpawnCertificate, SpawnCertificate, TargetKind, verify_revocation,
 };
 use mesh_iatp::{Did, Identity, Score};
 use mesh_ledger::merkle::Hash;
@@ -202,6 +202,11 @@ impl Agent {
         let child = Identity::generate(&mut self.rng);
         let mut nonce = [0u8; 16];
         self.rng.fill_bytes(&mut nonce);
+        // A spawned agent spawns under its own lineage.
+        let lineage = crate::lineage::own_certificates(&self.local.card().lineage);
+        let Ok(spawn_depth) = u8::try_from(lineage.len() + 1) else {
+            return self.done(op, Err(AgentError::Signing("lineage too deep".into())));
+        };
         let certificate = match (SpawnCertificate {
             parent: self.did.clone(),
             child: child.did().clone(),
@@ -209,8 +214,8 @@ impl Agent {
             trust_ceiling: options.trust_ceiling,
             not_before: now,
             expires: now.plus_secs(options.lifetime_secs),
-            spawn_depth: 1,
-            parent_certificate: None,
+            spawn_depth,
+            parent_certificate: lineage.last().map(SignedSpawnCertificate::hash),
             nonce,
         })
         .sign(self.local.identity())
@@ -224,7 +229,7 @@ impl Agent {
             GateAsk::Spawn {
                 parent: &parent,
                 certificate: &certificate,
-                lineage: &[],
+                lineage: &lineage,
                 children_alive: alive,
             },
             now,
@@ -250,15 +255,23 @@ impl Agent {
         self.remember_issued(
             hash,
             TargetKind::SpawnCertificate,
-            vec![certificate.0.clone()],
+            lineage
+                .iter()
+                .chain([&certificate])
+                .map(|c| c.0.clone())
+                .collect(),
             child.did(),
             options.lifetime_secs,
         );
+        let mut full = lineage;
+        full.push(certificate.clone());
         self.done(
             op,
             Ok(Outcome::Spawned(Box::new(Spawned {
                 identity: child,
                 certificate,
+                lineage: full,
+                credential: self.local.card().credential.clone(),
                 record: recorded,
             }))),
         );
@@ -299,6 +312,7 @@ impl Agent {
             bytes,
         }));
         self.event(Event::Revocation { revoker, target });
+        self.cut_off_lineage(&target);
     }
 
     /// Revoke a link we issued: in force here at once, gossiped, and

@@ -14,6 +14,7 @@ use serde_bytes::ByteBuf;
 use crate::agent::Agent;
 use crate::conversation::Phase;
 use crate::io::{Effect, Event, InboundId, Request, RequestId, Response};
+use crate::lineage::LineageVerifier;
 use crate::wire::{IatpRequest, IatpResponse};
 
 /// How long a refused peer may keep its connection to read the refusal.
@@ -24,13 +25,25 @@ pub const REFUSED_GRACE: Duration = Duration::from_secs(1);
 pub const LISTENER_STARTS_AFTER: Duration = Duration::from_secs(2);
 
 impl Agent {
-    fn context<'a>(&'a self, trust: &'a dyn mesh_iatp::handshake::PeerTrust) -> Context<'a> {
+    fn context<'a>(
+        &'a self,
+        trust: &'a dyn mesh_iatp::handshake::PeerTrust,
+        lineage: &'a LineageVerifier<'a>,
+    ) -> Context<'a> {
         Context {
             local: &self.local,
             bundle: &self.bundle,
             revoked: &self.revoked_credentials,
             trust,
             config: &self.handshake,
+            lineage,
+        }
+    }
+
+    fn lineage_verifier(&self) -> LineageVerifier<'_> {
+        LineageVerifier {
+            revocations: &self.k.revocations,
+            skew_secs: self.handshake.max_skew_secs,
         }
     }
 
@@ -89,12 +102,17 @@ impl Agent {
         let now = self.now.wall;
         let started = {
             let view = self.k.trust.view(now);
+            let lineage = LineageVerifier {
+                revocations: &self.k.revocations,
+                skew_secs: self.handshake.max_skew_secs,
+            };
             let ctx = Context {
                 local: &self.local,
                 bundle: &self.bundle,
                 revoked: &self.revoked_credentials,
                 trust: &view,
                 config: &self.handshake,
+                lineage: &lineage,
             };
             Initiator::start(ctx, remote, now, &mut self.rng)
         };
@@ -245,10 +263,27 @@ impl Agent {
     fn learn_session(&mut self, session: &Session) {
         let remote = session.remote.clone();
         self.handshaking.remove(&remote);
-        self.k
-            .trust
-            .register_from_policy(remote.clone(), &session.policy);
-        self.k.orgs.insert(remote.clone(), session.policy.clone());
+        // A spawned peer gets its certificate's ceiling and capabilities,
+        // and its lineage goes to the gate.
+        let policy = match &session.spawned {
+            Some(spawned) => {
+                self.k
+                    .lineages
+                    .insert(remote.clone(), spawned.lineage.clone());
+                let parent = self
+                    .k
+                    .orgs
+                    .contains_key(&spawned.parent)
+                    .then(|| self.k.trust.score(&spawned.parent, self.now.wall));
+                crate::lineage::narrowed(&session.policy, spawned, parent)
+            }
+            None => {
+                self.k.lineages.remove(&remote);
+                session.policy.clone()
+            }
+        };
+        self.k.trust.register_from_policy(remote.clone(), &policy);
+        self.k.orgs.insert(remote.clone(), policy);
         self.k.gate.add_root(remote.clone());
         self.sessions.insert(remote.clone(), session.clone());
         self.emit(Effect::Persist(crate::Fact::Met {
@@ -296,12 +331,17 @@ impl Agent {
                 }
                 (IatpRequest::Hello(bytes), Some(Phase::Connected | Phase::Initiating(..))) => {
                     let view = self.k.trust.view(now);
+                    let lineage = LineageVerifier {
+                        revocations: &self.k.revocations,
+                        skew_secs: self.handshake.max_skew_secs,
+                    };
                     let ctx = Context {
                         local: &self.local,
                         bundle: &self.bundle,
                         revoked: &self.revoked_credentials,
                         trust: &view,
                         config: &self.handshake,
+                        lineage: &lineage,
                     };
                     Responder::on_hello(ctx, remote, &bytes, now, &mut self.nonces, &mut self.rng)
                         .map(|(pending, response)| {
@@ -314,7 +354,8 @@ impl Agent {
                 }
                 (IatpRequest::Confirm(bytes), Some(Phase::Responding(pending))) => {
                     let view = self.k.trust.view(now);
-                    let ctx = self.context(&view);
+                    let lineage = self.lineage_verifier();
+                    let ctx = self.context(&view, &lineage);
                     pending
                         .on_confirm(ctx, &bytes, now)
                         .map(|session| (IatpResponse::Accepted, Phase::Established, Some(session)))
@@ -399,7 +440,8 @@ impl Agent {
                 let now = self.now.wall;
                 let outcome = {
                     let view = self.k.trust.view(now);
-                    waiting.on_response(self.context(&view), &bytes, now)
+                    let lineage = self.lineage_verifier();
+                    waiting.on_response(self.context(&view, &lineage), &bytes, now)
                 };
                 match outcome {
                     Ok((session, confirm)) => {

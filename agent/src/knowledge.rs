@@ -50,8 +50,12 @@ pub struct Knowledge {
     pub gate: Gate,
     /// Revocations learned.
     pub revocations: RevocationSet,
-    /// Org policy of every agent met (by handshake), for the gate.
+    /// Org policy of every agent met (by handshake), for the gate; a
+    /// spawned agent's narrowed to its certificate.
     pub orgs: HashMap<Did, OrgPolicy>,
+    /// Spawned agents' lineages (certificate hashes, first spawn first),
+    /// this agent's own included, for the gate.
+    pub lineages: HashMap<Did, Vec<LinkHash>>,
     /// Links this agent issued, by hash.
     pub issued: HashMap<LinkHash, Issued>,
     /// Grant chains given to this agent, by the hash of their last link.
@@ -82,6 +86,7 @@ impl Knowledge {
             gate,
             revocations: RevocationSet::default(),
             orgs: HashMap::new(),
+            lineages: HashMap::new(),
             issued: HashMap::new(),
             held: HashMap::new(),
             recent_records: VecDeque::new(),
@@ -217,17 +222,19 @@ impl Knowledge {
         let view = GateView {
             trust: &self.trust,
             orgs: &self.orgs,
+            lineages: &self.lineages,
             now,
         };
         self.gate.decide(request, &view, &self.revocations, now)
     }
 }
 
-/// The gate's view of agents: live trust scores and the org policies the
-/// handshakes established.
+/// The gate's view of agents: live trust scores, and the org policies and
+/// lineages the handshakes established.
 struct GateView<'a> {
     trust: &'a TrustEngine,
     orgs: &'a HashMap<Did, OrgPolicy>,
+    lineages: &'a HashMap<Did, Vec<LinkHash>>,
     now: Timestamp,
 }
 
@@ -240,8 +247,7 @@ impl Peers for GateView<'_> {
         self.orgs.get(agent)
     }
 
-    fn lineage(&self, _agent: &Did) -> &[LinkHash] {
-        // Cards do not carry spawn lineages yet (issue 14 enforces them).
-        &[]
+    fn lineage(&self, agent: &Did) -> &[LinkHash] {
+        self.lineages.get(agent).map_or(&[], Vec::as_slice)
     }
 }

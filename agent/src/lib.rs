@@ -39,6 +39,7 @@ mod handshake;
 pub mod io;
 pub mod knowledge;
 pub mod limits;
+mod lineage;
 mod refusal;
 mod restore;
 pub mod sim;

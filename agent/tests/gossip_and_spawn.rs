@@ -107,8 +107,11 @@ fn a_revoked_child_frees_its_place_in_the_budget_and_a_live_child_joins_the_mesh
     );
     assert!(matches!(spawn(&mut mesh, 0), Some(Ok(Outcome::Spawned(_)))));
 
-    // The second child runs as an agent of its parent's org and joins.
-    let child = mesh.add_agent_as(acme, "child", children[1].identity.clone(), |_| {});
+    // The second child runs on its lineage (no credential of its own) and
+    // joins.
+    let child = mesh
+        .add_spawned("child", &children[1])
+        .unwrap_or_else(|| panic!("the child's card is valid"));
     mesh.connect(child, 0);
     assert!(
         mesh.run_until(LIMIT, |m| m.agent(child).session(m.did(0)).is_some()

@@ -12,7 +12,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mesh_iatp::credential::RevokedCredentials;
 use mesh_iatp::handshake::{
-    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NonceCache, Responder,
+    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NoLineage, NonceCache, Responder,
 };
 use mesh_iatp::testing::{FIXTURE_NOW, Federation, identity};
 use mesh_iatp::{Signature, TrustBundle};
@@ -46,6 +46,7 @@ impl World {
             revoked: &self.revoked,
             trust: &InitialTrust,
             config: &self.config,
+            lineage: &NoLineage,
         }
     }
 }

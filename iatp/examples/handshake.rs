@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use getrandom::SysRng;
 use getrandom::rand_core::UnwrapErr;
 use mesh_iatp::handshake::{
-    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NonceCache, Responder,
+    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NoLineage, NonceCache, Responder,
 };
 use mesh_iatp::{
     AgentCard, CapabilityPattern, Identity, OrgCredential, OrgPolicy, RevokedCredentials, Score,
@@ -42,6 +42,7 @@ fn enrol(org: &Identity, name: &str, offers: &[&str], now: Timestamp) -> LocalAg
             .map(|c| c.parse().expect("valid capability"))
             .collect(),
         versions: vec![mesh_iatp::envelope::PROTOCOL_VERSION],
+        lineage: vec![],
     };
     LocalAgent::new(agent, card).expect("the card describes the agent")
 }
@@ -107,6 +108,7 @@ fn main() {
         revoked: &revoked,
         trust: &InitialTrust,
         config: &config,
+        lineage: &NoLineage,
     };
     let mut bob_nonces = NonceCache::new(4096, config.max_skew_secs);
 

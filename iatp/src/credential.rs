@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::capability::CapabilityPattern;
 use crate::envelope::{self, EnvelopeError, SignedMessage};
+use crate::handshake::{MAX_CERTIFICATE_BYTES, MAX_LINEAGE};
 use crate::{Did, Identity, Timestamp};
 
 /// Most roles one credential may carry.
@@ -204,6 +205,11 @@ pub struct AgentCard {
     pub capabilities: Vec<CapabilityPattern>,
     /// IATP protocol versions it speaks.
     pub versions: Vec<u64>,
+    /// A spawned agent's spawn certificates, first spawn first: the
+    /// credential is then its root ancestor's (PROTOCOL.md §3.2). Empty —
+    /// and absent on the wire — for an agent with its own credential.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lineage: Vec<serde_bytes::ByteBuf>,
 }
 
 impl AgentCard {
@@ -217,6 +223,12 @@ impl AgentCard {
         }
         if self.versions.is_empty() || self.versions.len() > MAX_CARD_VERSIONS {
             return Err("versions list is empty or has more than 8 entries");
+        }
+        if self.lineage.len() > MAX_LINEAGE {
+            return Err("lineage has more than 8 certificates");
+        }
+        if self.lineage.iter().any(|c| c.len() > MAX_CERTIFICATE_BYTES) {
+            return Err("a lineage certificate is over 8 KiB");
         }
         Ok(())
     }

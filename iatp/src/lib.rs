@@ -13,7 +13,7 @@
 //! the same code runs in the libp2p node, in tests and in simulations.
 //!
 //! ```
-//! use mesh_iatp::handshake::{Context, HandshakeConfig, InitialTrust, Initiator, NonceCache, Responder};
+//! use mesh_iatp::handshake::{Context, HandshakeConfig, InitialTrust, Initiator, NoLineage, NonceCache, Responder};
 //! use mesh_iatp::testing::{Federation, FIXTURE_NOW};
 //! use mesh_iatp::RevokedCredentials;
 //! use rand_chacha::rand_core::SeedableRng;
@@ -22,7 +22,7 @@
 //! let alice = fed.agent(&fed.acme, "alice", &["tools/github"]);
 //! let bob = fed.agent(&fed.globex, "bob", &["search"]);
 //! let (revoked, config) = (RevokedCredentials::default(), HandshakeConfig::default());
-//! let ctx = |local| Context { local, bundle: &fed.bundle, revoked: &revoked, trust: &InitialTrust, config: &config };
+//! let ctx = |local| Context { local, bundle: &fed.bundle, revoked: &revoked, trust: &InitialTrust, config: &config, lineage: &NoLineage };
 //! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
 //! let mut nonces = NonceCache::new(1024, config.max_skew_secs);
 //! let now = FIXTURE_NOW;

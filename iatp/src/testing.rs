@@ -113,6 +113,7 @@ impl Federation {
             credential: signed,
             capabilities: caps(offers),
             versions: vec![PROTOCOL_VERSION],
+            lineage: vec![],
         };
         LocalAgent::new(id, card).unwrap_or_else(|e| panic!("fixture card is valid: {e}"))
     }

@@ -11,7 +11,7 @@ use mesh_iatp::credential::{AgentCard, RevokedCredentials, SignedCredential};
 use mesh_iatp::envelope::{self, EnvelopeError};
 use mesh_iatp::handshake::{
     AwaitingConfirm, AwaitingResponse, Context, HandshakeConfig, Hello, InitialTrust, Initiator,
-    LocalAgent, NonceCache, PeerTrust, Refusal, Refused, Responder, Role, Session,
+    LocalAgent, NoLineage, NonceCache, PeerTrust, Refusal, Refused, Responder, Role, Session,
 };
 use mesh_iatp::testing::{FIXTURE_NOW, Federation, every_bit_flip, identity};
 use mesh_iatp::{Did, OrgPolicy, Score, Timestamp};
@@ -66,6 +66,7 @@ impl Mesh {
             revoked: &self.revoked,
             trust: self.trust.as_ref(),
             config: &self.config,
+            lineage: &NoLineage,
         }
     }
 

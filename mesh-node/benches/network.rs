@@ -24,7 +24,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Swarm, noise, tcp, yamux};
 use mesh_iatp::RevokedCredentials;
 use mesh_iatp::handshake::{
-    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NonceCache, Responder,
+    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NoLineage, NonceCache, Responder,
 };
 use mesh_iatp::testing::{FIXTURE_NOW, Federation};
 use mesh_node::node::protocol::FrameCodec;
@@ -117,6 +117,7 @@ impl Pair {
             revoked: &self.revoked,
             trust: &InitialTrust,
             config: &self.config,
+            lineage: &NoLineage,
         };
         let b_peer = *self.b.local_peer_id();
         let started = Instant::now();

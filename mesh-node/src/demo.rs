@@ -97,6 +97,7 @@ fn local_agent(
             .map(|c| CapabilityPattern::parse(c).map_err(|e| anyhow::anyhow!("{c}: {e}")))
             .collect::<Result<_>>()?,
         versions: vec![PROTOCOL_VERSION],
+        lineage: vec![],
     };
     LocalAgent::new(identity, card).map_err(|e| anyhow::anyhow!("agent card: {e}"))
 }

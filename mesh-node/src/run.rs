@@ -57,6 +57,7 @@ fn agent_from(config: &NodeConfigFile) -> Result<LocalAgent> {
             })
             .collect::<Result<_>>()?,
         versions: vec![PROTOCOL_VERSION],
+        lineage: vec![],
     };
     LocalAgent::new(identity, card).map_err(|e| anyhow::anyhow!("agent card: {e}"))
 }

@@ -110,6 +110,7 @@ fn agent(
         credential,
         capabilities: vec![],
         versions: vec![PROTOCOL_VERSION],
+        lineage: vec![],
     };
     LocalAgent::new(id, card).map_err(|e| ProtocolError::Setup(format!("card: {e}")))
 }

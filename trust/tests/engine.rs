@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mesh_iatp::credential::RevokedCredentials;
-use mesh_iatp::handshake::{Context, HandshakeConfig, Initiator, NonceCache, Refusal, Responder};
+use mesh_iatp::handshake::{
+    Context, HandshakeConfig, Initiator, NoLineage, NonceCache, Refusal, Responder,
+};
 use mesh_iatp::testing::{FIXTURE_NOW, Federation, identity};
 use mesh_iatp::{Identity, Score};
 use mesh_trust::report::seal_report;
@@ -288,6 +290,7 @@ fn the_handshake_refuses_a_peer_the_engine_distrusts() {
             revoked: &revoked,
             trust: &view,
             config: &config,
+            lineage: &NoLineage,
         };
         let mut r = ChaCha20Rng::seed_from_u64(seed);
         let (_, hello) = Initiator::start(ctx(&alice), bob.peer_id(), NOW, &mut r).expect("hello");

@@ -10,6 +10,7 @@
 //! next tick, as a node redials its bootstrap peers.
 
 mod drive;
+mod members;
 mod network;
 mod store;
 
@@ -208,6 +209,16 @@ impl Mesh {
         tune: impl Fn(&mut AgentConfig) + 'static,
     ) -> usize {
         let local = self.local_agent(org, name, identity);
+        self.add_local(local, name, tune)
+    }
+
+    /// Add an agent as `local` says (its key and card).
+    fn add_local(
+        &mut self,
+        local: LocalAgent,
+        name: &str,
+        tune: impl Fn(&mut AgentConfig) + 'static,
+    ) -> usize {
         let did = local.identity().did().clone();
         let bundle = self.bundle();
         let seed = self.seed;
@@ -263,6 +274,7 @@ impl Mesh {
             credential,
             capabilities: org.policy.capabilities.clone(),
             versions: vec![PROTOCOL_VERSION],
+            lineage: vec![],
         };
         match credential.sign(&org.identity) {
             Ok(signed) => match LocalAgent::new(identity.clone(), card(signed)) {
@@ -455,14 +467,6 @@ impl Mesh {
         node.inbound.clear();
         node.outbound.clear();
         node.gossip.clear();
-    }
-
-    /// Crash agent `n` and lose its store, as a node whose database was
-    /// deleted: restarted, it begins a new log under the same key.
-    pub fn lose_store(&mut self, n: usize) {
-        self.crash(n);
-        let did = self.did(n).clone();
-        self.nodes[n].store = MemoryStore::new(&did);
     }
 
     /// Start (or restart) agent `n` from its store.

@@ -28,10 +28,14 @@
 //!   revoked; the card may only offer what the org's policy allows; the
 //!   peer's trust must reach our floor.
 
+mod lineage;
 mod messages;
 mod refusal;
 mod replay;
 
+pub use lineage::{
+    LineageCheck, LineageRefusal, MAX_CERTIFICATE_BYTES, MAX_LINEAGE, NoLineage, Spawned,
+};
 pub use messages::{Confirm, Hello, MAX_HANDSHAKE_MESSAGE, Response};
 pub use refusal::{Refusal, Refused};
 pub use replay::{HELLOS_PER_INITIATOR, NonceCache};
@@ -136,6 +140,8 @@ pub struct Context<'a> {
     pub trust: &'a dyn PeerTrust,
     /// Tunables.
     pub config: &'a HandshakeConfig,
+    /// Verifies spawned agents' lineages ([`NoLineage`] accepts none).
+    pub lineage: &'a dyn LineageCheck,
 }
 
 /// Which side of the handshake a session was on.
@@ -164,6 +170,8 @@ pub struct Session {
     pub policy: OrgPolicy,
     /// The peer's trust score when admitted.
     pub admitted_score: Score,
+    /// For a spawned peer, what its verified lineage admits.
+    pub spawned: Option<Spawned>,
     /// Protocol version agreed.
     pub version: u64,
     /// SHA-256(Hello ‖ Response): identical on both sides; names the session.
@@ -199,6 +207,7 @@ struct Admitted {
     credential: OrgCredential,
     policy: OrgPolicy,
     score: Score,
+    spawned: Option<Spawned>,
 }
 
 fn refused(refusal: Refusal) -> Refused {
@@ -440,6 +449,7 @@ fn session(
         credential: admitted.credential,
         policy: admitted.policy,
         admitted_score: admitted.score,
+        spawned: admitted.spawned,
         version: PROTOCOL_VERSION,
         transcript_hash,
     }
@@ -513,24 +523,39 @@ fn admit(ctx: Context<'_>, card: AgentCard, now: Timestamp) -> Result<Admitted, 
     // Verified under the claimed org's key, so `credential.org` is the
     // org whose policy this is.
     let credential = card.credential.verify_signature()?;
-    if credential.agent != card.did {
-        return Err(Refusal::CredentialSubjectMismatch {
-            credential_agent: credential.agent,
-            card_agent: card.did.clone(),
-        });
-    }
     credential.check_window(now, ctx.config.max_skew_secs)?;
-    if let Some(cap) = card
-        .capabilities
-        .iter()
-        .find(|c| !allowed_by(c, &policy.capabilities))
-    {
+    // An agent with its own credential, or a spawned one whose lineage
+    // runs from the credential's agent down to it.
+    let spawned = if card.lineage.is_empty() {
+        if credential.agent != card.did {
+            return Err(Refusal::CredentialSubjectMismatch {
+                credential_agent: credential.agent,
+                card_agent: card.did.clone(),
+            });
+        }
+        None
+    } else {
+        let spawned =
+            ctx.lineage
+                .check(&card.lineage, &credential.agent, &card.did, policy, now)?;
+        Some(spawned)
+    };
+    let not_allowed = |c: &&crate::CapabilityPattern| {
+        !allowed_by(c, &policy.capabilities)
+            || spawned
+                .as_ref()
+                .is_some_and(|s| !allowed_by(c, &s.capabilities))
+    };
+    if let Some(cap) = card.capabilities.iter().find(not_allowed) {
         return Err(Refusal::CapabilityNotAllowed {
             org: policy.name.clone(),
             capability: cap.to_string(),
         });
     }
-    let score = ctx.trust.score(&card.did, policy).min(policy.trust_ceiling);
+    let ceiling = spawned.as_ref().map_or(policy.trust_ceiling, |s| {
+        s.trust_ceiling.min(policy.trust_ceiling)
+    });
+    let score = ctx.trust.score(&card.did, policy).min(ceiling);
     if score < ctx.config.trust_floor {
         return Err(Refusal::BelowTrustFloor {
             score,
@@ -542,5 +567,6 @@ fn admit(ctx: Context<'_>, card: AgentCard, now: Timestamp) -> Result<Admitted, 
         credential,
         policy: policy.clone(),
         score,
+        spawned,
     })
 }

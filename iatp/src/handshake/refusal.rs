@@ -147,6 +147,22 @@ pub enum Refusal {
     /// before any signature is checked.
     #[error("too many Hellos from this agent; slow down")]
     RateLimited,
+    /// A spawned agent's lineage does not verify (or spawned agents are
+    /// not accepted here).
+    #[error("invalid lineage: {0}")]
+    LineageInvalid(String),
+    /// A certificate in a spawned agent's lineage is revoked.
+    #[error("lineage revoked: {0}")]
+    LineageRevoked(String),
+}
+
+impl From<crate::handshake::LineageRefusal> for Refusal {
+    fn from(e: crate::handshake::LineageRefusal) -> Self {
+        match e {
+            crate::handshake::LineageRefusal::Revoked(_) => Refusal::LineageRevoked(e.to_string()),
+            other => Refusal::LineageInvalid(other.to_string()),
+        }
+    }
 }
 
 impl Refusal {
@@ -176,6 +192,8 @@ impl Refusal {
             Refusal::ReplayCacheFull => 21,
             Refusal::TimedOut { .. } => 22,
             Refusal::RateLimited => 23,
+            Refusal::LineageInvalid(_) => 24,
+            Refusal::LineageRevoked(_) => 25,
         }
     }
 
@@ -205,6 +223,8 @@ impl Refusal {
             Refusal::ReplayCacheFull => "replay_cache_full",
             Refusal::TimedOut { .. } => "timed_out",
             Refusal::RateLimited => "rate_limited",
+            Refusal::LineageInvalid(_) => "lineage_invalid",
+            Refusal::LineageRevoked(_) => "lineage_revoked",
         }
     }
 }

@@ -169,6 +169,7 @@ pub fn local_agent(org: &Identity, name: &str) -> mesh_iatp::handshake::LocalAge
         credential,
         capabilities: vec![],
         versions: vec![mesh_iatp::envelope::PROTOCOL_VERSION],
+        lineage: vec![],
     };
     mesh_iatp::handshake::LocalAgent::new(id, card).unwrap()
 }
