@@ -141,13 +141,32 @@ async fn handshakes_feed_trust_and_the_trust_floor_refuses_over_the_network() {
         "acme starts at 500: {alice_score}"
     );
 
-    // eve's signature verified before her org was refused: accountable, so
-    // bob records a handshake failure against her (unknown org: starts at 300).
+    // eve's org is refused before any signature is checked: nothing she
+    // provably sent, so nothing recorded (an unknown org's agent: 300).
     assert!(eve.node.connect(bob.addr.clone()).await.is_err());
     let eve_score = bob.node.trust_of(&eve_did).await.unwrap().get();
+    assert_eq!(eve_score, 300, "an unverified refusal is nobody's fault");
+
+    // dave's Hello verifies, then his expired credential is refused:
+    // accountable, so bob records a handshake failure against him.
+    let dave = node(
+        &fed,
+        fed.agent_with_window(
+            &fed.acme,
+            "dave",
+            &[],
+            FIXTURE_NOW.minus_secs(10 * 86_400),
+            FIXTURE_NOW.minus_secs(86_400),
+        ),
+        &dir.path().join("d"),
+        15,
+    )
+    .await;
+    assert!(dave.node.connect(bob.addr.clone()).await.is_err());
+    let dave_score = bob.node.trust_of(dave.node.did()).await.unwrap().get();
     assert!(
-        eve_score < 300,
-        "a refused handshake lowers trust: {eve_score}"
+        dave_score < 500,
+        "a refused handshake lowers trust: {dave_score}"
     );
 
     // bob holds severe evidence against carol: she is refused at the floor.

@@ -288,6 +288,7 @@ impl AwaitingResponse {
         )
         .map_err(refused)?;
         let remote = check_card_key(&claimed.card, self.remote_peer).map_err(refused)?;
+        let policy = screen(&ctx, &claimed.card).map_err(refused)?;
         let response = unverified.verify(&remote).map_err(|e| refused(e.into()))?;
         let blame = blame(&remote);
 
@@ -302,7 +303,7 @@ impl AwaitingResponse {
             )));
         }
         check_time(response.time, now, ctx.config.max_skew_secs).map_err(blame)?;
-        let admitted = admit(ctx, response.card, now).map_err(blame)?;
+        let admitted = admit(ctx, response.card, policy, now).map_err(blame)?;
         let transcript_hash = hash_concat(&[&self.hello_bytes, bytes]);
         let confirm = Confirm {
             from: ctx.local.peer_id,
@@ -345,11 +346,12 @@ impl Responder {
         let claimed = unverified.claimed();
         check_binding(ctx.local.peer_id, remote_peer, claimed.from, claimed.to).map_err(refused)?;
         let remote = check_card_key(&claimed.card, remote_peer).map_err(refused)?;
+        let policy = screen(&ctx, &claimed.card).map_err(refused)?;
         let hello = unverified.verify(&remote).map_err(|e| refused(e.into()))?;
         let blame = blame(&remote);
 
         check_time(hello.time, now, ctx.config.max_skew_secs).map_err(blame)?;
-        let admitted = admit(ctx, hello.card, now).map_err(blame)?;
+        let admitted = admit(ctx, hello.card, policy, now).map_err(blame)?;
         nonces
             .check_and_insert(&remote, hello.nonce, now)
             .map_err(blame)?;
@@ -500,26 +502,34 @@ fn check_time(sent: Timestamp, now: Timestamp, skew_secs: u64) -> Result<(), Ref
     Ok(())
 }
 
-/// Everything about a (signature-verified) card: limits, version,
-/// credential, bundle policy, capabilities and trust floor.
-fn admit(ctx: Context<'_>, card: AgentCard, now: Timestamp) -> Result<Admitted, Refusal> {
+/// The checks that cost no signature: the card's limits and version, its
+/// credential's revocation, and its claimed org's place in the bundle. Run
+/// before the message's own signature, so a message failing them costs no
+/// verification at all — and, unverified, is attributed to nobody.
+fn screen<'a>(ctx: &Context<'a>, card: &AgentCard) -> Result<&'a OrgPolicy, Refusal> {
     card.check_limits().map_err(Refusal::InvalidCard)?;
     if !card.versions.contains(&PROTOCOL_VERSION) {
         return Err(Refusal::NoCommonVersion {
             offered: card.versions.clone(),
         });
     }
-    // A hash and a lookup before the credential's signature: Hellos under
-    // a revoked credential or from an org not accepted cost one
-    // verification (the Hello's), not two.
     if ctx.revoked.is_revoked(&card.credential.digest()) {
         return Err(Refusal::CredentialRevoked);
     }
     let claimed_org = card.credential.claimed_org()?;
-    let policy = ctx
-        .bundle
+    ctx.bundle
         .policy_for(&claimed_org)
-        .ok_or(Refusal::OrgNotInBundle { org: claimed_org })?;
+        .ok_or(Refusal::OrgNotInBundle { org: claimed_org })
+}
+
+/// Everything about a signature-verified card that [`screen`] did not
+/// check (`policy` is what it found).
+fn admit(
+    ctx: Context<'_>,
+    card: AgentCard,
+    policy: &OrgPolicy,
+    now: Timestamp,
+) -> Result<Admitted, Refusal> {
     // Verified under the claimed org's key, so `credential.org` is the
     // org whose policy this is.
     let credential = card.credential.verify_signature()?;
