@@ -199,6 +199,11 @@ pub struct AggregationConfig {
     /// reporter beyond it displaces the least credible one held, if that
     /// one is no more credible than the newcomer; otherwise it is refused.
     pub max_reporters: usize,
+    /// Of those, most reporters of credibility 0 (not pre-trusted) held
+    /// (default 256). Their reports weigh nothing until someone credible
+    /// vouches for them, so a flood of fresh keys fills this quota, not the
+    /// store; a new one beyond it is refused (`crowded`).
+    pub max_unproven_reporters: usize,
     /// Reports older than this are left out of aggregation (default 1 day).
     pub report_ttl_secs: u64,
     /// Reports dated further than this in the future are refused (default 60 s).
@@ -215,6 +220,7 @@ impl Default for AggregationConfig {
             prior_mass: 1.0,
             max_report_entries: 1024,
             max_reporters: 4096,
+            max_unproven_reporters: 256,
             report_ttl_secs: 86_400,
             max_clock_skew_secs: 60,
         }

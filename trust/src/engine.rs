@@ -244,11 +244,25 @@ impl TrustEngine {
             }
         }
         let reporter = report.reporter.clone();
-        if !self.reports.contains_key(&reporter) && self.reports.len() >= agg.max_reporters {
-            self.make_room_for(&reporter)?;
+        if !self.reports.contains_key(&reporter) {
+            if self.unproven(&reporter) {
+                let held = self.reports.keys().filter(|d| self.unproven(d)).count();
+                if held >= agg.max_unproven_reporters {
+                    return Err(ReportError::Crowded { reporter, held });
+                }
+            }
+            if self.reports.len() >= agg.max_reporters {
+                self.make_room_for(&reporter)?;
+            }
         }
         self.reports.insert(reporter.clone(), report);
         Ok((ReportOutcome::Accepted, reporter))
+    }
+
+    /// A reporter no aggregation has given any credibility (and not
+    /// pre-trusted): its report weighs nothing yet.
+    fn unproven(&self, reporter: &Did) -> bool {
+        self.credibility(reporter) == 0.0 && !self.pre_trusted.contains(reporter)
     }
 
     /// The store is full: the least credible reporter held (never a

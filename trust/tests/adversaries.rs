@@ -52,9 +52,13 @@ fn report(from: &Identity, sequence: u64, entries: Vec<(Did, u16, u32)>) -> Vec<
 /// The evaluating node: honest[0], pre-trusting honest[0..3], every agent
 /// registered with the same generous policy (initial 500, ceiling 1000), so
 /// only the aggregation protects it.
+/// An engine that holds every report it is sent: the unproven-reporter
+/// quota (tested on its own below) would refuse the sybils, and these
+/// tests show what the weighting does with them held.
 fn evaluator(honest: &[Identity], all: &[&Identity]) -> TrustEngine {
-    let mut engine =
-        TrustEngine::new(honest[0].did().clone(), TrustConfig::default()).expect("config");
+    let mut config = TrustConfig::default();
+    config.aggregation.max_unproven_reporters = usize::MAX;
+    let mut engine = TrustEngine::new(honest[0].did().clone(), config).expect("config");
     for h in &honest[1..3] {
         engine.add_pre_trusted(h.did().clone());
     }
@@ -473,4 +477,49 @@ fn a_flood_of_reporters_never_displaces_a_credible_one() {
         "no room among the credible"
     );
     assert_eq!(full.reporters(), 3);
+}
+
+/// Issue 14, the patient flood: fresh keys under the gossip rate limit are
+/// each valid, so only a quota on reporters nobody vouches for keeps them
+/// from filling the store (in a real node: 41 → 93 MB for 4,000 reports of
+/// 64 entries without it). Credible and pre-trusted reporters still get in.
+#[test]
+fn fresh_keys_fill_only_the_unproven_quota() {
+    let honest: Vec<Identity> = (0..4).map(|i| identity(&format!("honest {i}"))).collect();
+    let mut config = TrustConfig::default();
+    config.aggregation.max_unproven_reporters = 16;
+    let mut engine = TrustEngine::new(honest[0].did().clone(), config).unwrap();
+    engine.add_pre_trusted(honest[1].did().clone());
+    for h in &honest {
+        engine.register_agent(h.did().clone(), Score::saturating(500), Score::MAX);
+    }
+    // The pre-trusted honest 1 vouches for honest 2.
+    let vouch = vec![(honest[2].did().clone(), 900, 50)];
+    engine
+        .receive_report(&report(&honest[1], 1, vouch), NOW)
+        .unwrap();
+    engine.refresh(NOW);
+    assert!(engine.credibility(honest[2].did()) > 0.0);
+
+    let mut crowded = 0;
+    for i in 0..100 {
+        let fresh = identity(&format!("patient throwaway {i}"));
+        match engine.receive_report(&report(&fresh, 1, vec![]), NOW) {
+            Ok(_) => {}
+            Err(mesh_trust::ReportError::Crowded { .. }) => crowded += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        crowded,
+        100 - 16,
+        "only the quota of unproven reporters is held"
+    );
+    assert_eq!(engine.reporters(), 1 + 16);
+    // A credible reporter is not counted against the quota.
+    let entries = vec![(honest[3].did().clone(), 700, 5)];
+    engine
+        .receive_report(&report(&honest[2], 1, entries), NOW)
+        .unwrap();
+    assert!(engine.holds_report_from(honest[2].did()));
 }
