@@ -315,6 +315,28 @@ impl Agent {
         self.cut_off_lineage(&target);
     }
 
+    /// A certificate was revoked: every session with an agent under it
+    /// ends (after a grace for a `revoke` record to be co-signed); new
+    /// handshakes are refused by `crate::lineage::LineageVerifier`.
+    pub(crate) fn cut_off_lineage(&mut self, target: &LinkHash) {
+        let mut under: Vec<Did> = self
+            .k
+            .lineages
+            .iter()
+            .filter(|(agent, lineage)| {
+                lineage.contains(target) && self.sessions.contains_key(*agent)
+            })
+            .map(|(agent, _)| agent.clone())
+            .collect();
+        under.sort();
+        for peer in under {
+            self.emit(Effect::Disconnect {
+                peer,
+                after: crate::handshake::REFUSED_GRACE,
+            });
+        }
+    }
+
     /// Revoke a link we issued: in force here at once, gossiped, and
     /// co-signed as a `revoke` record with the audience if it is connected.
     pub(crate) fn revoke(&mut self, op: OpId, target: LinkHash, reason: &str) {

@@ -44,7 +44,7 @@ pub(crate) enum Pending {
     /// Our anti-entropy digest, round `round`.
     Sync { to: Did, round: u32 },
     /// Checking a checkpoint smaller than the one cosigned is its prefix.
-    Prefix(Box<crate::fork::PrefixCheck>),
+    Prefix(Box<PrefixCheck>),
     /// The inclusion proof of a cosigned checkpoint's last leaf.
     Anchor {
         to: Did,
@@ -124,4 +124,13 @@ pub(crate) struct Witnessing {
     pub(crate) cp: Checkpoint,
     pub(crate) note: Vec<u8>,
     pub(crate) old: u64,
+}
+
+/// A check of a checkpoint smaller than the one cosigned.
+pub(crate) struct PrefixCheck {
+    pub(crate) peer: Did,
+    pub(crate) cp: Checkpoint,
+    pub(crate) note: Vec<u8>,
+    /// The cosigned `(size, root)` it must be a prefix of.
+    pub(crate) held: (u64, mesh_ledger::merkle::Hash),
 }

@@ -22,41 +22,10 @@ use serde_bytes::ByteArray;
 
 use crate::agent::Agent;
 use crate::commands::proof_hashes;
-use crate::conversation::Pending;
+use crate::conversation::{Pending, PrefixCheck};
 use crate::io::{Effect, Event, Request};
+use crate::knowledge::Anchor;
 use crate::wire::{ActionRequest, ActionResponse};
-
-/// Logs whose anchor is kept; past this the oldest anchor is dropped.
-pub const MAX_ANCHORS: usize = 1024;
-
-/// The last leaf of a cosigned checkpoint, proven under its root.
-#[derive(Debug, Clone)]
-pub struct Anchor {
-    /// The owner's signed checkpoint note.
-    pub note: Vec<u8>,
-    /// Its size.
-    pub size: u64,
-    /// The leaf's index (`size - 1`).
-    pub index: u64,
-    /// The leaf's hash.
-    pub leaf: Hash,
-    /// Its inclusion proof under the note's root.
-    pub proof: Vec<Hash>,
-}
-
-/// A check of a checkpoint smaller than the one cosigned.
-pub(crate) struct PrefixCheck {
-    pub(crate) peer: Did,
-    pub(crate) cp: Checkpoint,
-    pub(crate) note: Vec<u8>,
-    /// The cosigned `(size, root)` it must be a prefix of.
-    pub(crate) held: (u64, Hash),
-}
-
-/// A refusal that is about us (no session, our rate), not the owner's log.
-pub(crate) fn about_us(rule: &str) -> bool {
-    matches!(rule, "no_session" | "rate_limited")
-}
 
 /// An `Included` answer: the record's leaf hash if the proof verifies
 /// under `root`.
@@ -130,7 +99,7 @@ impl Agent {
                     }),
                 Err(e) => Some(e),
             },
-            ActionResponse::Refused { rule, reason, .. } if about_us(&rule) => {
+            ActionResponse::Refused { rule, reason, .. } if crate::refusal::about_the_asker(&rule) => {
                 return self.event(Event::Rejected {
                     peer: c.peer,
                     what: "checkpoint",
@@ -186,7 +155,7 @@ impl Agent {
         response: ActionResponse,
     ) {
         if let ActionResponse::Refused { rule, .. } = &response
-            && about_us(rule)
+            && crate::refusal::about_the_asker(rule)
         {
             return;
         }

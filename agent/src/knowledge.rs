@@ -42,6 +42,24 @@ pub struct Issued {
 /// Checkpoint notes of one log by size: (root, note).
 pub type SeenNotes = BTreeMap<u64, ([u8; 32], Vec<u8>)>;
 
+/// Logs whose anchor is kept; past this the oldest anchor is dropped.
+pub const MAX_ANCHORS: usize = 1024;
+
+/// The last leaf of a cosigned checkpoint, proven under its root.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    /// The owner's signed checkpoint note.
+    pub note: Vec<u8>,
+    /// Its size.
+    pub size: u64,
+    /// The leaf's index (`size - 1`).
+    pub index: u64,
+    /// The leaf's hash.
+    pub leaf: mesh_ledger::merkle::Hash,
+    /// Its inclusion proof under the note's root.
+    pub proof: Vec<mesh_ledger::merkle::Hash>,
+}
+
 /// The agent's knowledge.
 pub struct Knowledge {
     /// Direct and gossiped trust.
@@ -69,8 +87,8 @@ pub struct Knowledge {
     /// Checkpoint notes seen per origin, by size.
     pub seen_notes: HashMap<String, SeenNotes>,
     /// The last leaf of each log's cosigned checkpoint, proven
-    /// ([`crate::fork`]), oldest first.
-    pub anchors: HashMap<String, crate::fork::Anchor>,
+    /// (`fork.rs`), oldest first.
+    pub anchors: HashMap<String, Anchor>,
     anchor_order: VecDeque<String>,
     /// Equivocation proofs held, by offender (to pass on at sync).
     pub proofs: BTreeMap<Did, Vec<u8>>,
@@ -110,12 +128,12 @@ impl Knowledge {
     }
 
     /// Keep `origin`'s anchor, replacing its last; at most
-    /// [`crate::fork::MAX_ANCHORS`] logs, the oldest dropped first.
-    pub fn keep_anchor(&mut self, origin: String, anchor: crate::fork::Anchor) {
+    /// [`MAX_ANCHORS`] logs, the oldest dropped first.
+    pub fn keep_anchor(&mut self, origin: String, anchor: Anchor) {
         if self.anchors.insert(origin.clone(), anchor).is_none() {
             self.anchor_order.push_back(origin);
         }
-        while self.anchors.len() > crate::fork::MAX_ANCHORS {
+        while self.anchors.len() > MAX_ANCHORS {
             match self.anchor_order.pop_front() {
                 Some(old) => self.anchors.remove(&old),
                 None => break,

@@ -1,19 +1,12 @@
 //! Spawned agents over the wire (DELEGATION.md §3.1): the handshake's
-//! check of a card's spawn-certificate chain, and what a verified lineage
-//! changes here — the child's org policy narrowed to its certificate, its
-//! lineage known to the gate, and every session under a revoked
-//! certificate cut off.
+//! check of a card's spawn-certificate chain, and the child's org policy
+//! narrowed to its certificate. (Cutting off the sessions under a revoked
+//! certificate is `Agent::cut_off_lineage`, in `commands.rs`.)
 
-use mesh_delegation::{
-    LinkHash, RevocationSet, SignedSpawnCertificate, policy_capabilities, verify_lineage,
-};
+use mesh_delegation::{RevocationSet, SignedSpawnCertificate, policy_capabilities, verify_lineage};
 use mesh_iatp::handshake::{LineageCheck, LineageRefusal, Spawned};
 use mesh_iatp::{Did, OrgPolicy, Score, Timestamp};
 use serde_bytes::ByteBuf;
-
-use crate::agent::Agent;
-use crate::handshake::REFUSED_GRACE;
-use crate::io::Effect;
 
 /// The handshake's lineage check, against the revocations this agent
 /// knows.
@@ -104,28 +97,4 @@ pub(crate) fn own_certificates(card_lineage: &[ByteBuf]) -> Vec<SignedSpawnCerti
         .iter()
         .map(|c| SignedSpawnCertificate(c.to_vec()))
         .collect()
-}
-
-impl Agent {
-    /// A certificate was revoked: every session with an agent under it
-    /// ends (after a grace for a `revoke` record to be co-signed); new
-    /// handshakes are refused by [`LineageVerifier`].
-    pub(crate) fn cut_off_lineage(&mut self, target: &LinkHash) {
-        let mut under: Vec<Did> = self
-            .k
-            .lineages
-            .iter()
-            .filter(|(agent, lineage)| {
-                lineage.contains(target) && self.sessions.contains_key(*agent)
-            })
-            .map(|(agent, _)| agent.clone())
-            .collect();
-        under.sort();
-        for peer in under {
-            self.emit(Effect::Disconnect {
-                peer,
-                after: REFUSED_GRACE,
-            });
-        }
-    }
 }

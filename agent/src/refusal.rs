@@ -145,6 +145,12 @@ impl ActionRefusal {
     }
 }
 
+/// A refusal (by its rule) that is about the asker — no session, over its
+/// rate — not about what was asked: a witness holds it against nobody.
+pub(crate) fn about_the_asker(rule: &str) -> bool {
+    matches!(rule, "no_session" | "rate_limited")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

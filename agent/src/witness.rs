@@ -195,7 +195,7 @@ impl Agent {
             // our rate), which a later checkpoint retries.
             ActionResponse::Refused { rule, reason, .. } => {
                 let why = format!("no consistency proof ({rule}): {reason}");
-                if crate::fork::about_us(&rule) {
+                if crate::refusal::about_the_asker(&rule) {
                     return self.event(Event::Rejected {
                         peer: w.peer,
                         what: "checkpoint",

@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 
 use crate::capability::CapabilityPattern;
 use crate::envelope::{self, EnvelopeError, SignedMessage};
-use crate::handshake::{MAX_CERTIFICATE_BYTES, MAX_LINEAGE};
 use crate::{Did, Identity, Timestamp};
 
 /// Most roles one credential may carry.
@@ -24,6 +23,10 @@ pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_CARD_CAPABILITIES: usize = 64;
 /// Most protocol versions one card may list.
 pub const MAX_CARD_VERSIONS: usize = 8;
+/// Most spawn certificates a card's lineage may carry.
+pub const MAX_LINEAGE: usize = 8;
+/// Largest spawn certificate in a card's lineage.
+pub const MAX_CERTIFICATE_BYTES: usize = 8 * 1024;
 
 /// An organisation's statement that `agent` belongs to it, with roles, for
 /// a validity window. Signed (envelope type `iatp/org-credential`) by `org`.

@@ -7,14 +7,12 @@
 
 use serde_bytes::ByteBuf;
 
+use super::Refusal;
 use crate::bundle::OrgPolicy;
 use crate::capability::CapabilityPattern;
 use crate::{Did, Score, Timestamp};
 
-/// Most certificates a card's lineage may carry.
-pub const MAX_LINEAGE: usize = 8;
-/// Largest certificate in a card's lineage.
-pub const MAX_CERTIFICATE_BYTES: usize = 8 * 1024;
+pub use crate::credential::{MAX_CERTIFICATE_BYTES, MAX_LINEAGE};
 
 /// What a verified lineage admits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,5 +71,14 @@ impl LineageCheck for NoLineage {
         _: Timestamp,
     ) -> Result<Spawned, LineageRefusal> {
         Err(LineageRefusal::NotAccepted)
+    }
+}
+
+impl From<LineageRefusal> for Refusal {
+    fn from(e: LineageRefusal) -> Self {
+        match e {
+            LineageRefusal::Revoked(_) => Refusal::LineageRevoked(e.to_string()),
+            other => Refusal::LineageInvalid(other.to_string()),
+        }
     }
 }

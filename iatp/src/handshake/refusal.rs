@@ -156,15 +156,6 @@ pub enum Refusal {
     LineageRevoked(String),
 }
 
-impl From<crate::handshake::LineageRefusal> for Refusal {
-    fn from(e: crate::handshake::LineageRefusal) -> Self {
-        match e {
-            crate::handshake::LineageRefusal::Revoked(_) => Refusal::LineageRevoked(e.to_string()),
-            other => Refusal::LineageInvalid(other.to_string()),
-        }
-    }
-}
-
 impl Refusal {
     /// Stable numeric code for logs, metrics and the wire.
     pub fn code(&self) -> u16 {
