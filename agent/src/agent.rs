@@ -576,6 +576,11 @@ impl Agent {
         self.k.seen_notes.len()
     }
 
+    /// The lineage (certificate hashes) of a spawned agent met here.
+    pub fn lineage_of(&self, agent: &Did) -> &[mesh_delegation::LinkHash] {
+        self.k.lineages.get(agent).map_or(&[], Vec::as_slice)
+    }
+
     /// The equivocation proof held against `offender`, if any.
     pub fn equivocation_proof(&self, offender: &Did) -> Option<&[u8]> {
         self.k.proofs.get(offender).map(Vec::as_slice)

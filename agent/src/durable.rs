@@ -102,6 +102,14 @@ pub enum Fact {
         agent: Did,
         /// Its org root.
         org: Did,
+        /// For a spawned agent: its lineage's certificate hashes, first
+        /// spawn first (absent otherwise), so the gate still knows them
+        /// after a restart.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lineage: Vec<ByteBuf>,
+        /// For a spawned agent: its certificate's trust ceiling.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ceiling: Option<mesh_iatp::Score>,
     },
     /// Strikes against a peer so far (replaced at each strike; zero once
     /// it is banned).
@@ -196,6 +204,14 @@ mod tests {
             Fact::Met {
                 agent: did.clone(),
                 org: did.clone(),
+                lineage: vec![],
+                ceiling: None,
+            },
+            Fact::Met {
+                agent: did.clone(),
+                org: did.clone(),
+                lineage: vec![ByteBuf::from(vec![7; 32])],
+                ceiling: Some(mesh_iatp::Score::saturating(600)),
             },
         ];
         for f in &facts {

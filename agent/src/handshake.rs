@@ -286,9 +286,19 @@ impl Agent {
         self.k.orgs.insert(remote.clone(), policy);
         self.k.gate.add_root(remote.clone());
         self.sessions.insert(remote.clone(), session.clone());
+        let spawned = session.spawned.as_ref();
         self.emit(Effect::Persist(crate::Fact::Met {
             agent: remote.clone(),
             org: session.credential.org.clone(),
+            lineage: spawned
+                .map(|s| {
+                    s.lineage
+                        .iter()
+                        .map(|h| ByteBuf::from(h.to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ceiling: spawned.map(|s| s.trust_ceiling),
         }));
         self.observe(remote, EvidenceKind::HandshakeCompleted);
     }

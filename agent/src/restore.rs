@@ -69,8 +69,24 @@ impl Agent {
                         self.k.held.insert(hash, chain);
                     }
                 }
-                Fact::Met { agent, org } => {
-                    if let Some(policy) = self.bundle.policy_for(&org).cloned() {
+                Fact::Met {
+                    agent,
+                    org,
+                    lineage,
+                    ceiling,
+                } => {
+                    if let Some(mut policy) = self.bundle.policy_for(&org).cloned() {
+                        // A spawned agent: its lineage for the gate, its
+                        // certificate's ceiling (its capabilities come
+                        // back with its next handshake).
+                        let hashes: Vec<[u8; 32]> = lineage.iter().filter_map(hash32).collect();
+                        if !hashes.is_empty() {
+                            self.k.lineages.insert(agent.clone(), hashes);
+                        }
+                        if let Some(ceiling) = ceiling {
+                            policy.trust_ceiling = policy.trust_ceiling.min(ceiling);
+                            policy.initial_trust = policy.initial_trust.min(policy.trust_ceiling);
+                        }
                         self.k.trust.register_from_policy(agent.clone(), &policy);
                         self.k.orgs.insert(agent.clone(), policy);
                         self.k.gate.add_root(agent);

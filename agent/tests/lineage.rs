@@ -219,3 +219,24 @@ fn revoking_a_certificate_cuts_off_the_child_and_its_descendants_everywhere() {
         "{after:?}"
     );
 }
+
+/// What a peer learned of a child's lineage survives the peer's restart:
+/// the gate still knows the certificate (so a chain the child issued is
+/// cut off if it is revoked later), and the certificate's ceiling holds
+/// before the child is met again.
+#[test]
+fn a_childs_lineage_and_ceiling_survive_a_peers_restart() {
+    let mut mesh = family(45);
+    let spawned = spawn(&mut mesh, 0);
+    let child = join(&mut mesh, "child", &spawned, &[1]);
+    let did = mesh.did(child).clone();
+    assert_eq!(mesh.agent(1).lineage_of(&did), [spawned.certificate.hash()]);
+    mesh.crash(child);
+    mesh.crash(1);
+    mesh.start(1);
+    assert_eq!(mesh.agent(1).lineage_of(&did), [spawned.certificate.hash()]);
+    assert_eq!(
+        mesh.agent(1).trust().policy(&did).ceiling,
+        Score::saturating(600)
+    );
+}

@@ -272,6 +272,14 @@ fn facts(w: &World, grant: &[u8]) -> Vec<Vec<u8>> {
         Fact::Met {
             agent: did(w.bob.identity().did()),
             org: did(w.fed.globex.did()),
+            lineage: vec![],
+            ceiling: None,
+        },
+        Fact::Met {
+            agent: did(w.bob.identity().did()),
+            org: did(w.fed.globex.did()),
+            lineage: vec![ByteBuf::from(vec![9; 32])],
+            ceiling: Some(Score::saturating(600)),
         },
         Fact::Strikes {
             peer: did(w.bob.identity().did()),
