@@ -430,7 +430,7 @@ impl Agent {
 }
 
 /// Check an `Included` answer against the root the caller holds.
-fn included(
+pub(crate) fn included(
     agent: &Did,
     index: u64,
     size: u64,

@@ -48,10 +48,8 @@ pub(crate) enum Pending {
     /// The inclusion proof of a cosigned checkpoint's last leaf.
     Anchor {
         to: Did,
-        origin: String,
+        cp: Box<Checkpoint>,
         note: Vec<u8>,
-        size: u64,
-        root: mesh_ledger::merkle::Hash,
     },
     /// The anchor's leaf under a checkpoint that failed a check.
     Divergence {

@@ -16,8 +16,7 @@
 use mesh_iatp::Did;
 use mesh_ledger::checkpoint::{Checkpoint, log_verifier};
 use mesh_ledger::equivocation::EquivocationProof;
-use mesh_ledger::merkle::{Hash, verify_consistency, verify_inclusion};
-use mesh_ledger::record::CoSignedRecord;
+use mesh_ledger::merkle::{Hash, verify_consistency};
 use serde_bytes::ByteArray;
 
 use crate::agent::Agent;
@@ -27,24 +26,21 @@ use crate::io::{Effect, Event, Request};
 use crate::knowledge::Anchor;
 use crate::wire::{ActionRequest, ActionResponse};
 
-/// An `Included` answer: the record's leaf hash if the proof verifies
-/// under `root`.
+/// An `Included` answer from `peer`: the record's leaf hash and the proof,
+/// if it verifies under `root` ([`crate::commands::included`]).
 fn included(
+    peer: &Did,
     response: ActionResponse,
     index: u64,
     size: u64,
-    root: &Hash,
+    root: Hash,
 ) -> Result<(Hash, Vec<Hash>), String> {
     let ActionResponse::Included { record, hashes } = response else {
         return Err("an answer that is not an inclusion proof".into());
     };
-    let leaf = CoSignedRecord::from_bytes(&record)
-        .map_err(|e| format!("the included record: {e}"))?
-        .leaf_hash();
-    let proof = proof_hashes(&hashes)?;
-    verify_inclusion(index, size, &leaf, &proof, root)
-        .map_err(|e| format!("an inclusion proof of its own checkpoint fails: {e}"))?;
-    Ok((leaf, proof))
+    crate::commands::included(peer, index, size, root, &record, &hashes)
+        .map(|p| (p.record.leaf_hash(), p.hashes))
+        .map_err(|e| format!("an inclusion proof of its own checkpoint: {e}"))
 }
 
 impl Agent {
@@ -130,10 +126,8 @@ impl Agent {
             id,
             Pending::Anchor {
                 to: peer.clone(),
-                root: cp.root,
+                cp: Box::new(cp.clone()),
                 note,
-                origin: cp.origin.clone(),
-                size,
             },
         );
         self.emit(Effect::Send {
@@ -143,15 +137,12 @@ impl Agent {
         });
     }
 
-    /// The anchor's inclusion proof.
-    #[allow(clippy::too_many_arguments)]
+    /// The anchor's inclusion proof (of `cp`'s last leaf).
     pub(crate) fn on_anchor(
         &mut self,
         peer: &Did,
-        origin: String,
+        cp: Checkpoint,
         note: Vec<u8>,
-        size: u64,
-        root: Hash,
         response: ActionResponse,
     ) {
         if let ActionResponse::Refused { rule, .. } = &response
@@ -159,9 +150,10 @@ impl Agent {
         {
             return;
         }
-        match included(response, size - 1, size, &root) {
+        let size = cp.size;
+        match included(peer, response, size - 1, size, cp.root) {
             Ok((leaf, proof)) => self.k.keep_anchor(
-                origin,
+                cp.origin,
                 Anchor {
                     note,
                     size,
@@ -211,7 +203,7 @@ impl Agent {
         let Some(anchor) = self.k.anchors.get(&cp.origin).cloned() else {
             return;
         };
-        let (leaf, proof) = match included(response, anchor.index, cp.size, &cp.root) {
+        let (leaf, proof) = match included(peer, response, anchor.index, cp.size, cp.root) {
             Ok(found) => found,
             // Already counted against it when the check failed.
             Err(_) => return,

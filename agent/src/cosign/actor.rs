@@ -105,13 +105,7 @@ impl Agent {
             } => self.on_inclusion(op, &from, index, size, root, response),
             Pending::Sync { round, .. } => self.on_synced(from, round, response),
             Pending::Prefix(c) => self.on_prefix(*c, response),
-            Pending::Anchor {
-                origin,
-                note,
-                size,
-                root,
-                ..
-            } => self.on_anchor(&from, origin, note, size, root, response),
+            Pending::Anchor { cp, note, .. } => self.on_anchor(&from, *cp, note, response),
             Pending::Divergence { cp, note, .. } => self.on_divergence(&from, *cp, note, response),
         }
     }
