@@ -367,3 +367,41 @@ async fn an_attack_on_the_dashboard_leaves_the_p2p_port_up() {
     drop(held);
     dashboard.shutdown().await;
 }
+
+/// A peer without a session gets no Kademlia service: bob, who holds a
+/// session with alice, does not even take its FIND_NODE stream, so it
+/// learns no member's address from him (he used to answer with alice's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dht_answers_nothing_to_a_stranger() {
+    use libp2p::kad;
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bob = bob(&fed, dir.path(), 26, Limits::default()).await;
+    let alice = alice(&fed, dir.path(), 27).await;
+    alice.node.connect(bob.addr.clone()).await.unwrap();
+    let bob_peer = bob.node.peer_id();
+    let mut stranger = kad_peer();
+    stranger
+        .behaviour_mut()
+        .add_address(&bob_peer, bob.addr.clone());
+    stranger
+        .behaviour_mut()
+        .get_closest_peers(alice.node.peer_id());
+    let results = query_results(&mut stranger).await;
+    let answered: Vec<_> = results
+        .iter()
+        .flat_map(|r| match r {
+            kad::QueryResult::GetClosestPeers(Ok(ok)) => ok.peers.clone(),
+            kad::QueryResult::GetClosestPeers(Err(kad::GetClosestPeersError::Timeout {
+                peers,
+                ..
+            })) => peers.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert!(
+        answered.is_empty(),
+        "the stranger was answered: {answered:?}"
+    );
+}

@@ -183,13 +183,12 @@ impl Driver {
         }
     }
 
-    /// Enter the addresses `peer` announced into the DHT's routing table.
+    /// Serve `peer` (which holds a session) the DHT, and enter the
+    /// addresses it announced into the routing table.
     pub(super) fn route(&mut self, peer: &libp2p::PeerId) {
         let addrs = self.announced.get(peer).cloned().unwrap_or_default();
         if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-            for addr in addrs {
-                kad.add_address(peer, addr);
-            }
+            kad.admit(*peer, addrs);
         }
     }
 

@@ -350,7 +350,7 @@ impl Driver {
         if walk_due && self.agent.sessions().next().is_some() {
             self.last_dht_walk = Some(now);
             if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-                let _ = kad.bootstrap();
+                kad.walk();
             }
         }
     }

@@ -205,7 +205,13 @@ impl Driver {
                     let _ = reply.send(Ok(s.remote.clone()));
                 }
             }
-            Event::SessionClosed { peer } => self.swarm.behaviour_mut().gossip.exclude(peer),
+            Event::SessionClosed { peer } => {
+                let behaviour = self.swarm.behaviour_mut();
+                behaviour.gossip.exclude(peer);
+                if let (Some(kad), Some(peer)) = (behaviour.kad.as_mut(), peer_of(peer)) {
+                    kad.exclude(&peer);
+                }
+            }
             Event::RefusedPeer { peer, refusal } => {
                 tracing::info!(%peer, reason = refusal.name(), "handshake refused");
                 self.fail_connecting(

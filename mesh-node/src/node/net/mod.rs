@@ -6,6 +6,7 @@
 //! (peers by `Did`, requests by the agent's ids); libp2p's handles stay
 //! inside them.
 
+pub mod dht;
 pub mod exchange;
 pub(crate) mod frame;
 pub mod gossip;
@@ -16,7 +17,6 @@ use std::time::Duration;
 
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::{Transport, upgrade};
-use libp2p::kad::{self, store::MemoryStore};
 use libp2p::request_response;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, ToSwarm};
@@ -28,24 +28,12 @@ use super::protocol::{
     ACTION_PROTOCOL, ActionRequest, ActionResponse, IATP_PROTOCOL, IatpRequest, IatpResponse,
     MAX_ACTION_FRAME, MAX_IATP_FRAME,
 };
+use dht::Dht;
+pub use dht::KAD_PROTOCOL;
 use exchange::{Exchange, InboundIds, Wire};
 use gossip::Gossip;
 use mesh_agent::{Request, Response};
 
-/// Kademlia for discovery only: the routing table holds the peers the
-/// driver adds (agents with a session, at the addresses they announced),
-/// never whoever connects; records and provider records are not stored
-/// from anyone (the mesh keeps none in the DHT).
-fn kad_config() -> kad::Config {
-    let mut config = kad::Config::new(KAD_PROTOCOL);
-    config
-        .set_kbucket_inserts(kad::BucketInserts::Manual)
-        .set_record_filtering(kad::StoreInserts::FilterBoth);
-    config
-}
-
-/// The Kademlia protocol id of the mesh.
-pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/mesh/kad/1");
 /// The identify protocol version string.
 pub const IDENTIFY_VERSION: &str = "/mesh/1";
 
@@ -58,7 +46,7 @@ pub struct MeshBehaviour {
     pub(super) iatp: Exchange<IatpWire>,
     pub(super) action: Exchange<ActionWire>,
     pub(super) gossip: Gossip,
-    pub(super) kad: Toggle<kad::Behaviour<MemoryStore>>,
+    pub(super) kad: Toggle<Dht>,
     pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
@@ -187,21 +175,13 @@ pub fn build_swarm(
                 iatp: Exchange::new(rr_config.clone(), ids.clone()),
                 action: Exchange::new(rr_config, ids),
                 gossip,
-                kad: Toggle::from(kad_on.then(|| {
-                    kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config())
-                })),
+                kad: Toggle::from(kad_on.then(|| Dht::new(peer_id))),
                 mdns: Toggle::from(mdns),
             })
         })
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
-    let mut swarm = swarm;
-    // Answer DHT queries even without a confirmed external address (a
-    // mesh on one host or a LAN never gets one).
-    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-        kad.set_mode(Some(kad::Mode::Server));
-    }
     Ok(swarm)
 }
 
