@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::aggregate::AfterAggregation;
 use mesh_delegation::{Gate, GateConfig, SpawnPolicy};
 use mesh_iatp::handshake::{HandshakeConfig, LocalAgent, NonceCache, Session};
 use mesh_iatp::{Did, RevokedCredentials, Score, Timestamp, TrustBundle};
@@ -151,6 +152,10 @@ pub struct Agent {
     report_epoch: u64,
     report_sequence: u64,
     report_due: bool,
+    /// An aggregation is out with the driver ([`Effect::Aggregate`]).
+    pub(crate) aggregating: bool,
+    /// What to do with it when it returns.
+    pub(crate) on_return: AfterAggregation,
     out: Vec<Effect>,
 }
 
@@ -233,6 +238,8 @@ impl Agent {
             report_epoch: now.wall.0,
             report_sequence: 0,
             report_due: false,
+            aggregating: false,
+            on_return: AfterAggregation::Install,
             out: Vec::new(),
         };
         agent.restore(restored);
@@ -262,6 +269,7 @@ impl Agent {
             Input::TaskDone { id, outcome } => self.on_task_done(id, outcome),
             Input::Command { op, command } => self.command(op, command),
             Input::Tick => self.tick(),
+            Input::Aggregated(done) => self.aggregated(*done),
         }
         std::mem::take(&mut self.out)
     }
@@ -292,6 +300,7 @@ impl Agent {
                 self.done(op, Ok(Outcome::Checkpoint(note)));
             }
             Command::PublishReport => {
+                self.refresh_in_place();
                 self.publish_report();
                 self.done(op, Ok(Outcome::Done));
             }
@@ -300,7 +309,7 @@ impl Agent {
                 self.done(op, Ok(Outcome::Done));
             }
             Command::RefreshTrust => {
-                self.k.trust.refresh(self.now.wall);
+                self.refresh_in_place();
                 self.done(op, Ok(Outcome::Done));
             }
             Command::SetRevokedCredentials(revoked) => {
@@ -336,6 +345,7 @@ impl Agent {
         if since_report >= self.settings.report_interval
             || (self.report_due && since_report >= Duration::from_millis(500))
         {
+            self.aggregate();
             self.publish_report();
         }
         if mono.since(self.last_checkpoint) >= self.settings.checkpoint_interval {
@@ -345,12 +355,12 @@ impl Agent {
         self.tend_handshakes();
     }
 
-    /// Refresh the aggregation and publish our signed report.
+    /// Publish our signed report (our direct opinions: it does not wait
+    /// for an aggregation).
     fn publish_report(&mut self) {
         self.last_report = self.now.mono;
         self.report_due = false;
         let now = self.now.wall;
-        self.k.trust.refresh(now);
         self.report_sequence += 1;
         // Signing our own report fails only with a broken encoder: then
         // there is nothing to publish.

@@ -145,6 +145,8 @@ pub enum Input {
     },
     /// Time passed: periodic work (reports, checkpoints, ban expiry).
     Tick,
+    /// A trust aggregation we handed out ([`Effect::Aggregate`]) finished.
+    Aggregated(Box<mesh_trust::Aggregated>),
 }
 
 /// What an embedder asks the agent to do.
@@ -333,6 +335,10 @@ pub enum Effect {
         /// The task.
         task: Task,
     },
+    /// Run a trust aggregation ([`mesh_trust::Aggregation::run`]) away
+    /// from the network path — on a worker thread — and answer with
+    /// [`Input::Aggregated`]. At most one is out at a time.
+    Aggregate(Box<mesh_trust::Aggregation>),
     /// Close every connection to `peer` after `after` (time for a refusal
     /// to be read).
     Disconnect {

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod aggregate;
 pub mod api;
 mod commands;
 mod conversation;

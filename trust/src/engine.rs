@@ -18,14 +18,15 @@
 //! pass credibility on. Everything is deterministic: maps are ordered and
 //! time is passed in.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use mesh_iatp::handshake::PeerTrust;
 use mesh_iatp::{Did, Identity, OrgPolicy, Score, Timestamp};
 
+use crate::aggregation::{Aggregated, Aggregation, GlobalView};
 use crate::config::{ConfigError, TrustConfig};
 use crate::direct::{DirectRecord, Masses, SevereMark};
-use crate::eigentrust::{self, Params, Row};
 use crate::evidence::{Dimension, Evidence};
 use crate::report::{self, ReportEntry, ReportError, TrustReport, VerifiedReport};
 use crate::tier::Tier;
@@ -116,22 +117,19 @@ pub struct Explanation {
     pub recent_evidence: Vec<Evidence>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct GlobalView {
-    credibility: BTreeMap<Did, f64>,
-    scores: BTreeMap<Did, GlobalScore>,
-}
-
 /// One node's trust state. See the module docs for the formulas.
 #[derive(Debug, Clone)]
 pub struct TrustEngine {
     config: TrustConfig,
     local: Did,
-    policies: BTreeMap<Did, AgentPolicy>,
+    /// Shared with a running [`Aggregation`] (copied on write).
+    policies: Arc<BTreeMap<Did, AgentPolicy>>,
     direct: BTreeMap<Did, DirectRecord>,
     reports: BTreeMap<Did, std::sync::Arc<VerifiedReport>>,
     pre_trusted: BTreeSet<Did>,
-    global: GlobalView,
+    /// The last aggregation's result, shared with a running one (its
+    /// warm start).
+    global: Arc<GlobalView>,
 }
 
 impl TrustEngine {
@@ -144,11 +142,11 @@ impl TrustEngine {
         Ok(TrustEngine {
             config,
             local,
-            policies: BTreeMap::new(),
+            policies: Arc::default(),
             direct: BTreeMap::new(),
             reports: BTreeMap::new(),
             pre_trusted,
-            global: GlobalView::default(),
+            global: Arc::default(),
         })
     }
 
@@ -161,7 +159,7 @@ impl TrustEngine {
     /// the trust bundle, or a spawn certificate's ceiling). The initial is
     /// clamped to the ceiling.
     pub fn register_agent(&mut self, agent: Did, initial: Score, ceiling: Score) {
-        self.policies.insert(
+        Arc::make_mut(&mut self.policies).insert(
             agent,
             AgentPolicy {
                 initial: initial.min(ceiling),
@@ -182,10 +180,18 @@ impl TrustEngine {
 
     /// The policy used for `agent`.
     pub fn policy(&self, agent: &Did) -> AgentPolicy {
-        self.policies.get(agent).copied().unwrap_or(AgentPolicy {
+        self.policies
+            .get(agent)
+            .copied()
+            .unwrap_or(self.unknown_policy())
+    }
+
+    /// The policy of an agent nothing was registered for.
+    fn unknown_policy(&self) -> AgentPolicy {
+        AgentPolicy {
             initial: Score::saturating(self.config.unknown_initial),
             ceiling: Score::saturating(self.config.unknown_ceiling),
-        })
+        }
     }
 
     /// Record one item of direct evidence.
@@ -343,14 +349,15 @@ impl TrustEngine {
         evidence / (evidence + self.config.blend_evidence)
     }
 
-    /// Recompute global trust from the reports held (fresh ones only) and
-    /// this node's own opinions. Warm-starts from the previous result, which
-    /// makes a refresh after one changed report cheap.
-    pub fn refresh(&mut self, now: Timestamp) -> AggregationStats {
+    /// A snapshot of what the next aggregation weighs: the fresh reports
+    /// held and this node's own opinions. Cheap (shared pointers and the
+    /// node's own opinions); [`Aggregation::run`] does the work, anywhere,
+    /// and [`TrustEngine::install`] puts its result in force.
+    pub fn aggregation(&self, now: Timestamp) -> Aggregation {
         let agg = &self.config.aggregation;
         let oldest = now.minus_secs(agg.report_ttl_secs);
         // This node's own direct opinions count as its report.
-        let own: Vec<(&Did, f64, f64)> = self
+        let own = self
             .direct
             .iter()
             .filter(|(subject, _)| **subject != self.local)
@@ -358,137 +365,41 @@ impl TrustEngine {
                 let prior = f64::from(self.policy(subject).initial.get()) / 1000.0;
                 let (score, mass) = record.score(now, prior, &self.config);
                 (mass > 0.0 || record.severe().is_some())
-                    .then(|| (subject, score, self.confidence(mass.max(1.0))))
+                    .then(|| (subject.clone(), score, self.confidence(mass.max(1.0))))
             })
             .collect();
-        let fresh: Vec<&VerifiedReport> = self
+        let fresh = self
             .reports
             .values()
-            .map(|r| &**r)
             .filter(|r| r.issued >= oldest && r.reporter != self.local)
+            .cloned()
             .collect();
+        Aggregation {
+            local: self.local.clone(),
+            own,
+            fresh,
+            pre_trusted: self.pre_trusted.iter().cloned().collect(),
+            previous: Arc::clone(&self.global),
+            policies: Arc::clone(&self.policies),
+            unknown: self.unknown_policy(),
+            config: agg.clone(),
+            blend_evidence: self.config.blend_evidence,
+        }
+    }
 
-        // Index every peer in DID order (deterministic), look up by hash.
-        // Each is named in many reports: gather the distinct ones first,
-        // then sort only those (DIDs share a long prefix, so comparisons
-        // are the cost).
-        let mut index: HashMap<&Did, usize> = HashMap::new();
-        let named = self
-            .pre_trusted
-            .iter()
-            .chain(own.iter().map(|(s, _, _)| *s));
-        let reported = fresh
-            .iter()
-            .flat_map(|r| std::iter::once(&r.reporter).chain(r.entries.iter().map(|(s, _, _)| s)));
-        for did in named.chain(reported) {
-            index.entry(did).or_insert(0);
-        }
-        let mut peers: Vec<&Did> = index.keys().copied().collect();
-        peers.sort_unstable();
-        for (i, did) in peers.iter().enumerate() {
-            index.insert(did, i);
-        }
-        let n = peers.len();
-        let me = index[&self.local];
+    /// Put a finished aggregation in force. Reports that arrived while it
+    /// ran count from the next one.
+    pub fn install(&mut self, done: Aggregated) -> AggregationStats {
+        self.global = Arc::new(done.view);
+        done.stats
+    }
 
-        // Opinions as (reporter, subject, score, confidence) indices.
-        let mut opinions: Vec<(usize, usize, f64, f64)> = own
-            .iter()
-            .map(|(s, score, conf)| (me, index[s], *score, *conf))
-            .collect();
-        for r in &fresh {
-            let i = index[&r.reporter];
-            opinions.extend(r.entries.iter().map(|(s, score, evidence)| {
-                (
-                    i,
-                    index[s],
-                    f64::from(score.get()),
-                    self.confidence(f64::from(*evidence)),
-                )
-            }));
-        }
-        let neutral = f64::from(agg.neutral);
-        let mut rows: Vec<Row> = vec![Vec::new(); n];
-        for &(r, s, score, conf) in &opinions {
-            let w = conf * (score - neutral).max(0.0);
-            if w > 0.0 {
-                rows[r].push((s, w));
-            }
-        }
-        let pre: Vec<usize> = self.pre_trusted.iter().map(|d| index[d]).collect();
-        let start: Option<Vec<f64>> = (!self.global.credibility.is_empty()).then(|| {
-            peers
-                .iter()
-                .map(|d| self.global.credibility.get(*d).copied().unwrap_or(0.0))
-                .collect()
-        });
-        let params = Params {
-            damping: agg.damping,
-            epsilon: agg.epsilon,
-            max_iterations: agg.max_iterations,
-        };
-        let result = eigentrust::credibility(n, &rows, &pre, params, start.as_deref());
-
-        // Global scores: credibility-weighted opinions of others (ours enters
-        // through the direct side of the blend).
-        // A reporter nobody credible vouches for has no weight at all: not
-        // in the sums, not in the count, and not in how thinly the prior is
-        // spread (a thousand fresh keys must not dilute it).
-        let credible = fresh
-            .iter()
-            .filter(|r| result.trust[index[&r.reporter]] > 0.0)
-            .count();
-        let m0 = agg.prior_mass / credible.max(1) as f64;
-        let mut sums = vec![(0.0f64, 0.0f64, 0usize); n];
-        for &(r, s, score, conf) in &opinions {
-            let w = result.trust[r] * conf;
-            if r == me || w <= 0.0 {
-                continue;
-            }
-            let e = &mut sums[s];
-            e.0 += w * score;
-            e.1 += w;
-            e.2 += 1;
-        }
-        let scores = sums
-            .into_iter()
-            .enumerate()
-            .filter(|(_, (_, _, count))| *count > 0)
-            .map(|(j, (num, den, count))| {
-                let subject = peers[j];
-                let prior = f64::from(self.policy(subject).initial.get());
-                let score = if den + m0 > 0.0 {
-                    (num + m0 * prior) / (den + m0)
-                } else {
-                    prior
-                };
-                (
-                    subject.clone(),
-                    GlobalScore {
-                        score,
-                        reporters: count,
-                        weight: den,
-                    },
-                )
-            })
-            .collect();
-        let credibility = peers
-            .iter()
-            .enumerate()
-            .map(|(i, d)| ((*d).clone(), result.trust[i]))
-            .collect();
-        let stats = AggregationStats {
-            reporters: fresh.len() + 1,
-            peers: n,
-            iterations: result.iterations,
-            converged: result.converged,
-            warm_start: start.is_some(),
-        };
-        self.global = GlobalView {
-            credibility,
-            scores,
-        };
-        stats
+    /// Recompute global trust from the reports held (fresh ones only) and
+    /// this node's own opinions, in place. Warm-starts from the previous
+    /// result, which makes a refresh after one changed report cheap.
+    pub fn refresh(&mut self, now: Timestamp) -> AggregationStats {
+        let done = self.aggregation(now).run();
+        self.install(done)
     }
 
     /// A peer's credibility as a reporter in the last aggregation (0–1, all sum to 1).

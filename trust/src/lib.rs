@@ -41,6 +41,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod aggregation;
 pub mod config;
 pub mod direct;
 pub mod eigentrust;
@@ -49,6 +50,7 @@ pub mod evidence;
 pub mod report;
 mod tier;
 
+pub use aggregation::{Aggregated, Aggregation};
 pub use config::{ConfigError, TrustConfig};
 pub use engine::{
     AgentPolicy, AggregationStats, DimensionBreakdown, Explanation, GlobalScore, ReportOutcome,

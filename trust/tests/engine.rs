@@ -221,6 +221,37 @@ fn a_refresh_after_one_change_warm_starts_and_agrees_with_a_cold_one() {
     }
 }
 
+/// An aggregation taken as a snapshot runs on another thread while the
+/// engine goes on taking reports, and installs exactly what a refresh at
+/// the snapshot would have computed; the report that came meanwhile counts
+/// from the next one.
+#[test]
+fn an_aggregation_run_elsewhere_installs_what_a_refresh_would() {
+    let reporters: Vec<Identity> = (0..3).map(|i| identity(&format!("a{i}"))).collect();
+    let mut engine = engine();
+    engine.add_pre_trusted(reporters[0].did().clone());
+    engine
+        .receive_report(&report(&reporters[0], 1, 1, 900), NOW)
+        .expect("ok");
+    let mut in_place = engine.clone();
+    let job = engine.aggregation(NOW);
+    assert_eq!(job.reports(), 1);
+    let worker = std::thread::spawn(move || job.run());
+    engine
+        .receive_report(&report(&reporters[1], 1, 1, 100), NOW)
+        .expect("taken while the aggregation runs");
+    let done = worker.join().expect("the worker finished");
+    let stats = engine.install(done);
+    assert_eq!(stats, in_place.refresh(NOW));
+    let subject = identity("subject").did().clone();
+    assert_eq!(engine.score(&subject, NOW), in_place.score(&subject, NOW));
+    assert_eq!(
+        engine.explain(&subject, NOW).global,
+        in_place.explain(&subject, NOW).global
+    );
+    assert_eq!(engine.refresh(NOW).reporters, 3, "the newcomer, next time");
+}
+
 #[test]
 fn ceilings_cap_and_unknown_agents_start_low() {
     let mut e = engine();

@@ -69,6 +69,7 @@ pub struct NodeMetrics {
     refused: Family<RefusedLabels, Counter>,
     append: Histogram,
     verify: HistogramFamily<VerifyLabels>,
+    aggregation: Histogram,
 }
 
 impl std::fmt::Debug for NodeMetrics {
@@ -128,6 +129,12 @@ impl Default for NodeMetrics {
             "Time to verify a witnessed checkpoint or this node's whole log",
             verify.clone(),
         );
+        let aggregation = latency_histogram();
+        registry.register(
+            "mesh_trust_aggregation_seconds",
+            "Time to aggregate global trust from the reports held (on a worker thread)",
+            aggregation.clone(),
+        );
         NodeMetrics {
             registry,
             peers,
@@ -138,6 +145,7 @@ impl Default for NodeMetrics {
             refused,
             append,
             verify,
+            aggregation,
         }
     }
 }
@@ -206,6 +214,11 @@ impl NodeMetrics {
                 direction: "published",
             })
             .inc();
+    }
+
+    /// One trust aggregation took `d`.
+    pub fn aggregation_took(&self, d: Duration) {
+        self.aggregation.observe(d.as_secs_f64());
     }
 
     /// One group commit of `records` records took `d`.

@@ -15,7 +15,7 @@ use futures::{FutureExt, StreamExt};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, Swarm};
-use mesh_agent::{Agent, Command as AgentCommand, Effect, Input, Now, OpId, Outcome, TaskId};
+use mesh_agent::{Agent, Command as AgentCommand, Effect, Input, Now, OpId, Outcome};
 use mesh_iatp::Did;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
@@ -49,7 +49,9 @@ pub enum Command {
 enum Arrival {
     Command(Option<Command>),
     Swarm(Box<SwarmEvent<MeshBehaviourEvent>>),
-    Task(TaskId, super::protocol::TaskOutcome),
+    /// Work done off the driver's task (a delegated task, a trust
+    /// aggregation), come back as the agent's input.
+    Worker(Input),
     Tick,
     Committed(Result<commit::Committed, mesh_ledger::store::StoreError>),
 }
@@ -74,8 +76,9 @@ pub struct Driver {
     effects: Vec<Effect>,
     ops: HashMap<OpId, oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>>,
     next_op: u64,
-    tasks_tx: mpsc::Sender<(TaskId, super::protocol::TaskOutcome)>,
-    tasks_rx: mpsc::Receiver<(TaskId, super::protocol::TaskOutcome)>,
+    /// Where work done off the driver's task sends its result.
+    workers_tx: mpsc::Sender<Input>,
+    workers_rx: mpsc::Receiver<Input>,
     listening:
         HashMap<libp2p::core::transport::ListenerId, oneshot::Sender<Result<Multiaddr, NodeError>>>,
     dialing: HashMap<ConnectionId, oneshot::Sender<Result<Did, NodeError>>>,
@@ -119,7 +122,7 @@ impl Driver {
         discovery_target: u32,
         commit_batch: usize,
     ) -> Driver {
-        let (tasks_tx, tasks_rx) = mpsc::channel(1024);
+        let (workers_tx, workers_rx) = mpsc::channel(1024);
         let trust_floor = agent.handshake_config().trust_floor;
         Driver {
             agent,
@@ -137,8 +140,8 @@ impl Driver {
             effects: Vec::new(),
             ops: HashMap::new(),
             next_op: 0,
-            tasks_tx,
-            tasks_rx,
+            workers_tx,
+            workers_rx,
             listening: HashMap::new(),
             dialing: HashMap::new(),
             connecting: HashMap::new(),
@@ -176,7 +179,7 @@ impl Driver {
             let arrival = tokio::select! {
                 cmd = commands.recv() => Arrival::Command(cmd),
                 event = self.swarm.select_next_some() => Arrival::Swarm(Box::new(event)),
-                Some((id, outcome)) = self.tasks_rx.recv() => Arrival::Task(id, outcome),
+                Some(input) = self.workers_rx.recv() => Arrival::Worker(input),
                 done = self.commit.finished() => Arrival::Committed(done),
                 _ = tick.tick() => Arrival::Tick,
             };
@@ -190,8 +193,8 @@ impl Driver {
                     Arrival::Command(Some(cmd))
                 } else if let Some(Some(event)) = self.swarm.next().now_or_never() {
                     Arrival::Swarm(Box::new(event))
-                } else if let Ok((id, outcome)) = self.tasks_rx.try_recv() {
-                    Arrival::Task(id, outcome)
+                } else if let Ok(input) = self.workers_rx.try_recv() {
+                    Arrival::Worker(input)
                 } else {
                     break;
                 };
@@ -238,7 +241,7 @@ impl Driver {
             }
             Arrival::Command(Some(cmd)) => self.command(cmd),
             Arrival::Swarm(event) => self.swarm_event(*event),
-            Arrival::Task(id, outcome) => self.input(Input::TaskDone { id, outcome }),
+            Arrival::Worker(input) => self.input(input),
             Arrival::Tick => {
                 self.tick();
                 self.facts_due = true;

@@ -4,7 +4,7 @@
 use mesh_ledger::LogStore;
 use std::time::Duration;
 
-use mesh_agent::{Effect, Event, ProofRequest, Request, Response};
+use mesh_agent::{Effect, Event, Input, ProofRequest, Request, Response};
 use mesh_ledger::store::{StoreError, StoredFact};
 use serde_bytes::ByteBuf;
 use tokio::time::Instant;
@@ -140,7 +140,7 @@ impl Driver {
                 task,
             } => {
                 let handler = self.handler.clone();
-                let tx = self.tasks_tx.clone();
+                let tx = self.workers_tx.clone();
                 tokio::spawn(async move {
                     let outcome =
                         tokio::task::spawn_blocking(move || handler.handle(&delegator, &task))
@@ -149,7 +149,31 @@ impl Driver {
                                 success: false,
                                 output: ByteBuf::from(b"the task handler panicked".to_vec()),
                             });
-                    let _ = tx.send((id, outcome)).await;
+                    let _ = tx.send(Input::TaskDone { id, outcome }).await;
+                });
+            }
+            // The aggregation grows with the reports held: it runs on a
+            // blocking thread, never on the network path. The agent keeps
+            // at most one out.
+            Effect::Aggregate(job) => {
+                let tx = self.workers_tx.clone();
+                let metrics = self.metrics.clone();
+                tokio::spawn(async move {
+                    let ran = tokio::task::spawn_blocking(move || {
+                        let started = std::time::Instant::now();
+                        let done = job.run();
+                        metrics.aggregation_took(started.elapsed());
+                        done
+                    })
+                    .await;
+                    match ran {
+                        Ok(done) => {
+                            let _ = tx.send(Input::Aggregated(Box::new(done))).await;
+                        }
+                        // A bug, not an input: the agent then keeps the
+                        // aggregation it has and never hands out another.
+                        Err(e) => tracing::error!(error = %e, "trust aggregation panicked"),
+                    }
                 });
             }
             Effect::Disconnect { peer, after } => {

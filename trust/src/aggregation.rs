@@ -1,0 +1,203 @@
+//! One aggregation of global trust, apart from the engine that asked for
+//! it: [`TrustEngine::aggregation`] takes a snapshot of its inputs (shared
+//! reports and policies, the previous result for a warm start), [`run`]
+//! computes EigenTrust credibility and every reported subject's global
+//! score from that snapshot alone, and [`TrustEngine::install`] puts the
+//! result in force. A node runs the middle step off its network path (the
+//! snapshot costs a clone of a few pointers per reporter; the computation
+//! is what grows with the reports); [`TrustEngine::refresh`] does all three
+//! in place. The formulas are in [`crate::engine`]'s module docs.
+//!
+//! [`run`]: Aggregation::run
+//! [`TrustEngine::aggregation`]: crate::TrustEngine::aggregation
+//! [`TrustEngine::install`]: crate::TrustEngine::install
+//! [`TrustEngine::refresh`]: crate::TrustEngine::refresh
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use mesh_iatp::Did;
+
+use crate::config::AggregationConfig;
+use crate::eigentrust::{self, Params, Row};
+use crate::engine::{AgentPolicy, AggregationStats, GlobalScore};
+use crate::report::VerifiedReport;
+
+/// The result of the last aggregation: every peer's credibility as a
+/// reporter, every reported subject's global score.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GlobalView {
+    pub(crate) credibility: BTreeMap<Did, f64>,
+    pub(crate) scores: BTreeMap<Did, GlobalScore>,
+}
+
+/// Everything one aggregation reads, owned: it can be sent to another
+/// thread and run there while the engine goes on taking reports.
+#[derive(Debug, Clone)]
+pub struct Aggregation {
+    pub(crate) local: Did,
+    /// This node's direct opinions: `(subject, score, confidence)`.
+    pub(crate) own: Vec<(Did, f64, f64)>,
+    /// The fresh reports of others.
+    pub(crate) fresh: Vec<Arc<VerifiedReport>>,
+    pub(crate) pre_trusted: Vec<Did>,
+    /// The previous result, to start from.
+    pub(crate) previous: Arc<GlobalView>,
+    pub(crate) policies: Arc<BTreeMap<Did, AgentPolicy>>,
+    pub(crate) unknown: AgentPolicy,
+    pub(crate) config: AggregationConfig,
+    pub(crate) blend_evidence: f64,
+}
+
+/// A finished aggregation, for [`crate::TrustEngine::install`].
+#[derive(Debug, Clone)]
+pub struct Aggregated {
+    pub(crate) view: GlobalView,
+    /// Its figures.
+    pub stats: AggregationStats,
+}
+
+impl Aggregation {
+    /// How many fresh reports of others it weighs.
+    pub fn reports(&self) -> usize {
+        self.fresh.len()
+    }
+
+    fn policy(&self, agent: &Did) -> AgentPolicy {
+        self.policies.get(agent).copied().unwrap_or(self.unknown)
+    }
+
+    fn confidence(&self, evidence: f64) -> f64 {
+        evidence / (evidence + self.blend_evidence)
+    }
+
+    /// Compute credibility and global scores. Pure and deterministic: the
+    /// same snapshot always gives the same result.
+    pub fn run(self) -> Aggregated {
+        let agg = &self.config;
+        // Index every peer in DID order (deterministic), look up by hash.
+        // Each is named in many reports: gather the distinct ones first,
+        // then sort only those (DIDs share a long prefix, so comparisons
+        // are the cost).
+        let mut index: HashMap<&Did, usize> = HashMap::new();
+        let named = std::iter::once(&self.local)
+            .chain(&self.pre_trusted)
+            .chain(self.own.iter().map(|(s, _, _)| s));
+        let reported = self
+            .fresh
+            .iter()
+            .flat_map(|r| std::iter::once(&r.reporter).chain(r.entries.iter().map(|(s, _, _)| s)));
+        for did in named.chain(reported) {
+            index.entry(did).or_insert(0);
+        }
+        let mut peers: Vec<&Did> = index.keys().copied().collect();
+        peers.sort_unstable();
+        for (i, did) in peers.iter().enumerate() {
+            index.insert(did, i);
+        }
+        let n = peers.len();
+        let me = index[&self.local];
+
+        // Opinions as (reporter, subject, score, confidence) indices.
+        let mut opinions: Vec<(usize, usize, f64, f64)> = self
+            .own
+            .iter()
+            .map(|(s, score, conf)| (me, index[s], *score, *conf))
+            .collect();
+        for r in &self.fresh {
+            let i = index[&r.reporter];
+            opinions.extend(r.entries.iter().map(|(s, score, evidence)| {
+                (
+                    i,
+                    index[s],
+                    f64::from(score.get()),
+                    self.confidence(f64::from(*evidence)),
+                )
+            }));
+        }
+        let neutral = f64::from(agg.neutral);
+        let mut rows: Vec<Row> = vec![Vec::new(); n];
+        for &(r, s, score, conf) in &opinions {
+            let w = conf * (score - neutral).max(0.0);
+            if w > 0.0 {
+                rows[r].push((s, w));
+            }
+        }
+        let pre: Vec<usize> = self.pre_trusted.iter().map(|d| index[d]).collect();
+        let start: Option<Vec<f64>> = (!self.previous.credibility.is_empty()).then(|| {
+            peers
+                .iter()
+                .map(|d| self.previous.credibility.get(*d).copied().unwrap_or(0.0))
+                .collect()
+        });
+        let params = Params {
+            damping: agg.damping,
+            epsilon: agg.epsilon,
+            max_iterations: agg.max_iterations,
+        };
+        let result = eigentrust::credibility(n, &rows, &pre, params, start.as_deref());
+
+        // Global scores: credibility-weighted opinions of others (ours enters
+        // through the direct side of the blend).
+        // A reporter nobody credible vouches for has no weight at all: not
+        // in the sums, not in the count, and not in how thinly the prior is
+        // spread (a thousand fresh keys must not dilute it).
+        let credible = self
+            .fresh
+            .iter()
+            .filter(|r| result.trust[index[&r.reporter]] > 0.0)
+            .count();
+        let m0 = agg.prior_mass / credible.max(1) as f64;
+        let mut sums = vec![(0.0f64, 0.0f64, 0usize); n];
+        for &(r, s, score, conf) in &opinions {
+            let w = result.trust[r] * conf;
+            if r == me || w <= 0.0 {
+                continue;
+            }
+            let e = &mut sums[s];
+            e.0 += w * score;
+            e.1 += w;
+            e.2 += 1;
+        }
+        let scores = sums
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (_, _, count))| *count > 0)
+            .map(|(j, (num, den, count))| {
+                let subject = peers[j];
+                let prior = f64::from(self.policy(subject).initial.get());
+                let score = if den + m0 > 0.0 {
+                    (num + m0 * prior) / (den + m0)
+                } else {
+                    prior
+                };
+                (
+                    subject.clone(),
+                    GlobalScore {
+                        score,
+                        reporters: count,
+                        weight: den,
+                    },
+                )
+            })
+            .collect();
+        let credibility = peers
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((*d).clone(), result.trust[i]))
+            .collect();
+        Aggregated {
+            stats: AggregationStats {
+                reporters: self.fresh.len() + 1,
+                peers: n,
+                iterations: result.iterations,
+                converged: result.converged,
+                warm_start: start.is_some(),
+            },
+            view: GlobalView {
+                credibility,
+                scores,
+            },
+        }
+    }
+}
