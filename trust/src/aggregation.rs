@@ -20,8 +20,34 @@ use mesh_iatp::Did;
 
 use crate::config::AggregationConfig;
 use crate::eigentrust::{self, Params, Row};
-use crate::engine::{AgentPolicy, AggregationStats, GlobalScore};
+use crate::policy::AgentPolicy;
 use crate::report::VerifiedReport;
+
+/// Figures from one aggregation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AggregationStats {
+    /// Reports taken into account (fresh ones, plus this node's own).
+    pub reporters: usize,
+    /// Distinct peers in the computation.
+    pub peers: usize,
+    /// Power iterations run.
+    pub iterations: u32,
+    /// Whether it met ε.
+    pub converged: bool,
+    /// Whether it started from the previous result.
+    pub warm_start: bool,
+}
+
+/// The global (reported) side of one subject's score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GlobalScore {
+    /// Credibility-weighted mean opinion, 0–1000 (the prior when nobody reports).
+    pub score: f64,
+    /// Reporters with an opinion on the subject.
+    pub reporters: usize,
+    /// Σ credibility × confidence behind it.
+    pub weight: f64,
+}
 
 /// The result of the last aggregation: every peer's credibility as a
 /// reporter, every reported subject's global score.

@@ -24,21 +24,13 @@ use std::sync::Arc;
 use mesh_iatp::handshake::PeerTrust;
 use mesh_iatp::{Did, Identity, OrgPolicy, Score, Timestamp};
 
-use crate::aggregation::{Aggregated, Aggregation, GlobalView};
+use crate::aggregation::{Aggregated, Aggregation, AggregationStats, GlobalScore, GlobalView};
 use crate::config::{ConfigError, TrustConfig};
 use crate::direct::{DirectRecord, Masses, SevereMark};
 use crate::evidence::{Dimension, Evidence};
+use crate::policy::AgentPolicy;
 use crate::report::{self, ReportEntry, ReportError, TrustReport, VerifiedReport};
 use crate::tier::Tier;
-
-/// The starting point and cap of one agent's score on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AgentPolicy {
-    /// Score with no evidence at all.
-    pub initial: Score,
-    /// Never scored above this.
-    pub ceiling: Score,
-}
 
 /// What happened to a received report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,32 +39,6 @@ pub enum ReportOutcome {
     Accepted,
     /// Exactly the report already held: nothing changed.
     Duplicate,
-}
-
-/// Figures from one aggregation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AggregationStats {
-    /// Reports taken into account (fresh ones, plus this node's own).
-    pub reporters: usize,
-    /// Distinct peers in the computation.
-    pub peers: usize,
-    /// Power iterations run.
-    pub iterations: u32,
-    /// Whether it met ε.
-    pub converged: bool,
-    /// Whether it started from the previous result.
-    pub warm_start: bool,
-}
-
-/// The global (reported) side of one subject's score.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GlobalScore {
-    /// Credibility-weighted mean opinion, 0–1000 (the prior when nobody reports).
-    pub score: f64,
-    /// Reporters with an opinion on the subject.
-    pub reporters: usize,
-    /// Σ credibility × confidence behind it.
-    pub weight: f64,
 }
 
 /// One dimension's part of a score.

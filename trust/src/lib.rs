@@ -47,16 +47,15 @@ pub mod direct;
 pub mod eigentrust;
 mod engine;
 pub mod evidence;
+mod policy;
 pub mod report;
 mod tier;
 
-pub use aggregation::{Aggregated, Aggregation};
+pub use aggregation::{Aggregated, Aggregation, AggregationStats, GlobalScore};
 pub use config::{ConfigError, TrustConfig};
-pub use engine::{
-    AgentPolicy, AggregationStats, DimensionBreakdown, Explanation, GlobalScore, ReportOutcome,
-    TrustEngine, TrustView,
-};
+pub use engine::{DimensionBreakdown, Explanation, ReportOutcome, TrustEngine, TrustView};
 pub use evidence::{Dimension, Evidence, EvidenceKind, Proof};
 pub use mesh_iatp::Score;
+pub use policy::AgentPolicy;
 pub use report::{ReportEntry, ReportError, TrustReport, memoize_reports};
 pub use tier::{Tier, Tiers};
