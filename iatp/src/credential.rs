@@ -83,6 +83,26 @@ pub enum CredentialError {
     },
 }
 
+/// Where an instant falls in a credential's validity window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// Before `not_before`.
+    NotYetValid {
+        /// Seconds until it starts.
+        starts_in: u64,
+    },
+    /// Inside the window.
+    Valid {
+        /// Seconds until it expires.
+        expires_in: u64,
+    },
+    /// At or after `expires`.
+    Expired {
+        /// Seconds since it expired.
+        ago: u64,
+    },
+}
+
 pub(crate) fn hex32(d: &[u8; 32]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -118,6 +138,25 @@ impl OrgCredential {
             ));
         }
         Ok(())
+    }
+
+    /// Where `now` falls in the window, exactly (no skew: the holder's own
+    /// view, for `org show` and `run`; verifiers use
+    /// [`OrgCredential::check_window`]).
+    pub fn validity(&self, now: Timestamp) -> Validity {
+        if now < self.not_before {
+            Validity::NotYetValid {
+                starts_in: self.not_before.0 - now.0,
+            }
+        } else if now >= self.expires {
+            Validity::Expired {
+                ago: now.0 - self.expires.0,
+            }
+        } else {
+            Validity::Valid {
+                expires_in: self.expires.0 - now.0,
+            }
+        }
     }
 
     /// Is the window open at `now`, allowing `skew_secs` of clock difference?
@@ -278,6 +317,25 @@ mod tests {
                 now: Timestamp(2060)
             })
         );
+    }
+
+    #[test]
+    fn validity_places_an_instant_in_the_window_exactly() {
+        let c = cred();
+        assert_eq!(
+            c.validity(Timestamp(999)),
+            Validity::NotYetValid { starts_in: 1 }
+        );
+        assert_eq!(
+            c.validity(Timestamp(1000)),
+            Validity::Valid { expires_in: 1000 }
+        );
+        assert_eq!(
+            c.validity(Timestamp(1999)),
+            Validity::Valid { expires_in: 1 }
+        );
+        assert_eq!(c.validity(Timestamp(2000)), Validity::Expired { ago: 0 });
+        assert_eq!(c.validity(Timestamp(2500)), Validity::Expired { ago: 500 });
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub mod toml_location;
 pub use bundle::{BundleError, OrgPolicy, TrustBundle};
 pub use capability::{CapabilityError, CapabilityPattern};
 pub use credential::{
-    AgentCard, CredentialError, OrgCredential, RevokedCredentials, SignedCredential,
+    AgentCard, CredentialError, OrgCredential, RevokedCredentials, SignedCredential, Validity,
 };
 pub use did::{Did, DidError, PARSE_CACHE_CAPACITY, clear_parse_cache, memoize_verifications};
 pub use envelope::{Envelope, EnvelopeError, SignedMessage};

@@ -18,6 +18,7 @@ use mesh_node::keyfile;
 
 mod demo;
 mod run;
+mod validity;
 
 /// A node of the agent mesh: run it, run the demo mesh, manage identities and credentials.
 #[derive(Parser)]
@@ -127,7 +128,8 @@ enum OrgCmd {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Verify a credential file's signature and print what it says.
+    /// Verify a credential file's signature and print what it says, with
+    /// whether it is valid now (exit code 3 if expired or not yet valid).
     Show {
         /// The credential file written by `org issue`.
         file: PathBuf,
@@ -140,7 +142,7 @@ enum OrgCmd {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -148,7 +150,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<std::process::ExitCode> {
     match cli.command {
         Command::Run { config } => {
             init_logging("info");
@@ -227,17 +229,25 @@ fn run(cli: Cli) -> Result<()> {
             let cred = signed
                 .verify_signature()
                 .with_context(|| format!("{} is not a valid org credential", file.display()))?;
+            let (status, valid) = validity::describe(&cred, unix_now()?);
             print_fields(
                 &[
                     ("org", cred.org.to_string()),
                     ("agent", cred.agent.to_string()),
                     ("roles", cred.roles.join(",")),
                     ("not_before", cred.not_before.0.to_string()),
+                    ("not_before_utc", cred.not_before.utc()),
                     ("expires", cred.expires.0.to_string()),
+                    ("expires_utc", cred.expires.utc()),
+                    ("status", status.clone()),
                     ("digest", hex::encode(signed.digest())),
                 ],
                 json,
             )?;
+            if !valid {
+                eprintln!("error: {}: {status}", file.display());
+                return Ok(std::process::ExitCode::from(validity::EXIT_NOT_VALID));
+            }
         }
         Command::Bundle(BundleCmd::Check { file }) => {
             let text = fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
@@ -259,7 +269,7 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out, "ok: {} organisation(s)", bundle.orgs().len())?;
         }
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Logs to stderr, filtered by RUST_LOG (default `level` for our crates,

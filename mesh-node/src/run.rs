@@ -37,6 +37,24 @@ fn agent_from(config: &NodeConfigFile) -> Result<LocalAgent> {
             config.credential.display()
         )
     })?;
+    let now = crate::unix_now()?;
+    match cred.validity(now) {
+        mesh_iatp::Validity::Valid { expires_in } => {
+            if expires_in < crate::validity::EXPIRY_WARNING_SECS {
+                tracing::warn!(
+                    "credential {} expires {} (in {}): peers will refuse this agent after that; issue a new one (mesh-node org issue)",
+                    config.credential.display(),
+                    cred.expires.utc(),
+                    crate::validity::span(expires_in)
+                );
+            }
+        }
+        _ => anyhow::bail!(
+            "credential: {} is {}; peers would refuse every handshake (issue a new one with mesh-node org issue)",
+            config.credential.display(),
+            crate::validity::describe(&cred, now).0
+        ),
+    }
     if &cred.agent != identity.did() {
         anyhow::bail!(
             "credential: {} is for {}, but the identity is {}",

@@ -196,6 +196,10 @@ fn org_issue_and_show_a_credential() {
     let nb: u64 = field(&text, "not_before").parse().expect("number");
     let ex: u64 = field(&text, "expires").parse().expect("number");
     assert_eq!(ex - nb, 30 * 86_400);
+    assert!(
+        field(&text, "status").starts_with("valid, expires "),
+        "{text}"
+    );
 
     // A tampered credential file is refused.
     let mut bytes = fs::read(d.join("a.cred")).expect("cred");
@@ -264,4 +268,161 @@ fn bundle_check_lists_orgs_or_names_the_line_and_field() {
         err.contains("line 5") && err.contains("org[0].trust_ceiling"),
         "{err}"
     );
+}
+
+/// `org show` states whether a credential is valid now and exits 3 when it
+/// is not; `run` refuses to start on one (both used to accept an expired
+/// credential silently, and `run` sat with no peers).
+#[test]
+fn credentials_outside_their_window_are_named_and_refused() {
+    use mesh_iatp::{OrgCredential, Timestamp};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    assert!(
+        mesh_node(&["org", "new", "--out", "org.pem"], d)
+            .status
+            .success()
+    );
+    let agent_did = stdout(&mesh_node(&["identity", "new", "--out", "a.pem"], d))
+        .trim()
+        .to_owned();
+    let org = mesh_node::keyfile::read(&d.join("org.pem")).expect("org key");
+    let write = |name: &str, not_before: u64, expires: u64| {
+        let cred = OrgCredential {
+            org: org.did().clone(),
+            agent: agent_did.parse().expect("did"),
+            roles: vec!["worker".into()],
+            not_before: Timestamp(not_before),
+            expires: Timestamp(expires),
+        };
+        fs::write(d.join(name), cred.sign(&org).expect("signs").0).expect("write");
+    };
+    write("old.cred", 1_000_000_000, 1_000_086_400);
+    write("future.cred", 4_102_444_800, 4_105_036_800);
+
+    let old = mesh_node(&["org", "show", "old.cred"], d);
+    assert_eq!(old.status.code(), Some(3), "{}", stderr(&old));
+    assert!(
+        field(&stdout(&old), "status").starts_with("EXPIRED at 2001-09-10T01:46:40Z ("),
+        "{}",
+        stdout(&old)
+    );
+    assert_eq!(field(&stdout(&old), "expires_utc"), "2001-09-10T01:46:40Z");
+    assert!(
+        stderr(&old).contains("old.cred: EXPIRED"),
+        "{}",
+        stderr(&old)
+    );
+    let json = mesh_node(&["org", "show", "old.cred", "--json"], d);
+    assert_eq!(json.status.code(), Some(3));
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert!(
+        parsed["status"]
+            .as_str()
+            .expect("status")
+            .starts_with("EXPIRED")
+    );
+
+    let future = mesh_node(&["org", "show", "future.cred"], d);
+    assert_eq!(future.status.code(), Some(3));
+    assert!(
+        field(&stdout(&future), "status").starts_with("NOT YET VALID: starts 2100-01-01T00:00:00Z"),
+        "{}",
+        stdout(&future)
+    );
+
+    fs::write(
+        d.join("node.toml"),
+        "identity = \"a.pem\"\ncredential = \"old.cred\"\nname = \"a\"\ntrust_bundle = \"bundle.toml\"\ndata_dir = \"data\"\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n",
+    )
+    .expect("config");
+    fs::write(d.join("bundle.toml"), "").expect("bundle");
+    let run = mesh_node(&["run", "--config", "node.toml"], d);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("old.cred is EXPIRED at 2001-09-10T01:46:40Z"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!d.join("data").exists(), "nothing was started");
+}
+
+/// `run` warns, and starts, when the credential expires within a day.
+#[test]
+fn run_warns_of_a_credential_that_expires_within_a_day() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use mesh_iatp::{OrgCredential, Timestamp};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    assert!(
+        mesh_node(&["org", "new", "--out", "org.pem"], d)
+            .status
+            .success()
+    );
+    let agent_did = stdout(&mesh_node(&["identity", "new", "--out", "a.pem"], d))
+        .trim()
+        .to_owned();
+    let org = mesh_node::keyfile::read(&d.join("org.pem")).expect("org key");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let cred = OrgCredential {
+        org: org.did().clone(),
+        agent: agent_did.parse().expect("did"),
+        roles: vec!["worker".into()],
+        not_before: Timestamp(now - 86_400),
+        expires: Timestamp(now + 3 * 3600 + 600),
+    };
+    fs::write(d.join("a.cred"), cred.sign(&org).expect("signs").0).expect("write");
+    fs::write(
+        d.join("bundle.toml"),
+        format!(
+            "[[org]]\nname = \"acme\"\nroot = \"{}\"\ninitial_trust = 500\ntrust_ceiling = 900\ncapabilities = [\"search\"]\n",
+            org.did()
+        ),
+    )
+    .expect("bundle");
+    fs::write(
+        d.join("node.toml"),
+        "identity = \"a.pem\"\ncredential = \"a.cred\"\nname = \"a\"\ntrust_bundle = \"bundle.toml\"\ndata_dir = \"data\"\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n",
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
+        .args(["run", "--config", "node.toml"])
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut warned = None;
+    let mut started = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(warned.is_some() && started) && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            if line.contains("a.cred expires") {
+                warned = Some(line);
+            } else if line.contains("node started") {
+                started = true;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let warned = warned.expect("a warning about the credential");
+    assert!(warned.contains("WARN"), "{warned}");
+    assert!(warned.contains("(in 3 hours)"), "{warned}");
+    assert!(started, "the node started all the same");
 }

@@ -267,3 +267,32 @@ async fn run_reloads_revoked_credentials_on_sighup_and_keeps_its_files_private()
     driver.shutdown().await.unwrap();
     terminate(&mut a);
 }
+
+/// A daemon whose bootstrap peer refuses its handshake says so, not that
+/// the peer is unreachable (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_bootstrap_is_logged_as_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (acme, _, _) = federation(root);
+    let (a_cfg, _) = provision(&root.join("a"), &acme, "a", None);
+    let mut a = start(&a_cfg, &root.join("a.log"));
+    // An outsider: its org is in no bundle, so a refuses it.
+    let outsider = identity("org outsider (processes)");
+    let (o_cfg, _) = provision(&root.join("o"), &outsider, "o", Some(&a.addr));
+    let mut o = start(&o_cfg, &root.join("o.log"));
+    let deadline = std::time::Instant::now() + common::WAIT;
+    let line = loop {
+        let log = std::fs::read_to_string(root.join("o.log")).unwrap();
+        if let Some(l) = log.lines().find(|l| l.contains("bootstrap peer")) {
+            break l.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "{log}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(line.contains("handshake refused"), "{line}");
+    assert!(line.contains("org_not_in_bundle"), "{line}");
+    assert!(!line.contains("unreachable"), "{line}");
+    terminate(&mut o);
+    terminate(&mut a);
+}

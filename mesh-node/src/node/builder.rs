@@ -362,9 +362,14 @@ impl NodeBuilder {
             node.listen(addr).await?;
         }
         for addr in self.bootstrap {
-            // A bootstrap peer that is down is not fatal: others may be up.
-            if let Err(e) = node.connect(addr.clone()).await {
-                tracing::warn!(%addr, error = %e, "bootstrap peer unreachable");
+            // A bootstrap peer that is down, or refuses us, is not fatal:
+            // others may be up (and it is dialled again with back-off).
+            match node.connect(addr.clone()).await {
+                Ok(_) => {}
+                Err(e @ NodeError::HandshakeRefused(_)) => {
+                    tracing::warn!(%addr, error = %e, "bootstrap peer reached, handshake refused");
+                }
+                Err(e) => tracing::warn!(%addr, error = %e, "bootstrap peer unreachable"),
             }
         }
         Ok(node)
