@@ -86,6 +86,10 @@ pub struct AgentConfig {
     pub restored: Vec<Fact>,
     /// Leaf hashes of our latest records (the replay guard's memory).
     pub recent_records: Vec<Hash>,
+    /// Whether the driver runs delegated tasks ([`Effect::RunTask`]); if
+    /// not, they are refused `no_handler` before anything is recorded.
+    /// Off by default: an agent never accepts work nobody will do.
+    pub runs_tasks: bool,
 }
 
 impl AgentConfig {
@@ -106,6 +110,7 @@ impl AgentConfig {
             witnessed: Vec::new(),
             restored: Vec::new(),
             recent_records: Vec::new(),
+            runs_tasks: false,
         }
     }
 }
@@ -139,6 +144,8 @@ pub struct Agent {
     pub(crate) pending: HashMap<RequestId, Pending>,
     next_task: u64,
     pub(crate) tasks: HashMap<TaskId, RunningTask>,
+    /// Whether delegated tasks are run at all ([`AgentConfig::runs_tasks`]).
+    pub(crate) runs_tasks: bool,
     pub(crate) requests: RateLimiter<Did>,
     pub(crate) gossip_rate: RateLimiter<Did>,
     /// Hellos by initiator, kept across its connections (pruned on ticks
@@ -230,6 +237,7 @@ impl Agent {
             pending: HashMap::new(),
             next_task: 0,
             tasks: HashMap::new(),
+            runs_tasks: config.runs_tasks,
             strikes: HashMap::new(),
             banned: HashMap::new(),
             now,

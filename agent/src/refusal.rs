@@ -83,6 +83,11 @@ pub enum ActionRefusal {
     /// Something in the request does not parse (a resource, an encoding).
     #[error("{0}")]
     Malformed(String),
+    /// A task was delegated to an agent that runs none (no task handler):
+    /// refused before anything is recorded, so nobody gains trust for work
+    /// nobody did.
+    #[error("this agent runs no delegated tasks (it has no task handler)")]
+    NoHandler,
 }
 
 impl ActionRefusal {
@@ -109,6 +114,7 @@ impl ActionRefusal {
             ActionRefusal::BadCosignature(_) => 18,
             ActionRefusal::NotOurCheckpoint(_) => 19,
             ActionRefusal::Malformed(_) => 20,
+            ActionRefusal::NoHandler => 21,
         }
     }
 
@@ -135,6 +141,7 @@ impl ActionRefusal {
             ActionRefusal::BadCosignature(_) => "bad_cosignature",
             ActionRefusal::NotOurCheckpoint(_) => "not_our_checkpoint",
             ActionRefusal::Malformed(_) => "malformed",
+            ActionRefusal::NoHandler => "no_handler",
         }
     }
 
@@ -181,11 +188,12 @@ mod tests {
             ActionRefusal::BadCosignature(String::new()),
             ActionRefusal::NotOurCheckpoint(String::new()),
             ActionRefusal::Malformed(String::new()),
+            ActionRefusal::NoHandler,
         ];
         let codes: std::collections::BTreeSet<u16> = all.iter().map(|r| r.code()).collect();
         let names: std::collections::BTreeSet<&str> = all.iter().map(|r| r.rule()).collect();
         assert_eq!(codes.len(), all.len());
         assert_eq!(names.len(), all.len());
-        assert_eq!(codes, (1..=20).collect());
+        assert_eq!(codes, (1..=21).collect());
     }
 }

@@ -144,6 +144,34 @@ fn a_delegated_task_is_cosigned_into_both_logs_and_feeds_trust() {
     assert!(mesh.faults().is_empty(), "{:?}", mesh.faults());
 }
 
+/// An agent whose driver runs no tasks refuses a delegated one
+/// `no_handler` before anything is recorded: no record in either log, and
+/// no trust gained for work nobody did (a daemon without a handler used to
+/// answer "success" and gain trust, issue 15).
+#[test]
+fn an_agent_without_a_task_handler_refuses_tasks_and_gains_nothing() {
+    let mut mesh = Mesh::new(3, NetConfig::default());
+    let acme = mesh.add_org("acme");
+    let a = mesh.add_agent(acme, "a");
+    let idle = mesh.add_agent_with(acme, "idle", |c| c.runs_tasks = false);
+    mesh.connect(a, idle);
+    assert!(mesh.run_until(LIMIT, |m| m.agent(a).session(m.did(idle)).is_some()));
+    let now = mesh.agent_now().wall;
+    let before = mesh.agent(a).trust_of(mesh.did(idle), now);
+    let outcome = delegate(&mut mesh, a, idle, task("tools/search"));
+    let Err(AgentError::PeerRefused { code, rule, .. }) = outcome else {
+        panic!("the task was not refused: {outcome:?}");
+    };
+    assert_eq!((code, rule.as_str()), (21, "no_handler"));
+    assert!(mesh.store(a).records().is_empty());
+    assert!(mesh.store(idle).records().is_empty());
+    let after = mesh
+        .agent(a)
+        .trust_of(mesh.did(idle), mesh.agent_now().wall);
+    assert!(after <= before, "{before:?} -> {after:?}");
+    assert!(mesh.faults().is_empty(), "{:?}", mesh.faults());
+}
+
 #[test]
 fn a_failing_agent_loses_trust_until_the_gate_stops_delegating_to_it() {
     let mut mesh = trio(3);

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use mesh_iatp::Score;
 use mesh_iatp::testing::{FIXTURE_NOW, Federation};
-use mesh_node::node::{DelegateOptions, FixedClock, Limits, Node, Task};
+use mesh_node::node::{DelegateOptions, FixedClock, Limits, Node, Task, TaskOutcome};
 use serde_bytes::ByteBuf;
 
 const TASKS: usize = 2_000;
@@ -34,6 +34,11 @@ async fn node(fed: &Federation, name: &str, dir: &std::path::Path, batch: usize)
         .clock(FixedClock(FIXTURE_NOW))
         .kademlia(false)
         .commit_batch(batch)
+        // The no-op handler: succeed with no output.
+        .task_handler(|_: &mesh_iatp::Did, _: &Task| TaskOutcome {
+            success: true,
+            output: ByteBuf::new(),
+        })
         .limits(Limits {
             requests_per_sec: 1e9,
             request_burst: 1e9,

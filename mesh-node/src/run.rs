@@ -109,6 +109,9 @@ pub async fn run(path: &Path) -> Result<()> {
     let node = builder.build().await?;
     let mut events = node.events();
     tracing::info!(did = %node.did(), peer_id = %node.peer_id(), "node started");
+    // Until the local agent API (issue 15) hands tasks to an agent
+    // process, a daemon runs none: it refuses them rather than claim work.
+    tracing::info!("no task handler: tasks delegated to this agent are refused (no_handler)");
     for addr in node.listen_addrs().await? {
         // One line per address on stdout, for scripts and tests.
         println!("listening {addr}/p2p/{}", node.peer_id());

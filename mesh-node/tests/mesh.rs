@@ -580,3 +580,46 @@ async fn a_restarted_witness_resumes_from_what_it_cosigned() {
     })
     .await;
 }
+
+/// A node built without a task handler refuses tasks over the network
+/// (`no_handler`) and records nothing; it used to answer "success" for
+/// work it never did and gain trust (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_task_handler_refuses_tasks() {
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = node(
+        &fed,
+        fed.agent(&fed.acme, "alice", &[]),
+        &dir.path().join("a"),
+        91,
+    )
+    .await;
+    let idle = start(
+        mesh_node::node::Node::builder()
+            .agent(fed.agent(&fed.acme, "idle", &[]))
+            .bundle(fed.bundle.clone())
+            .data_dir(dir.path().join("i"))
+            .clock(mesh_node::node::FixedClock(FIXTURE_NOW))
+            .seed([92; 32])
+            .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()),
+    )
+    .await;
+    alice.node.connect(idle.addr.clone()).await.unwrap();
+    let refused = alice
+        .node
+        .delegate_task(
+            idle.node.did(),
+            task("tools/search", "read"),
+            DelegateOptions::default(),
+        )
+        .await;
+    match refused {
+        Err(NodeError::PeerRefused { code, rule, .. }) => {
+            assert_eq!((code, rule.as_str()), (21, "no_handler"))
+        }
+        other => panic!("the task was not refused: {other:?}"),
+    }
+    assert_eq!(idle.node.log_info().await.unwrap().size, 0);
+    assert_eq!(alice.node.log_info().await.unwrap().size, 0);
+}

@@ -212,6 +212,9 @@ impl Agent {
                 Ok(After::HoldGrant(chain))
             }
             (ActionKind::Delegate, ActionContext::Task { chain, task }) => {
+                if !self.runs_tasks {
+                    return Err(ActionRefusal::NoHandler);
+                }
                 check_leaf(&chain, record, &self.did)?;
                 if task.input.len() > MAX_PAYLOAD {
                     return Err(ActionRefusal::TooLarge {

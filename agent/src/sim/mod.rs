@@ -229,6 +229,9 @@ impl Mesh {
                 bundle.clone(),
                 derive(seed, &format!("agent {name} start {start}")),
             );
+            // Every harness agent has a task handler (succeeding unless
+            // a test sets another).
+            config.runs_tasks = true;
             tune(&mut config);
             config
         };

@@ -19,7 +19,6 @@ use super::driver::Driver;
 use super::ledger::NodeLedger;
 use super::limits::Limits;
 use super::net::build_swarm;
-use super::protocol::{Task, TaskOutcome};
 use super::{Clock, Node, NodeError, SystemClock, TaskHandler};
 use crate::transport_key;
 
@@ -97,7 +96,7 @@ pub struct NodeBuilder {
     mdns: bool,
     kademlia: bool,
     settings: Settings,
-    handler: Arc<dyn TaskHandler>,
+    handler: Option<Arc<dyn TaskHandler>>,
     revoked: RevokedCredentials,
 }
 
@@ -117,10 +116,7 @@ impl Default for NodeBuilder {
             mdns: false,
             kademlia: true,
             settings: Settings::default(),
-            handler: Arc::new(|_: &mesh_iatp::Did, _: &Task| TaskOutcome {
-                success: true,
-                output: serde_bytes::ByteBuf::new(),
-            }),
+            handler: None,
             revoked: RevokedCredentials::default(),
         }
     }
@@ -260,10 +256,11 @@ impl NodeBuilder {
         self
     }
 
-    /// Who runs tasks delegated to this agent (default: succeed with no
-    /// output).
+    /// Who runs tasks delegated to this agent. Without one (the default)
+    /// the agent refuses delegated tasks (`no_handler`, PROTOCOL.md §10.1)
+    /// before anything is recorded: it never reports work nobody did.
     pub fn task_handler(mut self, handler: impl TaskHandler) -> Self {
-        self.handler = Arc::new(handler);
+        self.handler = Some(Arc::new(handler));
         self
     }
 
@@ -318,6 +315,7 @@ impl NodeBuilder {
                 .log()
                 .leaf_hashes(ledger.log().size().saturating_sub(RECENT_RECORDS))
                 .await?,
+            runs_tasks: self.handler.is_some(),
         };
         let now = mesh_agent::Now {
             wall: self.clock.now(),

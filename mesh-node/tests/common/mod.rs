@@ -41,6 +41,13 @@ pub fn builder(fed: &Federation, agent: LocalAgent, dir: &Path, seed: u8) -> Nod
         .intervals(Duration::from_millis(400), Duration::from_millis(400))
         .heartbeat(Duration::from_millis(150))
         .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        // Test agents do their tasks: succeed with no output.
+        .task_handler(|_: &mesh_iatp::Did, _: &mesh_node::node::Task| {
+            mesh_node::node::TaskOutcome {
+                success: true,
+                output: serde_bytes::ByteBuf::new(),
+            }
+        })
 }
 
 /// Start a node from a builder.

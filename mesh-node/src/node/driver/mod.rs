@@ -67,7 +67,8 @@ pub struct Driver {
     /// The facts are to be saved as soon as the log is idle.
     facts_due: bool,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) handler: Arc<dyn TaskHandler>,
+    /// Runs delegated tasks; without one the agent refuses them.
+    pub(super) handler: Option<Arc<dyn TaskHandler>>,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) metrics: Arc<super::metrics::NodeMetrics>,
     pub(super) discovery_target: u32,
@@ -116,7 +117,7 @@ impl Driver {
         swarm: Swarm<MeshBehaviour>,
         ledger: NodeLedger,
         clock: Arc<dyn Clock>,
-        handler: Arc<dyn TaskHandler>,
+        handler: Option<Arc<dyn TaskHandler>>,
         events: broadcast::Sender<NodeEvent>,
         metrics: Arc<super::metrics::NodeMetrics>,
         discovery_target: u32,

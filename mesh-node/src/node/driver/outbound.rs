@@ -142,13 +142,25 @@ impl Driver {
                 let handler = self.handler.clone();
                 let tx = self.workers_tx.clone();
                 tokio::spawn(async move {
+                    let failed = |why: &[u8]| TaskOutcome {
+                        success: false,
+                        output: ByteBuf::from(why.to_vec()),
+                    };
+                    // The agent runs no tasks without a handler; this is
+                    // only a guard.
+                    let Some(handler) = handler else {
+                        let _ = tx
+                            .send(Input::TaskDone {
+                                id,
+                                outcome: failed(b"no task handler"),
+                            })
+                            .await;
+                        return;
+                    };
                     let outcome =
                         tokio::task::spawn_blocking(move || handler.handle(&delegator, &task))
                             .await
-                            .unwrap_or_else(|_| TaskOutcome {
-                                success: false,
-                                output: ByteBuf::from(b"the task handler panicked".to_vec()),
-                            });
+                            .unwrap_or_else(|_| failed(b"the task handler panicked"));
                     let _ = tx.send(Input::TaskDone { id, outcome }).await;
                 });
             }
