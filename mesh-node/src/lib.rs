@@ -10,7 +10,9 @@
 //! (each verified before it is forwarded), witnesses its peers' logs, and
 //! rate-limits every peer.
 //! Also here: key files ([`keyfile`]), the mesh identity → libp2p key bridge
-//! ([`transport_key`]), `node.toml` ([`config`]), and the `mesh-node` CLI.
+//! ([`transport_key`]), `node.toml` ([`config`]), loading an agent from its
+//! files ([`load`]), a credential's window in words ([`validity`]), and the
+//! `mesh-node` CLI.
 //!
 //! Two agents over libp2p's memory transport, recording a co-signed action:
 //!
@@ -51,6 +53,8 @@
 
 pub mod config;
 pub mod keyfile;
+pub mod load;
 pub mod node;
 pub mod revoked;
 pub mod transport_key;
+pub mod validity;

@@ -18,7 +18,6 @@ use mesh_node::keyfile;
 
 mod demo;
 mod run;
-mod validity;
 
 /// A node of the agent mesh: run it, run the demo mesh, manage identities and credentials.
 #[derive(Parser)]
@@ -229,7 +228,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let cred = signed
                 .verify_signature()
                 .with_context(|| format!("{} is not a valid org credential", file.display()))?;
-            let (status, valid) = validity::describe(&cred, unix_now()?);
+            let (status, valid) = mesh_node::validity::describe(&cred, unix_now()?);
             print_fields(
                 &[
                     ("org", cred.org.to_string()),
@@ -246,7 +245,9 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             )?;
             if !valid {
                 eprintln!("error: {}: {status}", file.display());
-                return Ok(std::process::ExitCode::from(validity::EXIT_NOT_VALID));
+                return Ok(std::process::ExitCode::from(
+                    mesh_node::validity::EXIT_NOT_VALID,
+                ));
             }
         }
         Command::Bundle(BundleCmd::Check { file }) => {

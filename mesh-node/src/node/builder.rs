@@ -264,6 +264,38 @@ impl NodeBuilder {
         self
     }
 
+    /// A builder set up from the `node.toml` at `path`, as `mesh-node run`
+    /// sets up its node: the agent from its key and credential (refused if
+    /// the credential is not valid now; a warning if it expires within a
+    /// day), the trust bundle, the data directory, listen and bootstrap
+    /// addresses, mDNS and the revoked-credentials list. Set a task handler
+    /// (and anything else) on the result.
+    pub fn from_config(path: &std::path::Path) -> Result<Self, crate::load::LoadError> {
+        Self::from_config_file(&crate::config::NodeConfigFile::load(path)?)
+    }
+
+    /// [`NodeBuilder::from_config`] from a `node.toml` already read.
+    pub fn from_config_file(
+        config: &crate::config::NodeConfigFile,
+    ) -> Result<Self, crate::load::LoadError> {
+        let now = SystemClock.now();
+        let mut builder = NodeBuilder::default()
+            .agent(crate::load::local_agent(config, now)?)
+            .bundle(crate::load::bundle(&config.trust_bundle)?)
+            .data_dir(&config.data_dir)
+            .mdns(config.mdns);
+        if let Some(file) = &config.revoked_credentials {
+            builder = builder.revoked_credentials(crate::revoked::read(file)?);
+        }
+        for addr in &config.listen {
+            builder = builder.listen(addr.clone());
+        }
+        for addr in &config.bootstrap {
+            builder = builder.bootstrap(addr.clone());
+        }
+        Ok(builder)
+    }
+
     /// Start the node on the current tokio runtime: open the ledger, build
     /// the swarm, listen and dial as configured.
     pub async fn build(self) -> Result<Node, NodeError> {
