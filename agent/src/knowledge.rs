@@ -120,7 +120,7 @@ impl Knowledge {
     }
 
     /// Keep an equivocation proof against `offender` (the first
-    /// [`MAX_PROOFS`] offenders).
+    /// 256 offenders: `MAX_PROOFS`).
     pub fn keep_proof(&mut self, offender: Did, proof: Vec<u8>) {
         if self.proofs.len() < MAX_PROOFS {
             self.proofs.entry(offender).or_insert(proof);

@@ -25,6 +25,7 @@
 //! assert!(mesh.agent(a).session(mesh.did(b)).is_some());
 //! ```
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 
 mod agent;
 mod aggregate;

@@ -70,6 +70,9 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(unnameable_types)]
+
 pub mod api;
 pub mod listener;
 pub mod memory;

@@ -51,6 +51,7 @@
 //! assert_eq!(why.rule(), "not_granted");
 //! ```
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 
 pub mod capability;
 pub mod chain;

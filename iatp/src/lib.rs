@@ -38,6 +38,7 @@
 //! assert_eq!(alice_view.transcript_hash, bob_view.transcript_hash);
 //! ```
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 
 pub mod bundle;
 pub mod capability;

@@ -7,6 +7,7 @@
 //! ([`witness`]), and two conflicting checkpoints become a self-contained
 //! equivocation proof ([`equivocation`]).
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 
 pub mod audit;
 pub mod checkpoint;

@@ -50,6 +50,7 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 
 pub mod config;
 pub mod keyfile;

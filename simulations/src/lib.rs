@@ -35,6 +35,7 @@
 //! assert!(e.to_string().contains("adversary.fraction"));
 //! ```
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 
 pub mod harness;
 pub mod model;

@@ -40,6 +40,7 @@
 //! assert!(why.severe.is_some());
 //! ```
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 
 mod aggregation;
 pub mod config;
