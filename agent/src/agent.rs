@@ -24,7 +24,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::api::Outcome;
-use crate::conversation::{Pending, Phase, RunningTask};
+use crate::conversation::{Awaited, Pending, Phase, RunningTask};
 use crate::durable::Fact;
 use crate::io::{Command, Effect, Event, Input, OpId, RequestId, TaskId};
 use crate::knowledge::Knowledge;
@@ -45,6 +45,10 @@ pub struct Settings {
     pub significant_change: u16,
     /// Per-peer limits.
     pub limits: Limits,
+    /// How long a delegated task, once accepted, may take to be answered
+    /// before the delegation fails `TaskExpired`. Network requests have
+    /// their own, short, timeout: a task's run is not one.
+    pub task_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -54,6 +58,7 @@ impl Default for Settings {
             checkpoint_interval: Duration::from_secs(5),
             significant_change: 50,
             limits: Limits::default(),
+            task_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -144,6 +149,15 @@ pub struct Agent {
     pub(crate) pending: HashMap<RequestId, Pending>,
     next_task: u64,
     pub(crate) tasks: HashMap<TaskId, RunningTask>,
+    /// Tasks we delegated that were accepted, by grant, awaiting answers.
+    /// One per delegation command in flight.
+    pub(crate) awaited: HashMap<mesh_delegation::LinkHash, Awaited>,
+    /// Answers that overtook their task's acceptance (bounded by the
+    /// delegations in flight: only those are answered).
+    pub(crate) early_answers:
+        HashMap<mesh_delegation::LinkHash, (crate::wire::TaskOutcome, crate::api::Recorded)>,
+    /// Our answers to tasks that did not reach their delegator yet.
+    pub(crate) answers_due: Vec<crate::conversation::Answer>,
     /// Whether delegated tasks are run at all ([`AgentConfig::runs_tasks`]).
     pub(crate) runs_tasks: bool,
     pub(crate) requests: RateLimiter<Did>,
@@ -237,6 +251,9 @@ impl Agent {
             pending: HashMap::new(),
             next_task: 0,
             tasks: HashMap::new(),
+            awaited: HashMap::new(),
+            early_answers: HashMap::new(),
+            answers_due: Vec::new(),
             runs_tasks: config.runs_tasks,
             strikes: HashMap::new(),
             banned: HashMap::new(),
@@ -361,6 +378,7 @@ impl Agent {
             self.checkpoint(false);
         }
         self.tend_handshakes();
+        self.expire_awaited();
     }
 
     /// Publish our signed report (our direct opinions: it does not wait

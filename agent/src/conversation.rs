@@ -6,10 +6,10 @@ use mesh_delegation::{LinkHash, SignedGrant};
 use mesh_iatp::Did;
 use mesh_iatp::handshake::{AwaitingConfirm, AwaitingResponse};
 use mesh_ledger::checkpoint::Checkpoint;
-use mesh_ledger::record::{ActorSigned, CoSignedRecord};
+use mesh_ledger::record::ActorSigned;
 
 use crate::api::Recorded;
-use crate::io::{InboundId, OpId, RequestId};
+use crate::io::{OpId, RequestId};
 use crate::wire::{Task, TaskOutcome};
 
 /// Where a connection's handshake stands.
@@ -92,27 +92,49 @@ pub(crate) enum Step {
         hash: LinkHash,
         lifetime_secs: u64,
     },
-    /// A task handed to the delegatee; its outcome comes back.
+    /// A task handed to the delegatee: once it accepted (co-signed the
+    /// `delegate` record), its answer comes later, as a `result` record
+    /// the delegatee signs.
     Task {
         chain: Vec<SignedGrant>,
         hash: LinkHash,
         lifetime_secs: u64,
     },
-    /// The `result` record of a task's outcome.
-    Result {
-        delegate: Recorded,
-        outcome: TaskOutcome,
-        hash: LinkHash,
-    },
+    /// Our `result` record of a task we ran, for the delegator to
+    /// countersign (no embedder waits on it: `op` is [`NO_OP`]).
+    Answer(Box<Answer>),
     /// The `revoke` record of a revocation already in force.
     Revoke { revocation: Vec<u8> },
+}
+
+/// The op of a co-signing conversation no embedder waits for.
+pub(crate) const NO_OP: OpId = OpId(u64::MAX);
+
+/// The answer to a task we ran, until the delegator countersigned it.
+#[derive(Clone)]
+pub(crate) struct Answer {
+    pub(crate) delegator: Did,
+    /// The task's grant (the `delegate` record's).
+    pub(crate) grant: LinkHash,
+    pub(crate) outcome: TaskOutcome,
+}
+
+/// A task we delegated and the delegatee accepted, awaiting its answer.
+pub(crate) struct Awaited {
+    pub(crate) delegatee: Did,
+    /// The embedder's command, answered with the outcome.
+    pub(crate) op: OpId,
+    /// The co-signed `delegate` record.
+    pub(crate) delegate: Recorded,
+    /// When we stop waiting (monotonic).
+    pub(crate) until: crate::time::Millis,
 }
 
 /// A task we run for a delegator; its answer waits for the outcome.
 pub(crate) struct RunningTask {
     pub(crate) delegator: Did,
-    pub(crate) inbound: InboundId,
-    pub(crate) record: CoSignedRecord,
+    /// The task's grant (the `delegate` record's).
+    pub(crate) grant: LinkHash,
     pub(crate) task: Task,
 }
 

@@ -37,4 +37,8 @@ pub enum AgentError {
     /// Something was malformed (a capability string, a kind).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// A delegated task was accepted but not answered within the task
+    /// timeout.
+    #[error("{0} accepted the task but did not answer it in time")]
+    TaskExpired(Did),
 }

@@ -18,8 +18,6 @@ const REMEMBERED_RECORDS: usize = 65_536;
 /// How many checkpoint notes per followed log are kept to prove
 /// equivocation.
 const NOTES_PER_LOG: usize = 64;
-/// How many task outcomes may wait for their `result` record.
-const PENDING_OUTCOMES: usize = 4096;
 /// How many equivocation proofs are kept to pass on.
 const MAX_PROOFS: usize = 256;
 /// For how many peers the latest shared records are kept.
@@ -80,8 +78,6 @@ pub struct Knowledge {
     pub held: HashMap<LinkHash, Vec<SignedGrant>>,
     recent_records: VecDeque<[u8; 32]>,
     recent_set: HashSet<[u8; 32]>,
-    /// Outcomes returned, waiting for the delegator's `result` record.
-    pending_outcomes: VecDeque<([u8; 32], Did)>,
     /// The witness of peers' logs.
     pub witness: Witness<MemoryWitnessStore>,
     /// Checkpoint notes seen per origin, by size.
@@ -109,7 +105,6 @@ impl Knowledge {
             held: HashMap::new(),
             recent_records: VecDeque::new(),
             recent_set: HashSet::new(),
-            pending_outcomes: VecDeque::new(),
             witness,
             seen_notes: HashMap::new(),
             anchors: HashMap::new(),
@@ -173,29 +168,6 @@ impl Knowledge {
             self.recent_set.remove(&old);
         }
         true
-    }
-
-    /// Expect a `result` record from `delegator` for this outcome.
-    pub fn expect_outcome(&mut self, digest: [u8; 32], delegator: Did) {
-        self.pending_outcomes.push_back((digest, delegator));
-        if self.pending_outcomes.len() > PENDING_OUTCOMES {
-            self.pending_outcomes.pop_front();
-        }
-    }
-
-    /// Take the expectation for this outcome from `delegator`, if any.
-    pub fn take_outcome(&mut self, digest: &[u8; 32], delegator: &Did) -> bool {
-        match self
-            .pending_outcomes
-            .iter()
-            .position(|(d, who)| d == digest && who == delegator)
-        {
-            Some(i) => {
-                self.pending_outcomes.remove(i);
-                true
-            }
-            None => false,
-        }
     }
 
     /// Keep a checkpoint note seen for `origin` at `size` with `root`;

@@ -125,6 +125,10 @@ fn a_delegated_task_is_cosigned_into_both_logs_and_feeds_trust() {
         panic!("delegation failed: {outcome:?}");
     };
     assert!(d.outcome.success);
+    // The delegatee appends the `result` record it signed once the
+    // delegator's countersignature is back: a round trip after the
+    // delegator's command is answered.
+    mesh.run_for(Duration::from_secs(1));
     // Both records in both logs, at the indices reported.
     for n in [0, 1] {
         let records = mesh.store(n).records();
@@ -172,6 +176,118 @@ fn an_agent_without_a_task_handler_refuses_tasks_and_gains_nothing() {
     assert!(mesh.faults().is_empty(), "{:?}", mesh.faults());
 }
 
+/// A task is accepted at once and answered later: one that runs 45 s —
+/// far past the 10 s request timeout that used to cap it, and leave a
+/// `delegate` record on one side only — ends with both records in both
+/// logs.
+#[test]
+fn a_task_longer_than_the_request_timeout_completes_in_both_logs() {
+    let mut mesh = trio(12);
+    mesh.set_handler(1, Duration::from_secs(45), |_, t| TaskOutcome {
+        success: true,
+        output: ByteBuf::from(t.input.to_vec()),
+    });
+    let delegatee = mesh.did(1).clone();
+    let op = mesh.command(
+        0,
+        Command::Delegate {
+            delegatee,
+            task: task("tools/search"),
+            options: DelegateOptions::default(),
+        },
+    );
+    mesh.run_for(Duration::from_secs(20));
+    assert!(!mesh.is_done(0, op), "still running");
+    for n in [0, 1] {
+        let kinds: Vec<ActionKind> = mesh
+            .store(n)
+            .records()
+            .iter()
+            .map(|r| r.record().kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![ActionKind::Delegate],
+            "accepted at once, in agent {n}'s log"
+        );
+    }
+    assert!(mesh.run_until(Duration::from_secs(60), |m| m.is_done(0, op)));
+    let Some(Ok(Outcome::Delegated(d))) = mesh.result(0, op) else {
+        panic!("the long task failed");
+    };
+    assert_eq!(d.outcome.output.as_slice(), b"hello");
+    mesh.run_for(Duration::from_secs(1));
+    for n in [0, 1] {
+        let leaves: Vec<_> = mesh
+            .store(n)
+            .records()
+            .iter()
+            .map(|r| r.leaf_hash())
+            .collect();
+        assert_eq!(
+            leaves,
+            vec![d.delegate.record.leaf_hash(), d.result.record.leaf_hash()]
+        );
+    }
+    // The answer is the delegatee's record: it signed it as actor.
+    assert_eq!(&d.result.record.record().actor, mesh.did(1));
+    assert!(mesh.faults().is_empty(), "{:?}", mesh.faults());
+}
+
+/// The delegatee's answer, lost with a dropped connection, is sent again
+/// when the session is back; a delegation never answered fails
+/// `TaskExpired` after the task timeout instead of hanging.
+#[test]
+fn an_answer_survives_a_dropped_connection_and_an_unanswered_task_expires() {
+    let mut mesh = trio(13);
+    mesh.set_handler(1, Duration::from_secs(5), |_, _| TaskOutcome {
+        success: true,
+        output: ByteBuf::new(),
+    });
+    let delegatee = mesh.did(1).clone();
+    let op = mesh.command(
+        0,
+        Command::Delegate {
+            delegatee,
+            task: task("tools/search"),
+            options: DelegateOptions::default(),
+        },
+    );
+    mesh.run_for(Duration::from_secs(1));
+    mesh.disconnect(0, 1);
+    mesh.run_for(Duration::from_secs(10));
+    assert!(!mesh.is_done(0, op), "the answer could not arrive");
+    mesh.connect(0, 1);
+    assert!(mesh.run_until(LIMIT, |m| m.is_done(0, op)));
+    assert!(matches!(
+        mesh.result(0, op),
+        Some(Ok(Outcome::Delegated(_)))
+    ));
+    mesh.run_for(Duration::from_secs(1));
+    assert_eq!(mesh.store(0).records().len(), 2);
+    assert_eq!(mesh.store(1).records().len(), 2);
+
+    // A delegatee that never answers (its task outlives the timeout).
+    mesh.set_handler(2, Duration::from_secs(3600), |_, _| TaskOutcome {
+        success: true,
+        output: ByteBuf::new(),
+    });
+    let delegatee = mesh.did(2).clone();
+    let op = mesh.command(
+        0,
+        Command::Delegate {
+            delegatee: delegatee.clone(),
+            task: task("tools/search"),
+            options: DelegateOptions::default(),
+        },
+    );
+    assert!(mesh.run_until(Duration::from_secs(700), |m| m.is_done(0, op)));
+    match mesh.result(0, op) {
+        Some(Err(AgentError::TaskExpired(who))) => assert_eq!(who, delegatee),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_failing_agent_loses_trust_until_the_gate_stops_delegating_to_it() {
     let mut mesh = trio(3);
@@ -197,6 +313,7 @@ fn a_failing_agent_loses_trust_until_the_gate_stops_delegating_to_it() {
     let end = mesh.agent(0).trust_of(mesh.did(1), mesh.agent_now().wall);
     assert!(end < Score::saturating(400) && end < start);
     // Every failed task is on both ledgers: delegate + result each.
+    mesh.run_for(Duration::from_secs(1));
     for n in [0, 1] {
         assert_eq!(mesh.store(n).records().len(), 2 * i, "agent {n}'s log");
     }
@@ -249,6 +366,7 @@ fn a_revocation_reaches_every_agent_and_voids_the_chain_everywhere() {
         other => panic!("the delegation under the grant failed: {other:?}"),
     }
     // delegate + result in b's and c's logs; the grant in a's and b's.
+    mesh.run_for(Duration::from_secs(1));
     let sizes: Vec<usize> = (0..3).map(|i| mesh.store(i).records().len()).collect();
     assert_eq!(sizes, [1, 3, 2]);
     // Writing is not in the chain: b's own gate refuses before asking c.

@@ -11,12 +11,12 @@ use serde_bytes::ByteBuf;
 
 use super::{digest_of, grant_bytes};
 use crate::agent::Agent;
-use crate::api::{Delegated, IssuedGrant, Outcome, Revoked};
-use crate::conversation::{Pending, Phase, Step};
+use crate::api::{Delegated, IssuedGrant, Outcome, Recorded, Revoked};
+use crate::conversation::{Answer, Awaited, NO_OP, Pending, Phase, Step};
 use crate::error::AgentError;
 use crate::io::{Effect, Event, OpId, Request, RequestId, Response};
 use crate::knowledge::Issued;
-use crate::wire::{ActionContext, ActionRequest, ActionResponse};
+use crate::wire::{ActionContext, ActionRequest, ActionResponse, TaskOutcome};
 
 impl Agent {
     /// Start co-signing `record` with its counterparty (the actor's side).
@@ -61,6 +61,17 @@ impl Agent {
     /// A co-signing conversation failed; a revocation is in force anyway.
     fn cosign_failed(&mut self, op: OpId, step: Step, error: AgentError) {
         match step {
+            // Our answer to a task did not reach the delegator: it goes
+            // again when the session is back (a refusal is final).
+            Step::Answer(answer) => {
+                if !matches!(error, AgentError::PeerRefused { .. }) {
+                    self.answers_due.push(*answer);
+                }
+            }
+            Step::Task { hash, .. } => {
+                self.early_answers.remove(&hash);
+                self.done(op, Err(error))
+            }
             Step::Revoke { revocation } => self.done(
                 op,
                 Ok(Outcome::Revoked(Revoked {
@@ -238,53 +249,32 @@ impl Agent {
                     &counterparty,
                     lifetime_secs,
                 );
-                let Some(outcome) = outcome else {
-                    return self.done(op, Err(AgentError::BadResponse("no task outcome".into())));
-                };
-                let digest = match digest_of(&outcome) {
-                    Ok(d) => d,
-                    Err(e) => return self.done(op, Err(AgentError::Signing(e))),
-                };
-                let record = self.new_record(ActionKind::Result, &counterparty, Some(hash), digest);
-                self.send_cosign(
-                    op,
-                    record,
-                    ActionContext::Outcome {
-                        outcome: outcome.clone(),
-                    },
-                    Step::Result {
+                if outcome.is_some() {
+                    return self.done(
+                        op,
+                        Err(AgentError::BadResponse(
+                            "an outcome with the acceptance (the answer comes as a result record)"
+                                .into(),
+                        )),
+                    );
+                }
+                // Accepted: the answer comes as the delegatee's `result`
+                // record, within the task timeout.
+                let until = self.now.mono.plus(self.settings.task_timeout);
+                self.awaited.insert(
+                    hash,
+                    Awaited {
+                        delegatee: counterparty,
+                        op,
                         delegate: recorded,
-                        outcome,
-                        hash,
+                        until,
                     },
                 );
+                if let Some((outcome, result)) = self.early_answers.remove(&hash) {
+                    self.answered(hash, outcome, result);
+                }
             }
-            Step::Result {
-                delegate,
-                outcome,
-                hash,
-            } => {
-                let kind = if outcome.success {
-                    EvidenceKind::TaskSuccess
-                } else {
-                    EvidenceKind::TaskFailure
-                };
-                self.record(
-                    Evidence::new(counterparty, kind, self.now.wall).with_proof(Proof {
-                        kind: "ledger/record".into(),
-                        bytes: recorded.record.bytes().to_vec(),
-                    }),
-                );
-                self.done(
-                    op,
-                    Ok(Outcome::Delegated(Box::new(Delegated {
-                        outcome,
-                        grant: hash,
-                        delegate,
-                        result: recorded,
-                    }))),
-                );
-            }
+            Step::Answer(_) => {}
             Step::Revoke { revocation } => self.done(
                 op,
                 Ok(Outcome::Revoked(Revoked {
@@ -292,6 +282,94 @@ impl Agent {
                     record: Some(recorded),
                 })),
             ),
+        }
+    }
+
+    /// Send the delegator our `result` record of a task we ran.
+    pub(crate) fn send_answer(&mut self, answer: Answer) {
+        let digest = match digest_of(&answer.outcome) {
+            Ok(d) => d,
+            Err(_) => return, // an outcome always encodes
+        };
+        let record = self.new_record(
+            ActionKind::Result,
+            &answer.delegator,
+            Some(answer.grant),
+            digest,
+        );
+        let context = ActionContext::Outcome {
+            outcome: answer.outcome.clone(),
+        };
+        self.send_cosign(NO_OP, record, context, Step::Answer(Box::new(answer)));
+    }
+
+    /// Send the answers that did not reach `delegator` again (its session
+    /// is back).
+    pub(crate) fn resend_answers(&mut self, delegator: &Did) {
+        let (due, rest): (Vec<Answer>, Vec<Answer>) = std::mem::take(&mut self.answers_due)
+            .into_iter()
+            .partition(|a| &a.delegator == delegator);
+        self.answers_due = rest;
+        for answer in due {
+            self.send_answer(answer);
+        }
+    }
+
+    /// Whether our task under `grant` is on its way to `delegatee`, not
+    /// yet accepted.
+    pub(crate) fn delegating(&self, grant: &LinkHash, delegatee: &Did) -> bool {
+        self.pending.values().any(|p| match p {
+            Pending::CoSign { to, step, .. } => {
+                to == delegatee && matches!(&**step, Step::Task { hash, .. } if hash == grant)
+            }
+            _ => false,
+        })
+    }
+
+    /// The delegatee's answer to a task we delegated, co-signed into both
+    /// logs: trust evidence, and the embedder's command answered (when the
+    /// answer overtook the acceptance, once that arrives).
+    pub(crate) fn answered(&mut self, grant: LinkHash, outcome: TaskOutcome, result: Recorded) {
+        let Some(awaited) = self.awaited.remove(&grant) else {
+            self.early_answers.insert(grant, (outcome, result));
+            return;
+        };
+        let kind = if outcome.success {
+            EvidenceKind::TaskSuccess
+        } else {
+            EvidenceKind::TaskFailure
+        };
+        self.record(
+            Evidence::new(awaited.delegatee, kind, self.now.wall).with_proof(Proof {
+                kind: "ledger/record".into(),
+                bytes: result.record.bytes().to_vec(),
+            }),
+        );
+        self.done(
+            awaited.op,
+            Ok(Outcome::Delegated(Box::new(Delegated {
+                outcome,
+                grant,
+                delegate: awaited.delegate,
+                result,
+            }))),
+        );
+    }
+
+    /// Give up on delegated tasks whose answer is overdue.
+    pub(crate) fn expire_awaited(&mut self) {
+        let now = self.now.mono;
+        let mut overdue: Vec<LinkHash> = self
+            .awaited
+            .iter()
+            .filter(|(_, a)| a.until <= now)
+            .map(|(h, _)| *h)
+            .collect();
+        overdue.sort();
+        for grant in overdue {
+            if let Some(a) = self.awaited.remove(&grant) {
+                self.done(a.op, Err(AgentError::TaskExpired(a.delegatee)));
+            }
         }
     }
 

@@ -32,6 +32,8 @@ enum After {
     Nothing,
     HoldGrant(Vec<SignedGrant>),
     RunTask(Task),
+    /// The delegatee's answer to a task we delegated under this grant.
+    Answered(mesh_delegation::LinkHash, TaskOutcome),
 }
 
 /// The counterparty's checks on the leaf grant of a chain handed to it: it
@@ -241,15 +243,30 @@ impl Agent {
                 )?;
                 Ok(After::RunTask(task))
             }
+            // The delegatee answers a task we delegated: only for a task
+            // it accepted from us and has not answered yet.
             (ActionKind::Result, ActionContext::Outcome { outcome }) => {
+                if outcome.output.len() > MAX_PAYLOAD {
+                    return Err(ActionRefusal::TooLarge {
+                        what: "task output",
+                        limit: MAX_PAYLOAD,
+                    });
+                }
                 let digest = digest_of(&outcome).map_err(ActionRefusal::Malformed)?;
                 if digest != record.payload_digest {
                     return Err(ActionRefusal::DigestMismatch("the outcome's digest"));
                 }
-                if !self.k.take_outcome(&digest, &record.actor) {
-                    return Err(ActionRefusal::UnexpectedOutcome);
+                let grant = record.grant.ok_or(ActionRefusal::UnexpectedOutcome)?;
+                let accepted = self
+                    .awaited
+                    .get(&grant)
+                    .is_some_and(|a| a.delegatee == record.actor);
+                // The answer may overtake the acceptance on the network.
+                if accepted || self.delegating(&grant, &record.actor) {
+                    Ok(After::Answered(grant, outcome))
+                } else {
+                    Err(ActionRefusal::UnexpectedOutcome)
                 }
-                Ok(After::Nothing)
             }
             (ActionKind::Revoke, ActionContext::Revoke { revocation }) => {
                 let v = verify_revocation(&revocation)
@@ -318,14 +335,18 @@ impl Agent {
                 }
                 self.answer_cosigned(remote, id, &recorded.record, None);
             }
+            // Accepted at once: the delegator holds the `delegate` record
+            // whatever the task takes; the answer follows as our own
+            // `result` record (`on_task_done`).
             After::RunTask(task) => {
+                self.answer_cosigned(remote, id, &recorded.record, None);
                 let task_id = self.next_task_id();
+                let grant = recorded.record.record().grant.unwrap_or_default();
                 self.tasks.insert(
                     task_id,
                     RunningTask {
                         delegator: remote.clone(),
-                        inbound: id,
-                        record: recorded.record,
+                        grant,
                         task: task.clone(),
                     },
                 );
@@ -334,6 +355,10 @@ impl Agent {
                     delegator: remote.clone(),
                     task,
                 });
+            }
+            After::Answered(grant, outcome) => {
+                self.answer_cosigned(remote, id, &recorded.record, None);
+                self.answered(grant, outcome, recorded);
             }
         }
         Ok(())
@@ -356,7 +381,8 @@ impl Agent {
         });
     }
 
-    /// A task we ran finished: its outcome goes back with the record.
+    /// A task we ran finished: its outcome goes to the delegator as our
+    /// `result` record.
     pub(crate) fn on_task_done(&mut self, id: TaskId, mut outcome: TaskOutcome) {
         let Some(running) = self.tasks.remove(&id) else {
             return;
@@ -369,19 +395,15 @@ impl Agent {
                 ),
             };
         }
-        if let Ok(digest) = digest_of(&outcome) {
-            self.k.expect_outcome(digest, running.delegator.clone());
-        }
         self.event(Event::TaskDone {
             delegator: running.delegator.clone(),
             task: running.task,
             success: outcome.success,
         });
-        self.answer_cosigned(
-            &running.delegator,
-            running.inbound,
-            &running.record,
-            Some(outcome),
-        );
+        self.send_answer(crate::conversation::Answer {
+            delegator: running.delegator,
+            grant: running.grant,
+            outcome,
+        });
     }
 }
