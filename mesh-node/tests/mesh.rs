@@ -197,8 +197,13 @@ async fn a_delegation_chain_across_three_agents_stops_working_when_revoked() {
     })
     .await;
     // delegate + result in both bob's and carol's logs; the grant in
-    // alice's and bob's.
-    assert_eq!(carol.node.log_info().await.unwrap().size, 2);
+    // alice's and bob's. carol signed the result record: it is in her log
+    // once bob's countersignature is back.
+    eventually("carol's log holds delegate and result", || {
+        let carol = carol.node.clone();
+        async move { carol.log_info().await.unwrap().size == 2 }
+    })
+    .await;
     assert_eq!(bob.node.log_info().await.unwrap().size, 3);
     assert_eq!(alice.node.log_info().await.unwrap().size, 1);
 

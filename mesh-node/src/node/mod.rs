@@ -153,6 +153,9 @@ pub enum NodeError {
     /// Something was malformed (e.g. a capability string).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// A delegated task was accepted but not answered in time.
+    #[error("{0} accepted the task but did not answer it in time")]
+    TaskExpired(Did),
     /// The node task has stopped.
     #[error("the node has stopped")]
     Stopped,
@@ -186,6 +189,7 @@ impl From<mesh_agent::AgentError> for NodeError {
             A::Signing(s) => NodeError::Signing(s),
             A::UnknownLink(s) => NodeError::UnknownLink(s),
             A::Invalid(s) => NodeError::Invalid(s),
+            A::TaskExpired(who) => NodeError::TaskExpired(who),
         }
     }
 }
