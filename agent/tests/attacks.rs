@@ -230,6 +230,52 @@ fn records_that_do_not_fit_are_refused_precisely() {
     );
 }
 
+/// A member cannot slip a `result` record into our log: we countersign an
+/// answer only for a task we delegated to that member and still await.
+#[test]
+fn an_answer_to_a_task_never_delegated_is_refused() {
+    use mesh_agent::wire::TaskOutcome;
+
+    let mut mesh = pair();
+    let victim = mesh.did(0).clone();
+    let peer_did = mesh.did(1).clone();
+    let peer_key = mesh.agent(1).local().identity().clone();
+    let outcome = TaskOutcome {
+        success: true,
+        output: ByteBuf::from(b"praise me".to_vec()),
+    };
+    let digest = mesh_agent::digest_of(&outcome).unwrap_or_else(|e| panic!("{e}"));
+    let record = ActionRecord {
+        kind: ActionKind::Result,
+        actor: peer_did.clone(),
+        counterparty: victim,
+        grant: Some([9; 32]),
+        payload_digest: digest,
+        timestamp: mesh.agent_now().wall,
+        nonce: [4; 16],
+    };
+    let bytes = record
+        .sign(&peer_key)
+        .and_then(|h| h.to_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let effects = mesh.poke(
+        0,
+        Input::Request {
+            from: peer_did,
+            id: InboundId(1),
+            request: Request::Action(ActionRequest::CoSign {
+                record: ByteBuf::from(bytes),
+                context: ActionContext::Outcome { outcome },
+            }),
+        },
+    );
+    assert_eq!(
+        refusal_of(&effects),
+        Some(ActionRefusal::UnexpectedOutcome.code())
+    );
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Append { .. })));
+}
+
 fn sha2_of(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()

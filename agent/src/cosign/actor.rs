@@ -18,6 +18,9 @@ use crate::io::{Effect, Event, OpId, Request, RequestId, Response};
 use crate::knowledge::Issued;
 use crate::wire::{ActionContext, ActionRequest, ActionResponse, TaskOutcome};
 
+/// Answers to tasks kept for delegators out of reach, at most.
+const MAX_ANSWERS_DUE: usize = 4096;
+
 impl Agent {
     /// Start co-signing `record` with its counterparty (the actor's side).
     pub(crate) fn send_cosign(
@@ -65,6 +68,9 @@ impl Agent {
             // again when the session is back (a refusal is final).
             Step::Answer(answer) => {
                 if !matches!(error, AgentError::PeerRefused { .. }) {
+                    if self.answers_due.len() >= MAX_ANSWERS_DUE {
+                        self.answers_due.remove(0); // the oldest gives way
+                    }
                     self.answers_due.push(*answer);
                 }
             }
@@ -250,6 +256,7 @@ impl Agent {
                     lifetime_secs,
                 );
                 if outcome.is_some() {
+                    self.early_answers.remove(&hash);
                     return self.done(
                         op,
                         Err(AgentError::BadResponse(
