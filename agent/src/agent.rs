@@ -12,14 +12,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::aggregate::AfterAggregation;
-use mesh_delegation::{Gate, GateConfig, SpawnPolicy};
+pub use crate::config::{AgentConfig, Settings};
+use mesh_delegation::{Gate, GateConfig};
 use mesh_iatp::handshake::{HandshakeConfig, LocalAgent, NonceCache, Session};
 use mesh_iatp::{Did, RevokedCredentials, Score, Timestamp, TrustBundle};
 use mesh_ledger::merkle::{CompactRange, Hash};
 use mesh_ledger::witness::{MemoryWitnessStore, Witness};
-use mesh_trust::{
-    ConfigError, Evidence, EvidenceKind, Explanation, Tier, TrustConfig, TrustEngine,
-};
+use mesh_trust::{ConfigError, Evidence, EvidenceKind, Explanation, Tier, TrustEngine};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -28,97 +27,11 @@ use crate::conversation::{Awaited, Pending, Phase, RunningTask};
 use crate::durable::Fact;
 use crate::io::{Command, Effect, Event, Input, OpId, RequestId, TaskId};
 use crate::knowledge::Knowledge;
-use crate::limits::{Limits, RateLimiter};
+use crate::limits::RateLimiter;
 use crate::time::{Millis, Now};
 
 /// How many peers may hold strikes at once (an outsider can make keys).
 const MAX_STRIKERS: usize = 4096;
-
-/// Timings and thresholds of the agent's periodic work.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Publish a trust report this often (and on significant change).
-    pub report_interval: Duration,
-    /// Sign and gossip a checkpoint this often, if the log grew.
-    pub checkpoint_interval: Duration,
-    /// A score change of at least this many points triggers a report.
-    pub significant_change: u16,
-    /// Per-peer limits.
-    pub limits: Limits,
-    /// How long a delegated task, once accepted, may take to be answered
-    /// before the delegation fails `TaskExpired`. Network requests have
-    /// their own, short, timeout: a task's run is not one.
-    pub task_timeout: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            report_interval: Duration::from_secs(10),
-            checkpoint_interval: Duration::from_secs(5),
-            significant_change: 50,
-            limits: Limits::default(),
-            task_timeout: Duration::from_secs(600),
-        }
-    }
-}
-
-/// Everything an agent starts from.
-pub struct AgentConfig {
-    /// Who we are: identity and card.
-    pub local: LocalAgent,
-    /// The orgs we accept.
-    pub bundle: TrustBundle,
-    /// Org credentials we refuse.
-    pub revoked_credentials: RevokedCredentials,
-    /// Handshake tunables.
-    pub handshake: HandshakeConfig,
-    /// Trust engine parameters.
-    pub trust: TrustConfig,
-    /// Spawning rules.
-    pub spawn: SpawnPolicy,
-    /// Periodic work and limits.
-    pub settings: Settings,
-    /// Seeds every nonce and spawned key.
-    pub seed: [u8; 32],
-    /// Our log as stored (its right edge).
-    pub log: CompactRange,
-    /// Our latest stored checkpoint note.
-    pub latest_checkpoint: Option<Vec<u8>>,
-    /// What our witness cosigned before (origin, size, root).
-    pub witnessed: Vec<(String, u64, Hash)>,
-    /// What we learned before a restart, in the order stored.
-    pub restored: Vec<Fact>,
-    /// Leaf hashes of our latest records (the replay guard's memory).
-    pub recent_records: Vec<Hash>,
-    /// Whether the driver runs delegated tasks ([`Effect::RunTask`]); if
-    /// not, they are refused `no_handler` before anything is recorded.
-    /// Off by default: an agent never accepts work nobody will do.
-    pub runs_tasks: bool,
-}
-
-impl AgentConfig {
-    /// A fresh agent's configuration with default tunables and an empty
-    /// log.
-    pub fn new(local: LocalAgent, bundle: TrustBundle, seed: [u8; 32]) -> Self {
-        AgentConfig {
-            local,
-            bundle,
-            revoked_credentials: RevokedCredentials::default(),
-            handshake: HandshakeConfig::default(),
-            trust: TrustConfig::default(),
-            spawn: SpawnPolicy::default(),
-            settings: Settings::default(),
-            seed,
-            log: CompactRange::new(),
-            latest_checkpoint: None,
-            witnessed: Vec::new(),
-            restored: Vec::new(),
-            recent_records: Vec::new(),
-            runs_tasks: false,
-        }
-    }
-}
 
 /// The state of one agent.
 pub struct Agent {
@@ -173,8 +86,9 @@ pub struct Agent {
     report_epoch: u64,
     report_sequence: u64,
     report_due: bool,
-    /// An aggregation is out with the driver ([`Effect::Aggregate`]).
-    pub(crate) aggregating: bool,
+    /// When the aggregation out with the driver ([`Effect::Aggregate`])
+    /// was handed out, if one is.
+    pub(crate) aggregating: Option<Millis>,
     /// What to do with it when it returns.
     pub(crate) on_return: AfterAggregation,
     out: Vec<Effect>,
@@ -263,7 +177,7 @@ impl Agent {
             report_epoch: now.wall.0,
             report_sequence: 0,
             report_due: false,
-            aggregating: false,
+            aggregating: None,
             on_return: AfterAggregation::Install,
             out: Vec::new(),
         };

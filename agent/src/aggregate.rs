@@ -4,8 +4,14 @@
 //! a time; an aggregation asked for meanwhile follows when it returns, and
 //! one overtaken by an in-place refresh (an embedder's command) is dropped.
 
+use std::time::Duration;
+
 use crate::Agent;
 use crate::io::Effect;
+
+/// An aggregation out this long is taken as lost: the next is handed out
+/// anyway (an aggregation of the most reports held takes milliseconds).
+const STALLED: Duration = Duration::from_secs(60);
 
 /// What becomes of an aggregation out with the driver when it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,13 +28,18 @@ impl Agent {
     /// Hand the driver a trust aggregation to run off the network path
     /// (or, if one is out, ask for another when it returns).
     pub(crate) fn aggregate(&mut self) {
-        if self.aggregating {
+        let now = self.now.mono;
+        if let Some(since) = self.aggregating
+            && now.since(since) < STALLED
+        {
             if self.on_return == AfterAggregation::Install {
                 self.on_return = AfterAggregation::InstallAndAgain;
             }
             return;
         }
-        self.aggregating = true;
+        // None out, or the one out never came back (its driver dropped or
+        // lost it): hand out a fresh one.
+        self.aggregating = Some(now);
         self.on_return = AfterAggregation::Install;
         let job = self.k.trust.aggregation(self.now.wall);
         self.emit(Effect::Aggregate(Box::new(job)));
@@ -36,10 +47,9 @@ impl Agent {
 
     /// An aggregation came back from the driver.
     pub(crate) fn aggregated(&mut self, done: mesh_trust::Aggregated) {
-        if !self.aggregating {
+        if self.aggregating.take().is_none() {
             return; // not ours to install: none was out
         }
-        self.aggregating = false;
         match self.on_return {
             AfterAggregation::Install => {
                 self.k.trust.install(done);
@@ -56,7 +66,7 @@ impl Agent {
     /// out with the driver is then out of date.
     pub(crate) fn refresh_in_place(&mut self) {
         self.k.trust.refresh(self.now.wall);
-        if self.aggregating {
+        if self.aggregating.is_some() {
             self.on_return = AfterAggregation::Drop;
         }
     }

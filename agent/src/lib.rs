@@ -31,6 +31,7 @@ mod agent;
 mod aggregate;
 pub mod api;
 mod commands;
+mod config;
 mod conversation;
 mod cosign;
 pub mod durable;

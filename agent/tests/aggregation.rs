@@ -110,3 +110,18 @@ fn an_aggregation_overtaken_by_a_refresh_in_place_is_dropped() {
     let (out, _) = jobs(agent.handle(Input::Tick, at(30)));
     assert_eq!(out.len(), 1);
 }
+
+/// A driver that loses an aggregation (drops the effect, or its worker
+/// panics) does not stop aggregation for good: after a minute the next
+/// report interval hands out a fresh one.
+#[test]
+fn an_aggregation_that_never_returns_is_replaced_after_a_minute() {
+    let mut agent = agent();
+    let (lost, _) = jobs(agent.handle(Input::Tick, at(11)));
+    assert_eq!(lost.len(), 1);
+    drop(lost);
+    let (none, _) = jobs(agent.handle(Input::Tick, at(60)));
+    assert!(none.is_empty(), "within the minute it is still awaited");
+    let (fresh, _) = jobs(agent.handle(Input::Tick, at(72)));
+    assert_eq!(fresh.len(), 1, "a fresh one after the minute");
+}
