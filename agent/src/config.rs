@@ -69,7 +69,7 @@ pub struct AgentConfig {
     pub restored: Vec<Fact>,
     /// Leaf hashes of our latest records (the replay guard's memory).
     pub recent_records: Vec<Hash>,
-    /// Whether the driver runs delegated tasks ([`Effect::RunTask`]); if
+    /// Whether the driver runs delegated tasks ([`Effect::RunTask`](crate::Effect::RunTask)); if
     /// not, they are refused `no_handler` before anything is recorded.
     /// Off by default: an agent never accepts work nobody will do.
     pub runs_tasks: bool,
