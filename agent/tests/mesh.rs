@@ -40,6 +40,20 @@ fn trio(seed: u64) -> Mesh {
     mesh
 }
 
+/// Start delegating a `tools/search` task from `from` to `to`; the op to
+/// wait on.
+fn start_delegation(mesh: &mut Mesh, from: usize, to: usize) -> mesh_agent::OpId {
+    let delegatee = mesh.did(to).clone();
+    mesh.command(
+        from,
+        Command::Delegate {
+            delegatee,
+            task: task("tools/search"),
+            options: DelegateOptions::default(),
+        },
+    )
+}
+
 fn delegate(mesh: &mut Mesh, from: usize, to: usize, t: Task) -> Result<Outcome, AgentError> {
     let delegatee = mesh.did(to).clone();
     mesh.run_command(
@@ -187,15 +201,7 @@ fn a_task_longer_than_the_request_timeout_completes_in_both_logs() {
         success: true,
         output: ByteBuf::from(t.input.to_vec()),
     });
-    let delegatee = mesh.did(1).clone();
-    let op = mesh.command(
-        0,
-        Command::Delegate {
-            delegatee,
-            task: task("tools/search"),
-            options: DelegateOptions::default(),
-        },
-    );
+    let op = start_delegation(&mut mesh, 0, 1);
     mesh.run_for(Duration::from_secs(20));
     assert!(!mesh.is_done(0, op), "still running");
     for n in [0, 1] {
@@ -244,15 +250,7 @@ fn an_answer_survives_a_dropped_connection_and_an_unanswered_task_expires() {
         success: true,
         output: ByteBuf::new(),
     });
-    let delegatee = mesh.did(1).clone();
-    let op = mesh.command(
-        0,
-        Command::Delegate {
-            delegatee,
-            task: task("tools/search"),
-            options: DelegateOptions::default(),
-        },
-    );
+    let op = start_delegation(&mut mesh, 0, 1);
     mesh.run_for(Duration::from_secs(1));
     mesh.disconnect(0, 1);
     mesh.run_for(Duration::from_secs(10));
@@ -273,14 +271,7 @@ fn an_answer_survives_a_dropped_connection_and_an_unanswered_task_expires() {
         output: ByteBuf::new(),
     });
     let delegatee = mesh.did(2).clone();
-    let op = mesh.command(
-        0,
-        Command::Delegate {
-            delegatee: delegatee.clone(),
-            task: task("tools/search"),
-            options: DelegateOptions::default(),
-        },
-    );
+    let op = start_delegation(&mut mesh, 0, 2);
     assert!(mesh.run_until(Duration::from_secs(700), |m| m.is_done(0, op)));
     match mesh.result(0, op) {
         Some(Err(AgentError::TaskExpired(who))) => assert_eq!(who, delegatee),

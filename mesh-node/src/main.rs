@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use getrandom::SysRng;
 use getrandom::rand_core::UnwrapErr;
-use mesh_iatp::{Did, Identity, OrgCredential, SignedCredential, Timestamp, TrustBundle};
+use mesh_iatp::{Did, Identity, OrgCredential, Timestamp, TrustBundle};
 use mesh_node::keyfile;
 
 mod demo;
@@ -215,19 +215,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             println!("{}", hex::encode(signed.digest()));
         }
         Command::Org(OrgCmd::Show { file, json }) => {
-            let meta = fs::metadata(&file).with_context(|| format!("{}", file.display()))?;
-            if meta.len() > 4096 {
-                bail!(
-                    "{} is {} bytes, too large to be a credential",
-                    file.display(),
-                    meta.len()
-                );
-            }
-            let signed =
-                SignedCredential(fs::read(&file).with_context(|| format!("{}", file.display()))?);
-            let cred = signed
-                .verify_signature()
-                .with_context(|| format!("{} is not a valid org credential", file.display()))?;
+            let (signed, cred) = mesh_node::load::credential(&file)?;
             let (status, valid) = mesh_node::validity::describe(&cred, unix_now()?);
             print_fields(
                 &[

@@ -270,15 +270,12 @@ fn bundle_check_lists_orgs_or_names_the_line_and_field() {
     );
 }
 
-/// `org show` states whether a credential is valid now and exits 3 when it
-/// is not; `run` refuses to start on one (both used to accept an expired
-/// credential silently, and `run` sat with no peers).
-#[test]
-fn credentials_outside_their_window_are_named_and_refused() {
+/// An org key (`org.pem`) and an agent key (`a.pem`) made with the CLI in
+/// `d`; the returned closure writes the org's credential for the agent,
+/// valid from `not_before` to `expires`, to a file, and gives the org key.
+fn agent_and_org(d: &Path) -> impl Fn(&str, u64, u64) -> mesh_iatp::Identity + '_ {
     use mesh_iatp::{OrgCredential, Timestamp};
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
     assert!(
         mesh_node(&["org", "new", "--out", "org.pem"], d)
             .status
@@ -288,7 +285,7 @@ fn credentials_outside_their_window_are_named_and_refused() {
         .trim()
         .to_owned();
     let org = mesh_node::keyfile::read(&d.join("org.pem")).expect("org key");
-    let write = |name: &str, not_before: u64, expires: u64| {
+    move |name, not_before, expires| {
         let cred = OrgCredential {
             org: org.did().clone(),
             agent: agent_did.parse().expect("did"),
@@ -297,7 +294,18 @@ fn credentials_outside_their_window_are_named_and_refused() {
             expires: Timestamp(expires),
         };
         fs::write(d.join(name), cred.sign(&org).expect("signs").0).expect("write");
-    };
+        org.clone()
+    }
+}
+
+/// `org show` states whether a credential is valid now and exits 3 when it
+/// is not; `run` refuses to start on one (both used to accept an expired
+/// credential silently, and `run` sat with no peers).
+#[test]
+fn credentials_outside_their_window_are_named_and_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let write = agent_and_org(d);
     write("old.cred", 1_000_000_000, 1_000_086_400);
     write("future.cred", 4_102_444_800, 4_105_036_800);
 
@@ -354,31 +362,14 @@ fn run_warns_of_a_credential_that_expires_within_a_day() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    use mesh_iatp::{OrgCredential, Timestamp};
-
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    assert!(
-        mesh_node(&["org", "new", "--out", "org.pem"], d)
-            .status
-            .success()
-    );
-    let agent_did = stdout(&mesh_node(&["identity", "new", "--out", "a.pem"], d))
-        .trim()
-        .to_owned();
-    let org = mesh_node::keyfile::read(&d.join("org.pem")).expect("org key");
+    let write = agent_and_org(d);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let cred = OrgCredential {
-        org: org.did().clone(),
-        agent: agent_did.parse().expect("did"),
-        roles: vec!["worker".into()],
-        not_before: Timestamp(now - 86_400),
-        expires: Timestamp(now + 3 * 3600 + 600),
-    };
-    fs::write(d.join("a.cred"), cred.sign(&org).expect("signs").0).expect("write");
+    let org = write("a.cred", now - 86_400, now + 3 * 3600 + 600);
     fs::write(
         d.join("bundle.toml"),
         format!(

@@ -600,15 +600,12 @@ async fn a_node_without_a_task_handler_refuses_tasks() {
         91,
     )
     .await;
-    let idle = start(
-        mesh_node::node::Node::builder()
-            .agent(fed.agent(&fed.acme, "idle", &[]))
-            .bundle(fed.bundle.clone())
-            .data_dir(dir.path().join("i"))
-            .clock(mesh_node::node::FixedClock(FIXTURE_NOW))
-            .seed([92; 32])
-            .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()),
-    )
+    let idle = start(common::without_handler(
+        &fed,
+        fed.agent(&fed.acme, "idle", &[]),
+        &dir.path().join("i"),
+        92,
+    ))
     .await;
     alice.node.connect(idle.addr.clone()).await.unwrap();
     let refused = alice

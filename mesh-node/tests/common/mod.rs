@@ -30,8 +30,19 @@ pub struct TestNode {
 }
 
 /// A builder for `agent` with the fixture bundle, the fixed clock, a data
-/// dir, fast gossip, listening on loopback TCP.
+/// dir, fast gossip, listening on loopback TCP, and a task handler that
+/// succeeds with no output.
 pub fn builder(fed: &Federation, agent: LocalAgent, dir: &Path, seed: u8) -> NodeBuilder {
+    without_handler(fed, agent, dir, seed).task_handler(
+        |_: &mesh_iatp::Did, _: &mesh_node::node::Task| mesh_node::node::TaskOutcome {
+            success: true,
+            output: serde_bytes::ByteBuf::new(),
+        },
+    )
+}
+
+/// [`builder`] without a task handler: the agent refuses tasks.
+pub fn without_handler(fed: &Federation, agent: LocalAgent, dir: &Path, seed: u8) -> NodeBuilder {
     Node::builder()
         .agent(agent)
         .bundle(fed.bundle.clone())
@@ -41,13 +52,6 @@ pub fn builder(fed: &Federation, agent: LocalAgent, dir: &Path, seed: u8) -> Nod
         .intervals(Duration::from_millis(400), Duration::from_millis(400))
         .heartbeat(Duration::from_millis(150))
         .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        // Test agents do their tasks: succeed with no output.
-        .task_handler(|_: &mesh_iatp::Did, _: &mesh_node::node::Task| {
-            mesh_node::node::TaskOutcome {
-                success: true,
-                output: serde_bytes::ByteBuf::new(),
-            }
-        })
 }
 
 /// Start a node from a builder.
