@@ -226,6 +226,7 @@ impl Agent {
                 task,
                 options,
             } => self.delegate(op, delegatee, task, options),
+            Command::Cancel { grant } => self.cancel(op, grant),
             Command::Spawn(options) => self.spawn(op, options),
             Command::Revoke { target, reason } => self.revoke(op, target, &reason),
             Command::FetchProof {
@@ -292,7 +293,7 @@ impl Agent {
             self.checkpoint(false);
         }
         self.tend_handshakes();
-        self.expire_awaited();
+        self.tend_tasks();
     }
 
     /// Publish our signed report (our direct opinions: it does not wait

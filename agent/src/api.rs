@@ -66,6 +66,11 @@ pub struct IssuedGrant {
 pub struct DelegateOptions {
     /// The task's grant is valid this long.
     pub lifetime_secs: u64,
+    /// The task must be answered within this long; `None` takes the
+    /// agent's default (`Settings::task_deadline`, 10 minutes) or the
+    /// grant's lifetime, whichever is shorter. A deadline past the grant's
+    /// lifetime is refused.
+    pub deadline_secs: Option<u64>,
     /// The delegatee needs at least this trust (checked here and again
     /// there).
     pub min_trust: Score,
@@ -77,7 +82,8 @@ pub struct DelegateOptions {
 impl Default for DelegateOptions {
     fn default() -> Self {
         DelegateOptions {
-            lifetime_secs: 300,
+            lifetime_secs: 600,
+            deadline_secs: None,
             min_trust: Score::saturating(400),
             authority: None,
         }

@@ -153,6 +153,27 @@ impl Agent {
         task: Task,
         options: DelegateOptions,
     ) {
+        // The answer is due by the deadline, never past the grant's window.
+        let deadline_secs = match options.deadline_secs {
+            Some(secs) if secs > options.lifetime_secs => {
+                return self.done(
+                    op,
+                    Err(AgentError::Invalid(format!(
+                        "the task's deadline ({secs} s) is past its grant's lifetime ({} s)",
+                        options.lifetime_secs
+                    ))),
+                );
+            }
+            Some(0) => {
+                return self.done(op, Err(AgentError::Invalid("a deadline of 0 s".into())));
+            }
+            Some(secs) => secs,
+            None => self
+                .settings
+                .task_deadline
+                .as_secs()
+                .min(options.lifetime_secs),
+        };
         let capability = match Capability::parse(&format!("{}:{}", task.resource, task.action)) {
             Ok(c) => c,
             Err(e) => {
@@ -175,7 +196,12 @@ impl Agent {
             Ok(v) => v,
             Err(e) => return self.done(op, Err(e)),
         };
-        let digest = match digest_of(&task) {
+        let deadline = self.now.wall.plus_secs(deadline_secs);
+        let order = crate::wire::TaskOrder {
+            task: &task,
+            deadline,
+        };
+        let digest = match digest_of(&order) {
             Ok(d) => d,
             Err(e) => return self.done(op, Err(AgentError::Signing(e))),
         };
@@ -186,11 +212,13 @@ impl Agent {
             ActionContext::Task {
                 chain: chain.clone(),
                 task,
+                deadline,
             },
             Step::Task {
                 chain,
                 hash,
                 lifetime_secs: options.lifetime_secs,
+                deadline,
             },
         );
     }

@@ -23,10 +23,10 @@ pub struct Settings {
     pub significant_change: u16,
     /// Per-peer limits.
     pub limits: Limits,
-    /// How long a delegated task, once accepted, may take to be answered
-    /// before the delegation fails `TaskExpired`. Network requests have
-    /// their own, short, timeout: a task's run is not one.
-    pub task_timeout: Duration,
+    /// A delegated task's deadline when its [`DelegateOptions`](crate::DelegateOptions)
+    /// set none (never past the task's grant). Network requests have their
+    /// own, short, timeout: a task's run is not one.
+    pub task_deadline: Duration,
 }
 
 impl Default for Settings {
@@ -36,7 +36,7 @@ impl Default for Settings {
             checkpoint_interval: Duration::from_secs(5),
             significant_change: 50,
             limits: Limits::default(),
-            task_timeout: Duration::from_secs(600),
+            task_deadline: Duration::from_secs(600),
         }
     }
 }

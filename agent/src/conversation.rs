@@ -3,8 +3,8 @@
 //! tasks running for delegators, the checkpoints being witnessed.
 
 use mesh_delegation::{LinkHash, SignedGrant};
-use mesh_iatp::Did;
 use mesh_iatp::handshake::{AwaitingConfirm, AwaitingResponse};
+use mesh_iatp::{Did, Timestamp};
 use mesh_ledger::checkpoint::Checkpoint;
 use mesh_ledger::record::ActorSigned;
 
@@ -57,6 +57,8 @@ pub(crate) enum Pending {
         cp: Box<Checkpoint>,
         note: Vec<u8>,
     },
+    /// Our request to cancel the task under `grant`.
+    Cancel { to: Did, op: OpId, grant: LinkHash },
     /// An inclusion proof the embedder asked for.
     Inclusion {
         to: Did,
@@ -74,6 +76,7 @@ impl Pending {
             | Pending::Cosignature { to, .. }
             | Pending::Sync { to, .. }
             | Pending::Inclusion { to, .. }
+            | Pending::Cancel { to, .. }
             | Pending::Anchor { to, .. }
             | Pending::Divergence { to, .. } => to,
             Pending::Consistency(w) => &w.peer,
@@ -99,6 +102,7 @@ pub(crate) enum Step {
         chain: Vec<SignedGrant>,
         hash: LinkHash,
         lifetime_secs: u64,
+        deadline: Timestamp,
     },
     /// Our `result` record of a task we ran, for the delegator to
     /// countersign (no embedder waits on it: `op` is [`NO_OP`]).
@@ -122,12 +126,21 @@ pub(crate) struct Answer {
 /// A task we delegated and the delegatee accepted, awaiting its answer.
 pub(crate) struct Awaited {
     pub(crate) delegatee: Did,
-    /// The embedder's command, answered with the outcome.
+    /// The deadline signed into the task.
+    pub(crate) deadline: Timestamp,
+    /// The embedder's command waiting for the outcome; none once it was
+    /// told the task expired, or after a restart. The answer is taken
+    /// (co-signed, counted as evidence) either way.
+    pub(crate) waiter: Option<Waiter>,
+    /// The delegatee agreed to cancel it: a `cancelled` answer is expected.
+    pub(crate) cancelled: bool,
+}
+
+/// The embedder's command waiting for a delegated task's outcome.
+pub(crate) struct Waiter {
     pub(crate) op: OpId,
     /// The co-signed `delegate` record.
     pub(crate) delegate: Recorded,
-    /// When we stop waiting (monotonic).
-    pub(crate) until: crate::time::Millis,
 }
 
 /// A task we run for a delegator; its answer waits for the outcome.
@@ -136,6 +149,8 @@ pub(crate) struct RunningTask {
     /// The task's grant (the `delegate` record's).
     pub(crate) grant: LinkHash,
     pub(crate) task: Task,
+    /// Its deadline: the task is stopped and answered `expired` then.
+    pub(crate) deadline: Timestamp,
 }
 
 /// A checkpoint being witnessed: waiting for the owner's consistency proof.

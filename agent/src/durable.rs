@@ -6,7 +6,8 @@
 //! knew: trust evidence (severe marks with their proofs among it), the
 //! latest report of each reporter, revocations, links issued (spawn
 //! budgets count them) and held, the org of every agent met, strikes and
-//! bans.
+//! bans, and the tasks in flight either way (run for a delegator until
+//! the answer is co-signed; delegated until answered).
 //!
 //! A keyed fact replaces the stored one of the same kind and key; evidence
 //! is kept in order. Bytes are canonical CBOR (PROTOCOL.md §2).
@@ -16,6 +17,8 @@ use mesh_iatp::{Did, Timestamp};
 use mesh_trust::{Evidence, EvidenceKind, Proof};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+
+use crate::wire::{Task, TaskOutcome};
 
 /// Largest stored fact read back (a revocation with its chain is the
 /// largest, at most 72 KiB).
@@ -126,6 +129,34 @@ pub enum Fact {
         /// Until when.
         until: Timestamp,
     },
+    /// A task we run for `delegator`, from its acceptance until our answer
+    /// is co-signed (then forgotten).
+    Running {
+        /// The task's grant.
+        grant: ByteBuf,
+        /// Who delegated it.
+        delegator: Did,
+        /// The task.
+        task: Task,
+        /// Its deadline.
+        deadline: Timestamp,
+        /// Our answer, once there is one (a restart sends it again).
+        outcome: Option<TaskOutcome>,
+    },
+    /// A task we delegated to `delegatee` that it accepted, until it is
+    /// answered (then forgotten) or a day past its deadline.
+    Awaited {
+        /// The task's grant.
+        grant: ByteBuf,
+        /// Who runs it.
+        delegatee: Did,
+        /// Its deadline.
+        deadline: Timestamp,
+        /// We asked for it to be cancelled (a `cancelled` answer is then
+        /// taken).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cancelled: bool,
+    },
 }
 
 /// A stored fact that cannot be read back.
@@ -145,6 +176,8 @@ impl Fact {
             Fact::Met { .. } => "met",
             Fact::Strikes { .. } => "strikes",
             Fact::Ban { .. } => "ban",
+            Fact::Running { .. } => "running",
+            Fact::Awaited { .. } => "awaited",
         }
     }
 
@@ -156,6 +189,7 @@ impl Fact {
             Fact::Report { reporter, .. } => reporter.as_str().as_bytes().to_vec(),
             Fact::Revocation { target, .. } => target.to_vec(),
             Fact::Issued { hash, .. } | Fact::Held { hash, .. } => hash.to_vec(),
+            Fact::Running { grant, .. } | Fact::Awaited { grant, .. } => grant.to_vec(),
             Fact::Met { agent, .. } => agent.as_str().as_bytes().to_vec(),
             Fact::Ban { peer, .. } | Fact::Strikes { peer, .. } => {
                 peer.as_str().as_bytes().to_vec()

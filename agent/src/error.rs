@@ -37,8 +37,12 @@ pub enum AgentError {
     /// Something was malformed (a capability string, a kind).
     #[error("invalid: {0}")]
     Invalid(String),
-    /// A delegated task was accepted but not answered within the task
-    /// timeout.
-    #[error("{0} accepted the task but did not answer it in time")]
+    /// A delegated task was accepted but not answered by its deadline
+    /// (plus the clock skew allowed): the command gives up waiting. A late
+    /// answer is still co-signed into both logs.
+    #[error("{0} accepted the task but did not answer it by its deadline")]
     TaskExpired(Did),
+    /// No task this agent delegated awaits an answer under this grant.
+    #[error("no task delegated by this agent awaits an answer under grant {0}")]
+    UnknownTask(String),
 }

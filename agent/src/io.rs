@@ -178,6 +178,13 @@ pub enum Command {
         /// How.
         options: DelegateOptions,
     },
+    /// Cancel a task this agent delegated (by its grant): the delegatee
+    /// stops it and answers `cancelled`; the delegation command waiting
+    /// for it gets that outcome.
+    Cancel {
+        /// The task's grant.
+        grant: LinkHash,
+    },
     /// Spawn a child agent.
     Spawn(SpawnOptions),
     /// Revoke a grant or certificate this agent issued.
@@ -334,6 +341,24 @@ pub enum Effect {
         delegator: Did,
         /// The task.
         task: Task,
+        /// Its deadline: the agent stops waiting for the outcome then
+        /// ([`Effect::StopTask`]) and answers `expired`.
+        deadline: mesh_iatp::Timestamp,
+    },
+    /// Stop running a task ([`Effect::RunTask`]): it was cancelled or its
+    /// deadline passed, and its answer is given. An outcome that still
+    /// comes for it is ignored.
+    StopTask {
+        /// Its id.
+        id: TaskId,
+    },
+    /// Delete the stored fact of `kind` and `key` (a task answered and
+    /// co-signed needs no keeping).
+    Forget {
+        /// The fact's kind ([`Fact::kind`](crate::Fact::kind)).
+        kind: &'static str,
+        /// Its key ([`Fact::key`](crate::Fact::key)).
+        key: Vec<u8>,
     },
     /// Run a trust aggregation ([`mesh_trust::Aggregation::run`]) away
     /// from the network path — on a worker thread — and answer with
@@ -431,7 +456,7 @@ pub enum Event {
         /// The other party.
         with: Did,
     },
-    /// A task delegated to us finished.
+    /// A task delegated to us finished, was cancelled or expired.
     TaskDone {
         /// Who delegated it.
         delegator: Did,
@@ -439,6 +464,33 @@ pub enum Event {
         task: Task,
         /// Whether it succeeded.
         success: bool,
+        /// Why it stopped early, if it did.
+        stopped: Option<crate::wire::Stopped>,
+    },
+    /// A task we delegated was accepted (the `delegate` record co-signed):
+    /// its answer follows by `deadline`; `grant` names it (to cancel it).
+    TaskAccepted {
+        /// The delegation command.
+        op: OpId,
+        /// Who runs it.
+        delegatee: Did,
+        /// The task's grant.
+        grant: LinkHash,
+        /// Its deadline.
+        deadline: mesh_iatp::Timestamp,
+    },
+    /// A task we delegated was answered and the `result` record co-signed
+    /// (also when no command waits for it any more: after a restart, or
+    /// once the command was told the task expired).
+    TaskAnswered {
+        /// Who ran it.
+        delegatee: Did,
+        /// The task's grant.
+        grant: LinkHash,
+        /// What came of it.
+        outcome: crate::wire::TaskOutcome,
+        /// Whether a command was still waiting for it.
+        awaited: bool,
     },
     /// The gate decided (here, or on a peer's request).
     GateDecision {

@@ -47,6 +47,7 @@ mod refusal;
 mod restore;
 pub mod sim;
 mod sync;
+pub mod tasks;
 pub mod time;
 mod topic;
 pub mod wire;

@@ -49,6 +49,11 @@ pub struct Limits {
     /// fewer connected peers than this (a node needs a few good links, not
     /// the whole mesh).
     pub discovery_target: u32,
+    /// Delegated tasks run at once, all delegators together; one more is
+    /// refused `busy` (a task costs a handler's run and a stored fact).
+    pub max_running_tasks: usize,
+    /// Of those, for one delegator: one member cannot take every slot.
+    pub max_running_tasks_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -69,6 +74,8 @@ impl Default for Limits {
             max_strangers_per_ip: 16,
             handshake_deadline: Duration::from_secs(10),
             discovery_target: 16,
+            max_running_tasks: 1024,
+            max_running_tasks_per_peer: 256,
         }
     }
 }

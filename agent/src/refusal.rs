@@ -88,6 +88,20 @@ pub enum ActionRefusal {
     /// nobody did.
     #[error("this agent runs no delegated tasks (it has no task handler)")]
     NoHandler,
+    /// A task's deadline is already past, or past its grant's expiry.
+    #[error("the task's deadline {0}")]
+    BadDeadline(String),
+    /// A cancellation names no task this agent runs for the requester (it
+    /// may have finished already; its answer is on its way).
+    #[error("no task of yours runs here under that grant")]
+    UnknownTask,
+    /// This agent runs as many delegated tasks as it takes at once (in
+    /// all, or for this delegator).
+    #[error("this agent already runs {limit} delegated tasks (its limit)")]
+    Busy {
+        /// The most it runs at once.
+        limit: usize,
+    },
 }
 
 impl ActionRefusal {
@@ -115,6 +129,9 @@ impl ActionRefusal {
             ActionRefusal::NotOurCheckpoint(_) => 19,
             ActionRefusal::Malformed(_) => 20,
             ActionRefusal::NoHandler => 21,
+            ActionRefusal::BadDeadline(_) => 22,
+            ActionRefusal::UnknownTask => 23,
+            ActionRefusal::Busy { .. } => 24,
         }
     }
 
@@ -142,6 +159,9 @@ impl ActionRefusal {
             ActionRefusal::NotOurCheckpoint(_) => "not_our_checkpoint",
             ActionRefusal::Malformed(_) => "malformed",
             ActionRefusal::NoHandler => "no_handler",
+            ActionRefusal::BadDeadline(_) => "bad_deadline",
+            ActionRefusal::UnknownTask => "unknown_task",
+            ActionRefusal::Busy { .. } => "busy",
         }
     }
 
@@ -189,11 +209,14 @@ mod tests {
             ActionRefusal::NotOurCheckpoint(String::new()),
             ActionRefusal::Malformed(String::new()),
             ActionRefusal::NoHandler,
+            ActionRefusal::BadDeadline(String::new()),
+            ActionRefusal::UnknownTask,
+            ActionRefusal::Busy { limit: 0 },
         ];
         let codes: std::collections::BTreeSet<u16> = all.iter().map(|r| r.code()).collect();
         let names: std::collections::BTreeSet<&str> = all.iter().map(|r| r.rule()).collect();
         assert_eq!(codes.len(), all.len());
         assert_eq!(names.len(), all.len());
-        assert_eq!(codes, (1..=21).collect());
+        assert_eq!(codes, (1..=24).collect());
     }
 }

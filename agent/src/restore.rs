@@ -18,7 +18,10 @@ pub fn note_size(note: &[u8]) -> Option<u64> {
 
 impl Agent {
     /// Know again what the stored facts say (a restart). Nothing is
-    /// emitted: the facts are already stored.
+    /// emitted, the facts being stored already — except the answer decided
+    /// now for a task that was running when the agent stopped
+    /// ([`Agent::restore_running`]), handed out with the first input's
+    /// effects.
     pub(crate) fn restore(&mut self, facts: Vec<Fact>) {
         self.checkpointed = self.own_note.as_deref().and_then(note_size).unwrap_or(0);
         let now = self.now;
@@ -93,6 +96,27 @@ impl Agent {
                     }
                 }
                 Fact::Strikes { peer, count } => self.restore_strikes(peer, count),
+                Fact::Running {
+                    grant,
+                    delegator,
+                    task,
+                    deadline,
+                    outcome,
+                } => {
+                    if let Some(grant) = hash32(&grant) {
+                        self.restore_running(grant, delegator, task, deadline, outcome);
+                    }
+                }
+                Fact::Awaited {
+                    grant,
+                    delegatee,
+                    deadline,
+                    cancelled,
+                } => {
+                    if let Some(grant) = hash32(&grant) {
+                        self.restore_awaited(grant, delegatee, deadline, cancelled);
+                    }
+                }
                 Fact::Ban { peer, until } => {
                     if until > now.wall {
                         let left = std::time::Duration::from_secs(until.0 - now.wall.0);

@@ -186,6 +186,14 @@ impl Agent {
         if self.k.knows_record(&co.leaf_hash()) {
             return;
         }
+        // Our request for its countersignature is still out (the sync
+        // overtook the answer): the answer appends it, once.
+        let asked = self.pending.values().any(|p| {
+            matches!(p, crate::conversation::Pending::CoSign { record, .. } if record.record() == r)
+        });
+        if asked {
+            return;
+        }
         self.append(co);
     }
 

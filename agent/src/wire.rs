@@ -80,6 +80,71 @@ pub struct TaskOutcome {
     pub success: bool,
     /// Opaque output (at most [`MAX_PAYLOAD`] bytes).
     pub output: ByteBuf,
+    /// Why the task stopped before it ran to its end (then `success` is
+    /// false and `output` empty); absent when it ran to its end, so an
+    /// ordinary outcome's bytes are those of the earlier protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+}
+
+impl TaskOutcome {
+    /// A task that succeeded with `output`.
+    pub fn succeeded(output: impl Into<Vec<u8>>) -> Self {
+        TaskOutcome {
+            success: true,
+            output: ByteBuf::from(output.into()),
+            stopped: None,
+        }
+    }
+
+    /// A task that ran and failed, with `output` saying why.
+    pub fn failed(output: impl Into<Vec<u8>>) -> Self {
+        TaskOutcome {
+            success: false,
+            output: ByteBuf::from(output.into()),
+            stopped: None,
+        }
+    }
+
+    /// A task stopped before its end.
+    pub fn stopped(why: Stopped) -> Self {
+        TaskOutcome {
+            success: false,
+            output: ByteBuf::new(),
+            stopped: Some(why),
+        }
+    }
+
+    /// One word for it: `succeeded`, `failed`, `cancelled` or `expired`.
+    pub fn status(&self) -> &'static str {
+        match (self.success, self.stopped) {
+            (_, Some(Stopped::Cancelled)) => "cancelled",
+            (_, Some(Stopped::Expired)) => "expired",
+            (true, None) => "succeeded",
+            (false, None) => "failed",
+        }
+    }
+}
+
+/// Why a task stopped before it ran to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// The delegator cancelled it ([`ActionRequest::Cancel`]).
+    Cancelled,
+    /// Its deadline passed first.
+    Expired,
+}
+
+/// What a `delegate` record handing over a task signs: its
+/// `payload_digest` is SHA-256 of this value's canonical CBOR, a map of two
+/// entries, `deadline` and `task`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskOrder<'a> {
+    /// The task.
+    pub task: &'a Task,
+    /// Its deadline (Unix seconds).
+    pub deadline: mesh_iatp::Timestamp,
 }
 
 /// Why the actor asks for a countersignature.
@@ -105,6 +170,10 @@ pub enum ActionContext {
         chain: Vec<SignedGrant>,
         /// The task.
         task: Task,
+        /// When the delegator stops waiting for the answer (Unix seconds;
+        /// never past the grant's expiry). Signed with the task: the
+        /// digest is of [`TaskOrder`].
+        deadline: mesh_iatp::Timestamp,
     },
     /// A `result` record for the outcome the counterparty returned;
     /// `payload_digest` is SHA-256 of the outcome's canonical CBOR.
@@ -149,6 +218,13 @@ pub enum ActionRequest {
     Cosignature {
         /// The note.
         note: ByteBuf,
+    },
+    /// The delegator cancels the task it handed over under `grant`: the
+    /// delegatee stops it and answers with a `cancelled` outcome as its
+    /// `result` record (PROTOCOL.md §10.2).
+    Cancel {
+        /// The task's grant (32 bytes).
+        grant: ByteBuf,
     },
     /// Anti-entropy, sent when a session is established: what the
     /// requester holds; the responder answers with what it lacks
@@ -218,7 +294,7 @@ pub enum ActionResponse {
         /// The proof hashes, each 32 bytes.
         hashes: Vec<ByteBuf>,
     },
-    /// Done (a cosignature was stored).
+    /// Done (a cosignature was stored, a cancellation taken).
     Done,
     /// The answer to a Sync.
     Synced(SyncItems),
@@ -242,5 +318,54 @@ impl ActionResponse {
             rule: refusal.rule().into(),
             reason: refusal.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The vectors of PROTOCOL.md §10.2: a task order and stopped outcomes,
+    /// byte for byte; an ordinary outcome keeps the earlier encoding.
+    #[test]
+    fn task_orders_and_outcomes_encode_as_documented() {
+        let task = Task {
+            resource: "tools/search".into(),
+            action: "read".into(),
+            input: ByteBuf::from(b"hi".to_vec()),
+        };
+        let order = TaskOrder {
+            task: &task,
+            deadline: mesh_iatp::Timestamp(1_800_000_000),
+        };
+        let order = mesh_iatp::cbor::to_canonical_vec(&order).unwrap_or_default();
+        let expired = mesh_iatp::cbor::to_canonical_vec(&TaskOutcome::stopped(Stopped::Expired))
+            .unwrap_or_default();
+        let plain = mesh_iatp::cbor::to_canonical_vec(&TaskOutcome::succeeded(b"ok".to_vec()))
+            .unwrap_or_default();
+        assert_eq!(
+            hex(&order),
+            "a2647461736ba365696e70757442686966616374696f6e6472656164687265736f757263\
+             656c746f6f6c732f73656172636868646561646c696e651a6b49d200"
+        );
+        assert_eq!(
+            hex(&expired),
+            "a3666f7574707574406773746f7070656467657870697265646773756363657373f4"
+        );
+        assert_eq!(hex(&plain), "a2666f7574707574426f6b6773756363657373f5");
+        // Stopped outcomes decode; an unknown reason does not.
+        let back: TaskOutcome =
+            mesh_iatp::cbor::from_canonical_slice(&expired, 1024).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.stopped, Some(Stopped::Expired));
+        let bogus = hex(&expired).replace("6765787069726564", "6765787069726578");
+        let bogus: Vec<u8> = (0..bogus.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&bogus[i..i + 2], 16).unwrap_or(0))
+            .collect();
+        assert!(mesh_iatp::cbor::from_canonical_slice::<TaskOutcome>(&bogus, 1024).is_err());
     }
 }

@@ -243,6 +243,7 @@ fn an_answer_to_a_task_never_delegated_is_refused() {
     let outcome = TaskOutcome {
         success: true,
         output: ByteBuf::from(b"praise me".to_vec()),
+        stopped: None,
     };
     let digest = mesh_agent::digest_of(&outcome).unwrap_or_else(|e| panic!("{e}"));
     let record = ActionRecord {

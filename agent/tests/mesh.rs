@@ -200,6 +200,7 @@ fn a_task_longer_than_the_request_timeout_completes_in_both_logs() {
     mesh.set_handler(1, Duration::from_secs(45), |_, t| TaskOutcome {
         success: true,
         output: ByteBuf::from(t.input.to_vec()),
+        stopped: None,
     });
     let op = start_delegation(&mut mesh, 0, 1);
     mesh.run_for(Duration::from_secs(20));
@@ -241,14 +242,14 @@ fn a_task_longer_than_the_request_timeout_completes_in_both_logs() {
 }
 
 /// The delegatee's answer, lost with a dropped connection, is sent again
-/// when the session is back; a delegation never answered fails
-/// `TaskExpired` after the task timeout instead of hanging.
+/// when the session is back (deadlines and expiry: tests/tasks.rs).
 #[test]
-fn an_answer_survives_a_dropped_connection_and_an_unanswered_task_expires() {
+fn an_answer_survives_a_dropped_connection() {
     let mut mesh = trio(13);
     mesh.set_handler(1, Duration::from_secs(5), |_, _| TaskOutcome {
         success: true,
         output: ByteBuf::new(),
+        stopped: None,
     });
     let op = start_delegation(&mut mesh, 0, 1);
     mesh.run_for(Duration::from_secs(1));
@@ -264,19 +265,6 @@ fn an_answer_survives_a_dropped_connection_and_an_unanswered_task_expires() {
     mesh.run_for(Duration::from_secs(1));
     assert_eq!(mesh.store(0).records().len(), 2);
     assert_eq!(mesh.store(1).records().len(), 2);
-
-    // A delegatee that never answers (its task outlives the timeout).
-    mesh.set_handler(2, Duration::from_secs(3600), |_, _| TaskOutcome {
-        success: true,
-        output: ByteBuf::new(),
-    });
-    let delegatee = mesh.did(2).clone();
-    let op = start_delegation(&mut mesh, 0, 2);
-    assert!(mesh.run_until(Duration::from_secs(700), |m| m.is_done(0, op)));
-    match mesh.result(0, op) {
-        Some(Err(AgentError::TaskExpired(who))) => assert_eq!(who, delegatee),
-        other => panic!("{other:?}"),
-    }
 }
 
 #[test]
@@ -285,6 +273,7 @@ fn a_failing_agent_loses_trust_until_the_gate_stops_delegating_to_it() {
     mesh.set_handler(1, Duration::from_millis(50), |_, _| TaskOutcome {
         success: false,
         output: ByteBuf::from(b"no".to_vec()),
+        stopped: None,
     });
     let start = mesh.agent(0).trust_of(mesh.did(1), mesh.agent_now().wall);
     let mut denied = None;
@@ -316,6 +305,7 @@ fn a_revocation_reaches_every_agent_and_voids_the_chain_everywhere() {
     mesh.set_handler(2, Duration::from_millis(10), |_, t| TaskOutcome {
         success: true,
         output: ByteBuf::from(format!("did {} on {}", t.action, t.resource).into_bytes()),
+        stopped: None,
     });
     let cap = Capability::parse("tools/*:read").unwrap_or_else(|e| panic!("{e}"));
     let mut options = GrantOptions::new(vec![cap]);

@@ -86,7 +86,8 @@ pub struct StoredFact<'a> {
     pub kind: &'a str,
     /// What it replaces (empty: nothing).
     pub key: &'a [u8],
-    /// Its bytes.
+    /// Its bytes; empty deletes the stored fact of this kind and key
+    /// (and stores nothing).
     pub body: &'a [u8],
 }
 
@@ -191,8 +192,9 @@ impl Store {
 
     /// Store facts learned by `owner`, in order, in one transaction: a
     /// fact with a non-empty key replaces the stored one of its kind and
-    /// key; unkeyed facts (`evidence`) are added, and only the newest
-    /// [`MAX_UNKEYED_FACTS`] of them are kept.
+    /// key (one with an empty body only deletes it); unkeyed facts
+    /// (`evidence`) are added, and only the newest [`MAX_UNKEYED_FACTS`] of
+    /// them are kept.
     pub async fn save_facts(
         &self,
         owner: &str,
@@ -219,6 +221,9 @@ impl Store {
                     .bind(fact.key.to_vec())
                     .execute(&mut *tx)
                     .await?;
+                if fact.body.is_empty() {
+                    continue;
+                }
             }
             seq += 1;
             sqlx::query(

@@ -189,6 +189,15 @@ async fn agent_facts_keep_order_replace_by_key_and_survive_reopening() {
             .save_facts("other", &[fact("ban", b"x", b"b1")])
             .await
             .unwrap();
+        // An empty body deletes: a task stored, then forgotten.
+        f.store
+            .save_facts("owner", &[fact("running", b"t", b"t1")])
+            .await
+            .unwrap();
+        f.store
+            .save_facts("owner", &[fact("running", b"t", b"")])
+            .await
+            .unwrap();
         let reopened = Store::open(&f.path).await.unwrap();
         let facts = reopened.facts("owner").await.unwrap();
         assert_eq!(facts, vec![b"e1".to_vec(), b"e2".to_vec(), b"r2".to_vec()]);

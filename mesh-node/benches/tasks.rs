@@ -38,6 +38,7 @@ async fn node(fed: &Federation, name: &str, dir: &std::path::Path, batch: usize)
         .task_handler(|_: &mesh_iatp::Did, _: &Task| TaskOutcome {
             success: true,
             output: ByteBuf::new(),
+            stopped: None,
         })
         .limits(Limits {
             requests_per_sec: 1e9,
@@ -68,6 +69,7 @@ async fn run(batch: usize) -> f64 {
         min_trust: Score::saturating(0),
         lifetime_secs: 3600,
         authority: None,
+        ..DelegateOptions::default()
     };
     let started = Instant::now();
     let mut in_flight = FuturesUnordered::new();

@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
                     output: ByteBuf::from(
                         format!("searched {}", String::from_utf8_lossy(&task.input)).into_bytes(),
                     ),
+                    stopped: None,
                 })
                 .build()
                 .await

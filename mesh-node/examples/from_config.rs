@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
         .task_handler(|_: &mesh_iatp::Did, task: &Task| TaskOutcome {
             success: true,
             output: ByteBuf::from(task.input.iter().rev().copied().collect::<Vec<u8>>()),
+            stopped: None,
         })
         .build()
         .await?;

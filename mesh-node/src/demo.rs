@@ -146,11 +146,13 @@ async fn start_node(
         b = b.task_handler(|_: &mesh_iatp::Did, _: &Task| TaskOutcome {
             success: false,
             output: ByteBuf::from(b"sorry".to_vec()),
+            stopped: None,
         });
     } else {
         b = b.task_handler(|_: &mesh_iatp::Did, t: &Task| TaskOutcome {
             success: true,
             output: ByteBuf::from(format!("{} {} done", t.action, t.resource).into_bytes()),
+            stopped: None,
         });
     }
     if let Some(policy) = spawn {

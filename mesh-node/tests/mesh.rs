@@ -152,6 +152,7 @@ async fn a_delegation_chain_across_three_agents_stops_working_when_revoked() {
         .task_handler(|_: &mesh_iatp::Did, t: &Task| TaskOutcome {
             success: true,
             output: ByteBuf::from(format!("did {} on {}", t.action, t.resource).into_bytes()),
+            stopped: None,
         }),
     )
     .await;
@@ -624,4 +625,85 @@ async fn a_node_without_a_task_handler_refuses_tasks() {
     }
     assert_eq!(idle.node.log_info().await.unwrap().size, 0);
     assert_eq!(alice.node.log_info().await.unwrap().size, 0);
+}
+
+/// A task cancelled by its delegator over the network: the waiting
+/// delegation returns `cancelled` while the handler still runs, both logs
+/// hold the `delegate` and `result` records, and the handler's own outcome
+/// is ignored when it comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_task_returns_while_its_handler_still_runs() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut alice = node(
+        &fed,
+        fed.agent(&fed.acme, "alice", &[]),
+        &dir.path().join("a"),
+        93,
+    )
+    .await;
+    let release = Arc::new(AtomicBool::new(false));
+    let held = release.clone();
+    let worker = start(
+        common::without_handler(
+            &fed,
+            fed.agent(&fed.acme, "worker", &[]),
+            &dir.path().join("w"),
+            94,
+        )
+        .task_handler(move |_: &mesh_iatp::Did, _: &Task| {
+            // Busy until released (bounded, so a failed test still ends).
+            for _ in 0..400 {
+                if held.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            TaskOutcome {
+                success: true,
+                output: ByteBuf::from(b"too late".to_vec()),
+                stopped: None,
+            }
+        }),
+    )
+    .await;
+    alice.node.connect(worker.addr.clone()).await.unwrap();
+    let delegator = alice.node.clone();
+    let delegatee = worker.node.did().clone();
+    let delegation = tokio::spawn(async move {
+        delegator
+            .delegate_task(
+                &delegatee,
+                task("tools/search", "read"),
+                DelegateOptions::default(),
+            )
+            .await
+    });
+    let grant = next("the task accepted", &mut alice.events, |e| match e {
+        NodeEvent::TaskAccepted { grant, .. } => Some(grant),
+        _ => None,
+    })
+    .await;
+    alice.node.cancel_task(&grant).await.unwrap();
+    let done = tokio::time::timeout(common::WAIT, delegation)
+        .await
+        .expect("the delegation returns once cancelled")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        done.outcome.stopped,
+        Some(mesh_node::node::Stopped::Cancelled)
+    );
+    assert!(!release.load(Ordering::SeqCst), "the handler still runs");
+    release.store(true, Ordering::SeqCst);
+    eventually("both records in the worker's log", || async {
+        worker.node.log_info().await.unwrap().size == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(alice.node.log_info().await.unwrap().size, 2);
+    assert_eq!(worker.node.log_info().await.unwrap().size, 2);
 }

@@ -90,6 +90,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
             TaskOutcome {
                 success: model::behaves(class, good, &mut task_rng),
                 output: ByteBuf::new(),
+                stopped: None,
             }
         });
         members.push(Member {

@@ -168,6 +168,7 @@ impl Setup<'_> {
                 TaskOutcome {
                     success: model::behaves(class, good, &mut rng),
                     output: ByteBuf::new(),
+                    stopped: None,
                 }
             })
             .listen(

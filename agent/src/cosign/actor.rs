@@ -5,21 +5,17 @@
 
 use mesh_delegation::{LinkHash, TargetKind};
 use mesh_iatp::Did;
-use mesh_ledger::record::{ActionKind, ActionRecord, ActorSigned, RecordError};
-use mesh_trust::{Evidence, EvidenceKind, Proof};
+use mesh_ledger::record::{ActionRecord, ActorSigned, RecordError};
 use serde_bytes::ByteBuf;
 
-use super::{digest_of, grant_bytes};
+use super::grant_bytes;
 use crate::agent::Agent;
-use crate::api::{Delegated, IssuedGrant, Outcome, Recorded, Revoked};
-use crate::conversation::{Answer, Awaited, NO_OP, Pending, Phase, Step};
+use crate::api::{IssuedGrant, Outcome, Revoked};
+use crate::conversation::{Pending, Phase, Step};
 use crate::error::AgentError;
 use crate::io::{Effect, Event, OpId, Request, RequestId, Response};
 use crate::knowledge::Issued;
-use crate::wire::{ActionContext, ActionRequest, ActionResponse, TaskOutcome};
-
-/// Answers to tasks kept for delegators out of reach, at most.
-const MAX_ANSWERS_DUE: usize = 4096;
+use crate::wire::{ActionContext, ActionRequest, ActionResponse};
 
 impl Agent {
     /// Start co-signing `record` with its counterparty (the actor's side).
@@ -67,12 +63,8 @@ impl Agent {
             // Our answer to a task did not reach the delegator: it goes
             // again when the session is back (a refusal is final).
             Step::Answer(answer) => {
-                if !matches!(error, AgentError::PeerRefused { .. }) {
-                    if self.answers_due.len() >= MAX_ANSWERS_DUE {
-                        self.answers_due.remove(0); // the oldest gives way
-                    }
-                    self.answers_due.push(*answer);
-                }
+                let refused = matches!(error, AgentError::PeerRefused { .. });
+                self.answer_undelivered(*answer, refused)
             }
             Step::Task { hash, .. } => {
                 self.early_answers.remove(&hash);
@@ -120,6 +112,7 @@ impl Agent {
                 root,
                 ..
             } => self.on_inclusion(op, &from, index, size, root, response),
+            Pending::Cancel { op, grant, .. } => self.on_cancel_answer(op, grant, response),
             Pending::Sync { round, .. } => self.on_synced(from, round, response),
             Pending::Prefix(c) => self.on_prefix(*c, response),
             Pending::Anchor { cp, note, .. } => self.on_anchor(&from, *cp, note, response),
@@ -173,7 +166,9 @@ impl Agent {
             Pending::CoSign { op, step, .. } => {
                 self.cosign_failed(op, *step, AgentError::RequestFailed(error))
             }
-            Pending::Inclusion { op, .. } => self.done(op, Err(AgentError::RequestFailed(error))),
+            Pending::Inclusion { op, .. } | Pending::Cancel { op, .. } => {
+                self.done(op, Err(AgentError::RequestFailed(error)))
+            }
             Pending::Consistency(_)
             | Pending::Cosignature { .. }
             | Pending::Sync { .. }
@@ -247,6 +242,7 @@ impl Agent {
                 chain,
                 hash,
                 lifetime_secs,
+                deadline,
             } => {
                 self.remember_issued(
                     hash,
@@ -266,22 +262,10 @@ impl Agent {
                     );
                 }
                 // Accepted: the answer comes as the delegatee's `result`
-                // record, within the task timeout.
-                let until = self.now.mono.plus(self.settings.task_timeout);
-                self.awaited.insert(
-                    hash,
-                    Awaited {
-                        delegatee: counterparty,
-                        op,
-                        delegate: recorded,
-                        until,
-                    },
-                );
-                if let Some((outcome, result)) = self.early_answers.remove(&hash) {
-                    self.answered(hash, outcome, result);
-                }
+                // record, by the deadline.
+                self.await_answer(hash, counterparty, deadline, op, recorded);
             }
-            Step::Answer(_) => {}
+            Step::Answer(answer) => self.answer_delivered(&answer),
             Step::Revoke { revocation } => self.done(
                 op,
                 Ok(Outcome::Revoked(Revoked {
@@ -289,94 +273,6 @@ impl Agent {
                     record: Some(recorded),
                 })),
             ),
-        }
-    }
-
-    /// Send the delegator our `result` record of a task we ran.
-    pub(crate) fn send_answer(&mut self, answer: Answer) {
-        let digest = match digest_of(&answer.outcome) {
-            Ok(d) => d,
-            Err(_) => return, // an outcome always encodes
-        };
-        let record = self.new_record(
-            ActionKind::Result,
-            &answer.delegator,
-            Some(answer.grant),
-            digest,
-        );
-        let context = ActionContext::Outcome {
-            outcome: answer.outcome.clone(),
-        };
-        self.send_cosign(NO_OP, record, context, Step::Answer(Box::new(answer)));
-    }
-
-    /// Send the answers that did not reach `delegator` again (its session
-    /// is back).
-    pub(crate) fn resend_answers(&mut self, delegator: &Did) {
-        let (due, rest): (Vec<Answer>, Vec<Answer>) = std::mem::take(&mut self.answers_due)
-            .into_iter()
-            .partition(|a| &a.delegator == delegator);
-        self.answers_due = rest;
-        for answer in due {
-            self.send_answer(answer);
-        }
-    }
-
-    /// Whether our task under `grant` is on its way to `delegatee`, not
-    /// yet accepted.
-    pub(crate) fn delegating(&self, grant: &LinkHash, delegatee: &Did) -> bool {
-        self.pending.values().any(|p| match p {
-            Pending::CoSign { to, step, .. } => {
-                to == delegatee && matches!(&**step, Step::Task { hash, .. } if hash == grant)
-            }
-            _ => false,
-        })
-    }
-
-    /// The delegatee's answer to a task we delegated, co-signed into both
-    /// logs: trust evidence, and the embedder's command answered (when the
-    /// answer overtook the acceptance, once that arrives).
-    pub(crate) fn answered(&mut self, grant: LinkHash, outcome: TaskOutcome, result: Recorded) {
-        let Some(awaited) = self.awaited.remove(&grant) else {
-            self.early_answers.insert(grant, (outcome, result));
-            return;
-        };
-        let kind = if outcome.success {
-            EvidenceKind::TaskSuccess
-        } else {
-            EvidenceKind::TaskFailure
-        };
-        self.record(
-            Evidence::new(awaited.delegatee, kind, self.now.wall).with_proof(Proof {
-                kind: "ledger/record".into(),
-                bytes: result.record.bytes().to_vec(),
-            }),
-        );
-        self.done(
-            awaited.op,
-            Ok(Outcome::Delegated(Box::new(Delegated {
-                outcome,
-                grant,
-                delegate: awaited.delegate,
-                result,
-            }))),
-        );
-    }
-
-    /// Give up on delegated tasks whose answer is overdue.
-    pub(crate) fn expire_awaited(&mut self) {
-        let now = self.now.mono;
-        let mut overdue: Vec<LinkHash> = self
-            .awaited
-            .iter()
-            .filter(|(_, a)| a.until <= now)
-            .map(|(h, _)| *h)
-            .collect();
-        overdue.sort();
-        for grant in overdue {
-            if let Some(a) = self.awaited.remove(&grant) {
-                self.done(a.op, Err(AgentError::TaskExpired(a.delegatee)));
-            }
         }
     }
 

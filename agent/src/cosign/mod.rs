@@ -15,10 +15,10 @@ mod actor;
 
 use crate::agent::Agent;
 use crate::api::Recorded;
-use crate::conversation::RunningTask;
-use crate::io::{Effect, Event, GateRequest, InboundId, ProofRequest, Response, TaskId};
+use crate::io::{Effect, Event, GateRequest, InboundId, ProofRequest, Response};
 use crate::wire::{
-    ActionContext, ActionRefusal, ActionRequest, ActionResponse, MAX_PAYLOAD, Task, TaskOutcome,
+    ActionContext, ActionRefusal, ActionRequest, ActionResponse, MAX_PAYLOAD, Task, TaskOrder,
+    TaskOutcome,
 };
 
 /// SHA-256 of a value's canonical CBOR: a payload digest for records.
@@ -31,7 +31,7 @@ pub fn digest_of<T: serde::Serialize>(value: &T) -> Result<[u8; 32], String> {
 enum After {
     Nothing,
     HoldGrant(Vec<SignedGrant>),
-    RunTask(Task),
+    RunTask(Task, mesh_iatp::Timestamp),
     /// The delegatee's answer to a task we delegated under this grant.
     Answered(mesh_delegation::LinkHash, TaskOutcome),
 }
@@ -44,7 +44,7 @@ fn check_leaf(
     chain: &[SignedGrant],
     record: &ActionRecord,
     local: &Did,
-) -> Result<[u8; 32], ActionRefusal> {
+) -> Result<([u8; 32], mesh_iatp::Timestamp), ActionRefusal> {
     let leaf = chain
         .last()
         .ok_or_else(|| ActionRefusal::BadChain("the grant chain is empty".into()))?;
@@ -67,7 +67,7 @@ fn check_leaf(
             "the last grant was not issued by the actor".into(),
         ));
     }
-    Ok(hash)
+    Ok((hash, grant.expires))
 }
 
 pub(crate) fn grant_bytes(chain: &[SignedGrant]) -> Vec<Vec<u8>> {
@@ -119,6 +119,13 @@ impl Agent {
                     }
                 }
                 ActionRequest::Sync(digest) => self.answer_sync(&peer, id, digest),
+                ActionRequest::Cancel { grant } => self.on_cancel(&peer, &grant).map(|()| {
+                    self.emit(Effect::Respond {
+                        to: peer.clone(),
+                        id,
+                        response: Response::Action(ActionResponse::Done),
+                    });
+                }),
                 ActionRequest::Cosignature { note } => {
                     self.accept_cosignature(&peer, &note).map(|()| {
                         self.emit(Effect::Respond {
@@ -202,7 +209,7 @@ impl Agent {
                 Ok(After::Nothing)
             }
             (ActionKind::Delegate, ActionContext::Grant { chain }) => {
-                let hash = check_leaf(&chain, record, &self.did)?;
+                let (hash, _) = check_leaf(&chain, record, &self.did)?;
                 if record.payload_digest != hash {
                     return Err(ActionRefusal::DigestMismatch("the grant's hash"));
                 }
@@ -213,20 +220,32 @@ impl Agent {
                 )?;
                 Ok(After::HoldGrant(chain))
             }
-            (ActionKind::Delegate, ActionContext::Task { chain, task }) => {
+            (
+                ActionKind::Delegate,
+                ActionContext::Task {
+                    chain,
+                    task,
+                    deadline,
+                },
+            ) => {
                 if !self.runs_tasks {
                     return Err(ActionRefusal::NoHandler);
                 }
-                check_leaf(&chain, record, &self.did)?;
+                let (_, expires) = check_leaf(&chain, record, &self.did)?;
+                self.check_task(&record.actor, deadline, expires)?;
                 if task.input.len() > MAX_PAYLOAD {
                     return Err(ActionRefusal::TooLarge {
                         what: "task input",
                         limit: MAX_PAYLOAD,
                     });
                 }
-                let digest = digest_of(&task).map_err(ActionRefusal::Malformed)?;
+                let order = TaskOrder {
+                    task: &task,
+                    deadline,
+                };
+                let digest = digest_of(&order).map_err(ActionRefusal::Malformed)?;
                 if digest != record.payload_digest {
-                    return Err(ActionRefusal::DigestMismatch("the task's digest"));
+                    return Err(ActionRefusal::DigestMismatch("the task order's digest"));
                 }
                 let resource = CapabilityPattern::parse(&task.resource)
                     .map_err(|e| ActionRefusal::Malformed(format!("task resource: {e}")))?;
@@ -241,7 +260,7 @@ impl Agent {
                         chain: &chain,
                     },
                 )?;
-                Ok(After::RunTask(task))
+                Ok(After::RunTask(task, deadline))
             }
             // The delegatee answers a task we delegated: only for a task
             // it accepted from us and has not answered yet.
@@ -256,17 +275,8 @@ impl Agent {
                 if digest != record.payload_digest {
                     return Err(ActionRefusal::DigestMismatch("the outcome's digest"));
                 }
-                let grant = record.grant.ok_or(ActionRefusal::UnexpectedOutcome)?;
-                let accepted = self
-                    .awaited
-                    .get(&grant)
-                    .is_some_and(|a| a.delegatee == record.actor);
-                // The answer may overtake the acceptance on the network.
-                if accepted || self.delegating(&grant, &record.actor) {
-                    Ok(After::Answered(grant, outcome))
-                } else {
-                    Err(ActionRefusal::UnexpectedOutcome)
-                }
+                let grant = self.check_answer(record, &outcome)?;
+                Ok(After::Answered(grant, outcome))
             }
             (ActionKind::Revoke, ActionContext::Revoke { revocation }) => {
                 let v = verify_revocation(&revocation)
@@ -338,23 +348,10 @@ impl Agent {
             // Accepted at once: the delegator holds the `delegate` record
             // whatever the task takes; the answer follows as our own
             // `result` record (`on_task_done`).
-            After::RunTask(task) => {
+            After::RunTask(task, deadline) => {
                 self.answer_cosigned(remote, id, &recorded.record, None);
-                let task_id = self.next_task_id();
                 let grant = recorded.record.record().grant.unwrap_or_default();
-                self.tasks.insert(
-                    task_id,
-                    RunningTask {
-                        delegator: remote.clone(),
-                        grant,
-                        task: task.clone(),
-                    },
-                );
-                self.emit(Effect::RunTask {
-                    id: task_id,
-                    delegator: remote.clone(),
-                    task,
-                });
+                self.run_task(remote, grant, task, deadline);
             }
             After::Answered(grant, outcome) => {
                 self.answer_cosigned(remote, id, &recorded.record, None);
@@ -378,32 +375,6 @@ impl Agent {
                 record: ByteBuf::from(record.bytes().to_vec()),
                 outcome,
             }),
-        });
-    }
-
-    /// A task we ran finished: its outcome goes to the delegator as our
-    /// `result` record.
-    pub(crate) fn on_task_done(&mut self, id: TaskId, mut outcome: TaskOutcome) {
-        let Some(running) = self.tasks.remove(&id) else {
-            return;
-        };
-        if outcome.output.len() > MAX_PAYLOAD {
-            outcome = TaskOutcome {
-                success: false,
-                output: ByteBuf::from(
-                    format!("the task's output is over {MAX_PAYLOAD} bytes").into_bytes(),
-                ),
-            };
-        }
-        self.event(Event::TaskDone {
-            delegator: running.delegator.clone(),
-            task: running.task,
-            success: outcome.success,
-        });
-        self.send_answer(crate::conversation::Answer {
-            delegator: running.delegator,
-            grant: running.grant,
-            outcome,
         });
     }
 }

@@ -166,6 +166,7 @@ impl Mesh {
                 }
             }
             Effect::Persist(fact) => self.nodes[n].store.persist(fact),
+            Effect::Forget { kind, key } => self.nodes[n].store.forget(kind, &key),
             Effect::SaveWitnessed { origin, size, root } => {
                 self.nodes[n].store.save_witnessed(origin, size, root)
             }
@@ -173,6 +174,7 @@ impl Mesh {
                 id,
                 delegator,
                 task,
+                ..
             } => {
                 let node = &mut self.nodes[n];
                 let outcome = (node.handler)(&delegator, &task);
@@ -197,7 +199,9 @@ impl Mesh {
                 let done = job.run();
                 self.feed(n, Input::Aggregated(Box::new(done)));
             }
-            Effect::Ban { .. } | Effect::Unban { .. } => {}
+            // The outcome already scheduled for a stopped task is ignored
+            // by the agent when it comes.
+            Effect::Ban { .. } | Effect::Unban { .. } | Effect::StopTask { .. } => {}
             Effect::Done { op, result } => {
                 self.nodes[n].done.insert(op, result);
             }

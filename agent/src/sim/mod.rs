@@ -244,10 +244,7 @@ impl Mesh {
             config: Box::new(config),
             starts: 0,
             store,
-            handler: Box::new(|_: &Did, _: &Task| TaskOutcome {
-                success: true,
-                output: serde_bytes::ByteBuf::new(),
-            }),
+            handler: Box::new(|_: &Did, _: &Task| TaskOutcome::succeeded(Vec::new())),
             task_delay: Duration::ZERO,
             inbound: BTreeMap::new(),
             next_inbound: 0,

@@ -109,6 +109,11 @@ impl MemoryStore {
         }
     }
 
+    /// Delete the stored fact of `kind` and `key`.
+    pub fn forget(&mut self, kind: &'static str, key: &[u8]) {
+        self.keyed.remove(&(kind, key.to_vec()));
+    }
+
     /// The durable facts, in the order stored.
     pub fn facts(&self) -> Vec<Fact> {
         let mut all: Vec<&(u64, Fact)> = self.keyed.values().chain(&self.unkeyed).collect();

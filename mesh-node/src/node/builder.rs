@@ -33,8 +33,8 @@ pub struct Settings {
     pub significant_change: u16,
     /// How long a request waits for its answer.
     pub request_timeout: Duration,
-    /// How long an accepted delegated task may take to be answered.
-    pub task_timeout: Duration,
+    /// A delegated task's deadline when its options set none (10 minutes).
+    pub task_deadline: Duration,
     /// gossipsub's heartbeat.
     pub heartbeat: Duration,
     /// How often each connection is pinged; a ping unanswered within
@@ -56,7 +56,7 @@ impl Default for Settings {
             checkpoint_interval: agent.checkpoint_interval,
             significant_change: agent.significant_change,
             request_timeout: Duration::from_secs(10),
-            task_timeout: agent.task_timeout,
+            task_deadline: agent.task_deadline,
             heartbeat: Duration::from_millis(700),
             ping_interval: Duration::from_secs(15),
             limits: agent.limits,
@@ -73,7 +73,7 @@ impl Settings {
             checkpoint_interval: self.checkpoint_interval,
             significant_change: self.significant_change,
             limits: self.limits.clone(),
-            task_timeout: self.task_timeout,
+            task_deadline: self.task_deadline,
         }
     }
 }

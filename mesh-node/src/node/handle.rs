@@ -335,6 +335,18 @@ impl Node {
         }
     }
 
+    /// Cancel a task this node delegated, named by its grant
+    /// ([`NodeEvent::TaskAccepted`] gives it): the delegatee stops it and
+    /// answers `cancelled`, which the waiting [`NodeHandle::delegate_task`]
+    /// returns. Refused by the delegatee (`unknown_task`) when the task has
+    /// ended already.
+    pub async fn cancel_task(&self, grant: &LinkHash) -> Result<(), NodeError> {
+        match self.agent(AgentCommand::Cancel { grant: *grant }).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Spawn a child agent: a fresh identity and a certificate, through the
     /// gate's spawn rules (trust threshold, budget by score, depth); the
     /// `spawn` record (co-signed with the child's new key) goes to this log.

@@ -42,7 +42,7 @@ pub use net::gossip;
 pub use net::{IDENTIFY_VERSION, KAD_PROTOCOL};
 pub use protocol::{
     ACTION_PROTOCOL, ActionContext, ActionRequest, ActionResponse, IATP_PROTOCOL, IatpRequest,
-    IatpResponse, MAX_ACTION_FRAME, MAX_IATP_FRAME, Task, TaskOutcome,
+    IatpResponse, MAX_ACTION_FRAME, MAX_IATP_FRAME, Stopped, Task, TaskOutcome,
 };
 pub use view::{NodeView, serve_dashboard};
 
@@ -153,9 +153,13 @@ pub enum NodeError {
     /// Something was malformed (e.g. a capability string).
     #[error("invalid: {0}")]
     Invalid(String),
-    /// A delegated task was accepted but not answered in time.
-    #[error("{0} accepted the task but did not answer it in time")]
+    /// A delegated task was accepted but not answered by its deadline
+    /// (a late answer is still co-signed into both logs).
+    #[error("{0} accepted the task but did not answer it by its deadline")]
     TaskExpired(Did),
+    /// No task this node delegated awaits an answer under this grant.
+    #[error("no task delegated by this node awaits an answer under grant {0}")]
+    UnknownTask(String),
     /// The node task has stopped.
     #[error("the node has stopped")]
     Stopped,
@@ -190,6 +194,7 @@ impl From<mesh_agent::AgentError> for NodeError {
             A::UnknownLink(s) => NodeError::UnknownLink(s),
             A::Invalid(s) => NodeError::Invalid(s),
             A::TaskExpired(who) => NodeError::TaskExpired(who),
+            A::UnknownTask(s) => NodeError::UnknownTask(s),
         }
     }
 }

@@ -8,7 +8,7 @@ use libp2p::StreamProtocol;
 
 pub use mesh_agent::wire::{
     ActionContext, ActionRefusal, ActionRequest, ActionResponse, IatpRequest, IatpResponse,
-    MAX_ACTION_FRAME, MAX_IATP_FRAME, MAX_PAYLOAD, MAX_PROOF_HASHES, Task, TaskOutcome,
+    MAX_ACTION_FRAME, MAX_IATP_FRAME, MAX_PAYLOAD, MAX_PROOF_HASHES, Stopped, Task, TaskOutcome,
 };
 
 pub use super::net::frame::{BadFrame, Frame, FrameCodec};

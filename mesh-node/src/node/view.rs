@@ -178,6 +178,8 @@ fn activity_of(event: NodeEvent, at: u64) -> Option<Activity> {
         }),
         NodeEvent::GateDecision { .. }
         | NodeEvent::TaskDone { .. }
+        | NodeEvent::TaskAccepted { .. }
+        | NodeEvent::TaskAnswered { .. }
         | NodeEvent::ReportPublished
         | NodeEvent::CheckpointSigned { .. } => None,
     }

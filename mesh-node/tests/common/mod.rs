@@ -37,6 +37,7 @@ pub fn builder(fed: &Federation, agent: LocalAgent, dir: &Path, seed: u8) -> Nod
         |_: &mesh_iatp::Did, _: &mesh_node::node::Task| mesh_node::node::TaskOutcome {
             success: true,
             output: serde_bytes::ByteBuf::new(),
+            stopped: None,
         },
     )
 }

@@ -38,6 +38,11 @@ impl Driver {
                 }
                 continue;
             }
+            if let Effect::Forget { kind, key } = effect {
+                // Saved like a fact: an empty body deletes.
+                self.unsaved_facts.push((kind, key, Vec::new()));
+                continue;
+            }
             if let Some(effect) = self.commit.admit(effect) {
                 self.effect(effect).await?;
             }
@@ -98,7 +103,10 @@ impl Driver {
 
     async fn effect(&mut self, effect: Effect) -> Result<(), StoreError> {
         match effect {
-            Effect::Append { .. } | Effect::Persist(_) => {} // see `dispatch`
+            Effect::Append { .. } | Effect::Persist(_) | Effect::Forget { .. } => {} // see `dispatch`
+            // A handler runs to its end on its own thread; its outcome is
+            // ignored when it comes (the task was answered already).
+            Effect::StopTask { id } => tracing::debug!(?id, "task stopped"),
             Effect::Send { to, id, request } => {
                 let behaviour = self.swarm.behaviour_mut();
                 let sent = match request {
@@ -138,6 +146,7 @@ impl Driver {
                 id,
                 delegator,
                 task,
+                ..
             } => {
                 let handler = self.handler.clone();
                 let tx = self.workers_tx.clone();
@@ -145,6 +154,7 @@ impl Driver {
                     let failed = |why: &[u8]| TaskOutcome {
                         success: false,
                         output: ByteBuf::from(why.to_vec()),
+                        stopped: None,
                     };
                     // The agent runs no tasks without a handler; this is
                     // only a guard.
