@@ -339,6 +339,8 @@ pub enum Effect {
         id: TaskId,
         /// Who delegated it.
         delegator: Did,
+        /// The task's grant: its name on both sides.
+        grant: LinkHash,
         /// The task.
         task: Task,
         /// Its deadline: the agent stops waiting for the outcome then

@@ -105,6 +105,7 @@ impl Agent {
         self.emit(Effect::RunTask {
             id,
             delegator: delegator.clone(),
+            grant,
             task: running.task.clone(),
             deadline,
         });

@@ -80,5 +80,7 @@ pub mod server;
 pub mod view;
 
 pub use listener::ConnLimits;
-pub use server::{Dashboard, DashboardConfig, DashboardError, serve};
+pub use server::{
+    BearerError, Dashboard, DashboardConfig, DashboardError, check_bearer, secure, serve,
+};
 pub use view::{MeshControl, MeshView};

@@ -1,4 +1,5 @@
-//! The dashboard's accept loop, with the bounds axum's `serve` lacks: a
+//! The HTTP accept loop (the dashboard's, and the local agent API's on TCP
+//! or a Unix socket), with the bounds axum's `serve` lacks: a
 //! connection cap overall and per client address, and a deadline for each
 //! request's header (which also closes a keep-alive connection left idle).
 //! Without them, a thousand held half-open requests starved the node
@@ -15,7 +16,7 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 /// Bounds on the dashboard's connections.
@@ -82,58 +83,117 @@ fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &ConnLimits) -> Option<Slo
     })
 }
 
+/// Where a server accepts connections: a TCP socket, or a Unix socket
+/// (whose clients are all local: they share one address's limits).
+#[derive(Debug)]
+pub enum Bound {
+    /// TCP.
+    Tcp(TcpListener),
+    /// A Unix domain socket.
+    Unix(UnixListener),
+}
+
+impl From<TcpListener> for Bound {
+    fn from(l: TcpListener) -> Self {
+        Bound::Tcp(l)
+    }
+}
+
+impl From<UnixListener> for Bound {
+    fn from(l: UnixListener) -> Self {
+        Bound::Unix(l)
+    }
+}
+
+/// One accepted connection.
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl Bound {
+    async fn accept(&self) -> std::io::Result<(Stream, IpAddr)> {
+        match self {
+            Bound::Tcp(l) => l.accept().await.map(|(s, a)| (Stream::Tcp(s), a.ip())),
+            Bound::Unix(l) => l
+                .accept()
+                .await
+                .map(|(s, _)| (Stream::Unix(s), IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))),
+        }
+    }
+}
+
 /// Serve `router` on `listener` within `limits` until `stop` turns true;
 /// connections open then finish their current response and close.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Bound>,
     router: Router,
     limits: ConnLimits,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
+    let listener = listener.into();
     let open = Arc::new(Mutex::new(Open::default()));
+    let mut stopping = stop.clone();
     loop {
         let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stopping.wait_for(|s| *s) => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, client) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors, most likely: wait, do not spin.
-                tracing::warn!(error = %e, "dashboard: accept failed");
+                tracing::warn!(error = %e, "http: accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Some(slot) = admit(&open, client.ip(), &limits) else {
-            tracing::debug!(%client, "dashboard: connection limit reached; closed");
+        let Some(slot) = admit(&open, client, &limits) else {
+            tracing::debug!(%client, "http: connection limit reached; closed");
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let stopping = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%client, error = %e, "dashboard connection ended");
-                    }
-                }
-                () = stopping => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+        match stream {
+            Stream::Tcp(s) => connection(s, slot, client, router.clone(), limits, stop.clone()),
+            Stream::Unix(s) => connection(s, slot, client, router.clone(), limits, stop.clone()),
+        }
+    }
+}
+
+/// Serve one connection on its own task, within the header deadline,
+/// until it ends or `stop` turns true.
+fn connection<S>(
+    stream: S,
+    slot: Slot,
+    client: IpAddr,
+    router: Router,
+    limits: ConnLimits,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        let stopping = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%client, error = %e, "http connection ended");
                 }
             }
-        });
-    }
+            () = stopping => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    });
 }
 
 #[cfg(test)]

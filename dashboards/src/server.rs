@@ -201,13 +201,7 @@ pub async fn serve<V: MeshControl>(
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "the dashboard listens beyond loopback: anyone who can reach it can read the node's state");
     }
-    let hosts = addr.ip().is_loopback().then(|| {
-        let port = addr.port();
-        ["127.0.0.1", "localhost", "[::1]"]
-            .iter()
-            .flat_map(|h| [h.to_string(), format!("{h}:{port}")])
-            .collect()
-    });
+    let hosts = addr.ip().is_loopback().then(|| loopback_hosts(addr));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (live, _) = broadcast::channel(256);
     let app = Arc::new(App {
@@ -457,7 +451,19 @@ async fn guard<V: MeshControl>(
     secure(response)
 }
 
-fn secure(mut response: Response) -> Response {
+/// The `Host` values a server bound on loopback `addr` accepts (any other
+/// is a DNS-rebinding attempt).
+pub fn loopback_hosts(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .flat_map(|h| [h.to_string(), format!("{h}:{port}")])
+        .collect()
+}
+
+/// The security headers every response carries (the dashboard's and the
+/// local agent API's).
+pub fn secure(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -489,26 +495,35 @@ fn authorize<V>(app: &App<V>, headers: &HeaderMap) -> Result<(), ApiError> {
             "this dashboard is read-only: no token is configured",
         ));
     };
+    check_bearer(headers, expected)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))
+}
+
+/// Why a request's bearer token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    /// No `Authorization: Bearer …` header.
+    #[error("this needs `Authorization: Bearer <token>`")]
+    Missing,
+    /// A token that is not the one configured.
+    #[error("the token is wrong")]
+    Wrong,
+}
+
+/// Check `Authorization: Bearer <token>` against `expected`, in constant
+/// time (the dashboard's writes, the local agent API's every route).
+pub fn check_bearer(headers: &HeaderMap, expected: &str) -> Result<(), BearerError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "this needs `Authorization: Bearer <token>`",
-            )
-        })?;
+        .ok_or(BearerError::Missing)?;
     let same: bool = subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
-    if !same {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the token is wrong",
-        ));
+    if same {
+        Ok(())
+    } else {
+        Err(BearerError::Wrong)
     }
-    Ok(())
 }
 
 // ----- pages -----

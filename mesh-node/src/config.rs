@@ -17,6 +17,13 @@
 //!                                    # then be its owner's only (chmod 600).
 //! revoked_credentials = "revoked.txt"  # credential digests refused (default
 //!                                    # none); re-read on SIGHUP
+//! api = "127.0.0.1:7800"             # the local agent API (or "unix:api.sock");
+//!                                    # default: none (docs/API.md §8)
+//! api_token_file = "api-token"       # its bearer token, owner-only; made on
+//!                                    # first start (default DATA_DIR/api-token)
+//! serve_tasks = true                 # tasks delegated to this agent go to the
+//!                                    # API's inbox for an agent process (needs
+//!                                    # `api`; default false: refused, no_handler)
 //! ```
 
 use std::net::SocketAddr;
@@ -97,6 +104,9 @@ struct Raw {
     http: Option<Spanned<String>>,
     http_token: Option<Spanned<String>>,
     revoked_credentials: Option<Spanned<String>>,
+    api: Option<Spanned<String>>,
+    api_token_file: Option<Spanned<String>>,
+    serve_tasks: Option<Spanned<bool>>,
 }
 
 /// A validated node config, paths resolved.
@@ -126,6 +136,12 @@ pub struct NodeConfigFile {
     pub http_token: Option<String>,
     /// The file of revoked credential digests, if any.
     pub revoked_credentials: Option<PathBuf>,
+    /// The local agent API's address (a Unix socket path resolved).
+    pub api: Option<crate::agent_api::ApiAddr>,
+    /// Its token file.
+    pub api_token_file: PathBuf,
+    /// Tasks delegated to this agent go to the API's inbox.
+    pub serve_tasks: bool,
 }
 
 impl NodeConfigFile {
@@ -250,6 +266,38 @@ impl NodeConfigFile {
             }
             Some(t) => Some(t.get_ref().clone()),
         };
+        let api = raw
+            .api
+            .as_ref()
+            .map(|a| {
+                a.get_ref()
+                    .parse::<crate::agent_api::ApiAddr>()
+                    .map(|addr| match addr {
+                        crate::agent_api::ApiAddr::Unix(p) => {
+                            crate::agent_api::ApiAddr::Unix(base.join(p))
+                        }
+                        tcp => tcp,
+                    })
+                    .map_err(|e| invalid(a.span(), "api", e))
+            })
+            .transpose()?;
+        let serve_tasks = raw.serve_tasks.as_ref().is_some_and(|s| *s.get_ref());
+        if let Some(s) = raw
+            .serve_tasks
+            .as_ref()
+            .filter(|_| serve_tasks && api.is_none())
+        {
+            return Err(invalid(
+                s.span(),
+                "serve_tasks",
+                "tasks go to the agent API's inbox: set `api` too".into(),
+            ));
+        }
+        let data_dir = file(&raw.data_dir, "data_dir")?;
+        let api_token_file = match &raw.api_token_file {
+            Some(f) => file(f, "api_token_file")?,
+            None => data_dir.join("api-token"),
+        };
         Ok(NodeConfigFile {
             identity: file(&raw.identity, "identity")?,
             credential: file(&raw.credential, "credential")?,
@@ -260,7 +308,7 @@ impl NodeConfigFile {
                 .map(|c| c.get_ref().clone())
                 .collect(),
             trust_bundle: file(&raw.trust_bundle, "trust_bundle")?,
-            data_dir: file(&raw.data_dir, "data_dir")?,
+            data_dir,
             listen,
             bootstrap: addrs(&raw.bootstrap, "bootstrap")?,
             mdns: raw.mdns,
@@ -271,6 +319,9 @@ impl NodeConfigFile {
                 .as_ref()
                 .map(|f| file(f, "revoked_credentials"))
                 .transpose()?,
+            api,
+            api_token_file,
+            serve_tasks,
         })
     }
 }
@@ -355,6 +406,35 @@ http_token = "0123456789abcdef0123"
             .unwrap_err()
             .to_string();
         assert!(e.contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn the_agent_api_listens_on_loopback_or_a_socket_beside_the_config() {
+        let c = parse(&format!(
+            "{GOOD}api = \"unix:run/api.sock\"\nserve_tasks = true\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.api,
+            Some(crate::agent_api::ApiAddr::Unix(
+                "/etc/mesh/run/api.sock".into()
+            ))
+        );
+        assert!(c.serve_tasks);
+        assert_eq!(c.api_token_file, Path::new("/etc/mesh/data/api-token"));
+        let c =
+            parse(&format!("{GOOD}api = \"127.0.0.1:7800\"\n")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.serve_tasks);
+        for (extra, field) in [
+            ("api = \"0.0.0.0:7800\"\n", "`api`"),
+            ("api = \"unix:\"\n", "`api`"),
+            ("serve_tasks = true\n", "`serve_tasks`"),
+        ] {
+            match parse(&format!("{GOOD}{extra}")) {
+                Err(e) => assert!(e.to_string().contains(field), "{e}"),
+                Ok(_) => panic!("{extra} accepted"),
+            }
+        }
     }
 
     #[test]

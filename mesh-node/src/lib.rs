@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(unnameable_types)]
 
+pub mod agent_api;
 pub mod config;
 pub mod keyfile;
 pub mod load;

@@ -2,21 +2,33 @@
 //! SIGTERM, then a graceful shutdown (checkpoint, ledger closed).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mesh_dashboards::DashboardConfig;
+use mesh_node::agent_api::{self, AgentApiConfig, token};
 use mesh_node::config::NodeConfigFile;
-use mesh_node::node::{Node, NodeBuilder, NodeEvent, serve_dashboard};
+use mesh_node::node::{Inbox, Node, NodeBuilder, NodeEvent, serve_dashboard};
 use mesh_node::revoked;
 
 pub async fn run(path: &Path) -> Result<()> {
     let config = NodeConfigFile::load(path)?;
-    let node = NodeBuilder::from_config_file(&config)?.build().await?;
+    // Tasks delegated to this agent go to an agent process through the
+    // API's inbox, or are refused: the daemon never claims work itself.
+    let inbox = config.serve_tasks.then(|| Arc::new(Inbox::new()));
+    let mut builder = NodeBuilder::from_config_file(&config)?;
+    if let Some(inbox) = &inbox {
+        builder = builder.task_inbox(inbox.clone());
+    }
+    let node = builder.build().await?;
     let mut events = node.events();
     tracing::info!(did = %node.did(), peer_id = %node.peer_id(), "node started");
-    // Until the local agent API (issue 15) hands tasks to an agent
-    // process, a daemon runs none: it refuses them rather than claim work.
-    tracing::info!("no task handler: tasks delegated to this agent are refused (no_handler)");
+    if inbox.is_none() {
+        tracing::info!(
+            "tasks delegated to this agent are refused (no_handler): set `serve_tasks = true` \
+             to hand them to an agent process through the agent API"
+        );
+    }
     for addr in node.listen_addrs().await? {
         // One line per address on stdout, for scripts and tests.
         println!("listening {addr}/p2p/{}", node.peer_id());
@@ -36,6 +48,25 @@ pub async fn run(path: &Path) -> Result<()> {
             .with_context(|| format!("http: {addr}"))?;
             println!("dashboard {}", d.url());
             Some(d)
+        }
+        None => None,
+    };
+    let api = match &config.api {
+        Some(addr) => {
+            let token = token::read_or_create(&config.api_token_file)?;
+            let api = agent_api::serve(
+                &node,
+                inbox.clone(),
+                AgentApiConfig {
+                    addr: addr.clone(),
+                    token,
+                    limits: Default::default(),
+                },
+            )
+            .await?;
+            println!("api {}", api.addr());
+            println!("api-token {}", config.api_token_file.display());
+            Some(api)
         }
         None => None,
     };
@@ -63,6 +94,9 @@ pub async fn run(path: &Path) -> Result<()> {
         }
     }
     tracing::info!("shutting down");
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
     if let Some(d) = dashboard {
         d.shutdown().await;
     }

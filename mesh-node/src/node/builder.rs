@@ -100,7 +100,7 @@ pub struct NodeBuilder {
     mdns: bool,
     kademlia: bool,
     settings: Settings,
-    handler: Option<Arc<dyn TaskHandler>>,
+    runner: super::Runner,
     revoked: RevokedCredentials,
 }
 
@@ -120,7 +120,7 @@ impl Default for NodeBuilder {
             mdns: false,
             kademlia: true,
             settings: Settings::default(),
-            handler: None,
+            runner: super::Runner::None,
             revoked: RevokedCredentials::default(),
         }
     }
@@ -264,7 +264,14 @@ impl NodeBuilder {
     /// the agent refuses delegated tasks (`no_handler`, PROTOCOL.md §10.1)
     /// before anything is recorded: it never reports work nobody did.
     pub fn task_handler(mut self, handler: impl TaskHandler) -> Self {
-        self.handler = Some(Arc::new(handler));
+        self.runner = super::Runner::Handler(Arc::new(handler));
+        self
+    }
+
+    /// Hand delegated tasks to an agent process outside the node through
+    /// `inbox` (served by the local agent API), in place of a handler.
+    pub fn task_inbox(mut self, inbox: Arc<super::Inbox>) -> Self {
+        self.runner = super::Runner::Inbox(inbox);
         self
     }
 
@@ -351,7 +358,7 @@ impl NodeBuilder {
                 .log()
                 .leaf_hashes(ledger.log().size().saturating_sub(RECENT_RECORDS))
                 .await?,
-            runs_tasks: self.handler.is_some(),
+            runs_tasks: !matches!(self.runner, super::Runner::None),
         };
         let now = mesh_agent::Now {
             wall: self.clock.now(),
@@ -372,7 +379,7 @@ impl NodeBuilder {
             swarm,
             ledger,
             self.clock.clone(),
-            self.handler,
+            self.runner,
             ev_tx.clone(),
             metrics.clone(),
             self.settings.limits.discovery_target,

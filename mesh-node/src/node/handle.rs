@@ -68,6 +68,8 @@ pub struct PeerInfo {
     pub org: String,
     /// Our trust in it now.
     pub score: Score,
+    /// What it offers, from its card.
+    pub capabilities: Vec<mesh_iatp::CapabilityPattern>,
 }
 
 /// The node's log now (as committed).
@@ -79,6 +81,30 @@ pub struct LogInfo {
     pub size: u64,
     /// Root.
     pub root: Hash,
+}
+
+/// A delegated task the delegatee accepted, its answer still to come.
+#[derive(Debug)]
+pub struct StartedTask {
+    /// The task's grant: its name on both sides.
+    pub grant: LinkHash,
+    /// When it must be answered.
+    pub deadline: mesh_iatp::Timestamp,
+    /// Who runs it.
+    pub delegatee: Did,
+    answer: oneshot::Receiver<Result<Outcome, mesh_agent::AgentError>>,
+}
+
+impl StartedTask {
+    /// Wait for the answer (or `TaskExpired` past the deadline).
+    pub async fn answer(self) -> Result<Delegated, NodeError> {
+        match self.answer.await {
+            Ok(Ok(Outcome::Delegated(d))) => Ok(*d),
+            Ok(Ok(other)) => Err(unexpected(other)),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(NodeError::Stopped),
+        }
+    }
 }
 
 fn unexpected(outcome: Outcome) -> NodeError {
@@ -207,6 +233,7 @@ impl Node {
                         name: s.remote_card.name.clone(),
                         org: s.policy.name.clone(),
                         score: agent.trust_of(&s.remote, now),
+                        capabilities: s.remote_card.capabilities.clone(),
                     })
                 })
                 .collect();
@@ -332,6 +359,52 @@ impl Node {
         {
             Outcome::Delegated(d) => Ok(*d),
             other => Err(unexpected(other)),
+        }
+    }
+
+    /// Delegate a task and return as soon as the delegatee accepted it
+    /// (the `delegate` record is in both logs): its grant names it (to
+    /// cancel it, or in the local agent API), and
+    /// [`StartedTask::answer`] waits for the answer. A refusal or a gate
+    /// denial comes back here.
+    pub async fn start_task(
+        &self,
+        delegatee: &Did,
+        task: Task,
+        options: DelegateOptions,
+    ) -> Result<StartedTask, NodeError> {
+        let (accepted_tx, accepted_rx) = oneshot::channel();
+        let (answer_tx, mut answer_rx) = oneshot::channel();
+        let command = AgentCommand::Delegate {
+            delegatee: delegatee.clone(),
+            task,
+            options,
+        };
+        self.parts
+            .commands
+            .send(Command::Delegate(command, accepted_tx, answer_tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        tokio::select! {
+            accepted = accepted_rx => match accepted {
+                Ok((grant, deadline)) => Ok(StartedTask {
+                    grant,
+                    deadline,
+                    delegatee: delegatee.clone(),
+                    answer: answer_rx,
+                }),
+                // Ended before any acceptance: the answer says why.
+                Err(_) => Err(match answer_rx.await {
+                    Ok(Err(e)) => e.into(),
+                    Ok(Ok(other)) => unexpected(other),
+                    Err(_) => NodeError::Stopped,
+                }),
+            },
+            answer = &mut answer_rx => Err(match answer {
+                Ok(Err(e)) => e.into(),
+                Ok(Ok(other)) => unexpected(other),
+                Err(_) => NodeError::Stopped,
+            }),
         }
     }
 

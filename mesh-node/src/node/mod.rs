@@ -23,6 +23,7 @@
 mod builder;
 mod driver;
 mod handle;
+pub mod inbox;
 mod ledger;
 pub mod limits;
 pub mod metrics;
@@ -31,7 +32,8 @@ pub mod protocol;
 mod view;
 
 pub use builder::{NodeBuilder, Settings};
-pub use handle::{LogInfo, Node, PeerInfo};
+pub use handle::{LogInfo, Node, PeerInfo, StartedTask};
+pub use inbox::{Inbox, InboxError, InboxTask};
 pub use ledger::LEDGER_FILE;
 pub use limits::Limits;
 pub use mesh_agent::{
@@ -45,6 +47,8 @@ pub use protocol::{
     IatpResponse, MAX_ACTION_FRAME, MAX_IATP_FRAME, Stopped, Task, TaskOutcome,
 };
 pub use view::{NodeView, serve_dashboard};
+
+use std::sync::Arc;
 
 use mesh_delegation::Denial;
 use mesh_iatp::{Did, Timestamp};
@@ -77,6 +81,19 @@ impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         self.0
     }
+}
+
+/// Who runs the tasks other agents delegate to this one.
+#[derive(Clone, Default)]
+pub enum Runner {
+    /// Nobody: the agent refuses delegated tasks (`no_handler`).
+    #[default]
+    None,
+    /// A handler in this process, run on the blocking pool.
+    Handler(Arc<dyn TaskHandler>),
+    /// An agent process outside the node, through the [`Inbox`] (the
+    /// local agent API serves it).
+    Inbox(Arc<Inbox>),
 }
 
 /// Runs the tasks other agents delegate to this one.

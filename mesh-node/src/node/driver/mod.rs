@@ -27,7 +27,7 @@ mod outbound;
 
 use super::ledger::NodeLedger;
 use super::net::{MeshBehaviour, MeshBehaviourEvent};
-use super::{Clock, NodeError, NodeEvent, TaskHandler, did_of};
+use super::{Clock, NodeError, NodeEvent, Runner, did_of};
 
 /// What the handle asks of the driver.
 pub enum Command {
@@ -35,6 +35,13 @@ pub enum Command {
     Connect(Multiaddr, oneshot::Sender<Result<Did, NodeError>>),
     Agent(
         AgentCommand,
+        oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>,
+    ),
+    /// An agent command that delegates a task, told as soon as the task
+    /// is accepted (its grant and deadline), then answered as `Agent`.
+    Delegate(
+        AgentCommand,
+        oneshot::Sender<(mesh_delegation::LinkHash, mesh_iatp::Timestamp)>,
         oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>,
     ),
     /// Read the agent (a snapshot taken on the driver).
@@ -68,7 +75,7 @@ pub struct Driver {
     facts_due: bool,
     pub(super) clock: Arc<dyn Clock>,
     /// Runs delegated tasks; without one the agent refuses them.
-    pub(super) handler: Option<Arc<dyn TaskHandler>>,
+    pub(super) runner: Runner,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) metrics: Arc<super::metrics::NodeMetrics>,
     pub(super) discovery_target: u32,
@@ -77,6 +84,8 @@ pub struct Driver {
     effects: Vec<Effect>,
     ops: HashMap<OpId, oneshot::Sender<Result<Outcome, mesh_agent::AgentError>>>,
     next_op: u64,
+    /// Delegations whose embedder waits for the acceptance too.
+    accepting: HashMap<OpId, oneshot::Sender<(mesh_delegation::LinkHash, mesh_iatp::Timestamp)>>,
     /// Where work done off the driver's task sends its result.
     workers_tx: mpsc::Sender<Input>,
     workers_rx: mpsc::Receiver<Input>,
@@ -117,13 +126,16 @@ impl Driver {
         swarm: Swarm<MeshBehaviour>,
         ledger: NodeLedger,
         clock: Arc<dyn Clock>,
-        handler: Option<Arc<dyn TaskHandler>>,
+        runner: Runner,
         events: broadcast::Sender<NodeEvent>,
         metrics: Arc<super::metrics::NodeMetrics>,
         discovery_target: u32,
         commit_batch: usize,
     ) -> Driver {
         let (workers_tx, workers_rx) = mpsc::channel(1024);
+        if let Runner::Inbox(inbox) = &runner {
+            inbox.attach(workers_tx.clone());
+        }
         let trust_floor = agent.handshake_config().trust_floor;
         Driver {
             agent,
@@ -132,7 +144,7 @@ impl Driver {
             commit: commit::GroupCommit::new(ledger, commit_batch),
             facts_due: false,
             clock,
-            handler,
+            runner,
             events,
             metrics,
             discovery_target,
@@ -141,6 +153,7 @@ impl Driver {
             effects: Vec::new(),
             ops: HashMap::new(),
             next_op: 0,
+            accepting: HashMap::new(),
             workers_tx,
             workers_rx,
             listening: HashMap::new(),
@@ -284,6 +297,13 @@ impl Driver {
                 self.ops.insert(op, reply);
                 self.input(Input::Command { op, command });
             }
+            Command::Delegate(command, accepted, reply) => {
+                self.next_op += 1;
+                let op = OpId(self.next_op);
+                self.ops.insert(op, reply);
+                self.accepting.insert(op, accepted);
+                self.input(Input::Command { op, command });
+            }
             Command::Query(query) => query(&self.agent),
             Command::ListenAddrs(reply) => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
@@ -327,6 +347,15 @@ impl Driver {
 
     fn tick(&mut self) {
         self.input(Input::Tick);
+        // A lease that ran out: the agent process crashed or hung.
+        if let Runner::Inbox(inbox) = &self.runner {
+            for id in inbox.lapsed(tokio::time::Instant::now()) {
+                let outcome = super::protocol::TaskOutcome::failed(
+                    "the agent process's lease on the task ran out (it crashed or hung)",
+                );
+                self.input(Input::TaskDone { id, outcome });
+            }
+        }
         let now = Instant::now();
         self.redial_bootstrap(now);
         let due: Vec<libp2p::PeerId> = self

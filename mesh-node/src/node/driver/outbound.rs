@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::super::ledger::NodeLedger;
 use super::super::protocol::{ActionResponse, TaskOutcome};
-use super::super::{NodeError, peer_of};
+use super::super::{NodeError, Runner, peer_of};
 use super::{Driver, commit};
 
 /// Facts waiting beyond this many are committed at once.
@@ -105,8 +105,14 @@ impl Driver {
         match effect {
             Effect::Append { .. } | Effect::Persist(_) | Effect::Forget { .. } => {} // see `dispatch`
             // A handler runs to its end on its own thread; its outcome is
-            // ignored when it comes (the task was answered already).
-            Effect::StopTask { id } => tracing::debug!(?id, "task stopped"),
+            // ignored when it comes (the task was answered already). The
+            // inbox drops the task, and the agent process's answer is
+            // refused.
+            Effect::StopTask { id } => {
+                if let Runner::Inbox(inbox) = &self.runner {
+                    inbox.stop(id);
+                }
+            }
             Effect::Send { to, id, request } => {
                 let behaviour = self.swarm.behaviour_mut();
                 let sent = match request {
@@ -145,35 +151,10 @@ impl Driver {
             Effect::RunTask {
                 id,
                 delegator,
+                grant,
                 task,
-                ..
-            } => {
-                let handler = self.handler.clone();
-                let tx = self.workers_tx.clone();
-                tokio::spawn(async move {
-                    let failed = |why: &[u8]| TaskOutcome {
-                        success: false,
-                        output: ByteBuf::from(why.to_vec()),
-                        stopped: None,
-                    };
-                    // The agent runs no tasks without a handler; this is
-                    // only a guard.
-                    let Some(handler) = handler else {
-                        let _ = tx
-                            .send(Input::TaskDone {
-                                id,
-                                outcome: failed(b"no task handler"),
-                            })
-                            .await;
-                        return;
-                    };
-                    let outcome =
-                        tokio::task::spawn_blocking(move || handler.handle(&delegator, &task))
-                            .await
-                            .unwrap_or_else(|_| failed(b"the task handler panicked"));
-                    let _ = tx.send(Input::TaskDone { id, outcome }).await;
-                });
-            }
+                deadline,
+            } => self.run_task(id, delegator, grant, task, deadline),
             // The aggregation grows with the reports held: it runs on a
             // blocking thread, never on the network path. The agent keeps
             // at most one out.
@@ -210,6 +191,7 @@ impl Driver {
             Effect::Ban { peer, .. } => self.swarm.behaviour_mut().gossip.ban(&peer),
             Effect::Unban { peer } => self.swarm.behaviour_mut().gossip.unban(&peer),
             Effect::Done { op, result } => {
+                self.accepting.remove(&op);
                 if let Some(reply) = self.ops.remove(&op) {
                     let _ = reply.send(result);
                 }
@@ -217,6 +199,36 @@ impl Driver {
             Effect::Event(event) => self.event(event),
         }
         Ok(())
+    }
+
+    /// Hand a task the agent accepted to whoever runs tasks here.
+    fn run_task(
+        &mut self,
+        id: mesh_agent::TaskId,
+        delegator: mesh_iatp::Did,
+        grant: mesh_delegation::LinkHash,
+        task: super::super::Task,
+        deadline: mesh_iatp::Timestamp,
+    ) {
+        let handler = match &self.runner {
+            Runner::Inbox(inbox) => return inbox.offer(id, grant, delegator, task, deadline),
+            Runner::Handler(handler) => Some(handler.clone()),
+            Runner::None => None,
+        };
+        let tx = self.workers_tx.clone();
+        tokio::spawn(async move {
+            // The agent runs no tasks without a handler; this is only a
+            // guard.
+            let Some(handler) = handler else {
+                let outcome = TaskOutcome::failed("no task handler");
+                let _ = tx.send(Input::TaskDone { id, outcome }).await;
+                return;
+            };
+            let outcome = tokio::task::spawn_blocking(move || handler.handle(&delegator, &task))
+                .await
+                .unwrap_or_else(|_| TaskOutcome::failed("the task handler panicked"));
+            let _ = tx.send(Input::TaskDone { id, outcome }).await;
+        });
     }
 
     fn respond(&mut self, id: mesh_agent::InboundId, response: Response) {
@@ -273,6 +285,16 @@ impl Driver {
                         "the peer refused: {reason} (code {code})"
                     )),
                 );
+            }
+            Event::TaskAccepted {
+                op,
+                grant,
+                deadline,
+                ..
+            } => {
+                if let Some(tx) = self.accepting.remove(op) {
+                    let _ = tx.send((*grant, *deadline));
+                }
             }
             Event::ActionRefused { peer, refusal } => {
                 tracing::info!(%peer, rule = refusal.rule(), %refusal, "action request refused");
