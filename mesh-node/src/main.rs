@@ -16,6 +16,7 @@ use getrandom::rand_core::UnwrapErr;
 use mesh_iatp::{Did, Identity, OrgCredential, Timestamp, TrustBundle};
 use mesh_node::keyfile;
 
+mod agent_cli;
 mod demo;
 mod run;
 
@@ -71,6 +72,56 @@ enum Command {
     /// Check trust bundles (which organisations a node accepts).
     #[command(subcommand)]
     Bundle(BundleCmd),
+    /// Delegate tasks and follow them, through a running node's agent API.
+    #[command(subcommand)]
+    Task(agent_cli::TaskCmd),
+    /// Grant capabilities to another agent (a root grant, co-signed into both logs).
+    Grant {
+        /// The audience's DID.
+        #[arg(long, value_name = "DID")]
+        to: String,
+        /// A `resource:action` pattern; repeat for several.
+        #[arg(long = "capability", value_name = "CAP", required = true)]
+        capabilities: Vec<String>,
+        /// Valid this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 3600)]
+        lifetime: u64,
+        /// How many more times the audience may re-delegate.
+        #[arg(long, default_value_t = 0)]
+        depth: u8,
+        /// The audience must keep at least this trust (default 400).
+        #[arg(long, value_name = "SCORE")]
+        min_trust: Option<u16>,
+        #[command(flatten)]
+        target: agent_cli::Target,
+    },
+    /// Revoke a grant or spawn certificate this agent issued.
+    Revoke {
+        /// The link's hash (64 hex digits).
+        link: String,
+        /// Why (signed into the revocation).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        target: agent_cli::Target,
+    },
+    /// Spawn a child agent: its key goes to --key-out (mode 0600).
+    Spawn {
+        /// A `resource:action` pattern the child may use; repeat for several.
+        #[arg(long = "capability", value_name = "CAP", required = true)]
+        capabilities: Vec<String>,
+        /// Its score never exceeds this (default 600).
+        #[arg(long, value_name = "SCORE")]
+        trust_ceiling: Option<u16>,
+        /// Its certificate is valid this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+        lifetime: u64,
+        /// Where to write the child's key (a new file).
+        #[arg(long, value_name = "FILE")]
+        key_out: PathBuf,
+        #[command(flatten)]
+        target: agent_cli::Target,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +226,40 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 bail!("a ledger did not verify");
             }
         }
+        Command::Task(cmd) => runtime()?.block_on(agent_cli::task(cmd))?,
+        Command::Grant {
+            to,
+            capabilities,
+            lifetime,
+            depth,
+            min_trust,
+            target,
+        } => runtime()?.block_on(agent_cli::grant(
+            to,
+            capabilities,
+            lifetime,
+            depth,
+            min_trust,
+            target,
+        ))?,
+        Command::Revoke {
+            link,
+            reason,
+            target,
+        } => runtime()?.block_on(agent_cli::revoke(link, reason, target))?,
+        Command::Spawn {
+            capabilities,
+            trust_ceiling,
+            lifetime,
+            key_out,
+            target,
+        } => runtime()?.block_on(agent_cli::spawn(
+            capabilities,
+            trust_ceiling,
+            lifetime,
+            key_out,
+            target,
+        ))?,
         Command::Identity(IdentityCmd::New { out }) | Command::Org(OrgCmd::New { out }) => {
             let id = Identity::generate(&mut UnwrapErr(SysRng));
             keyfile::write(&out, &id)?;

@@ -269,3 +269,75 @@ pub(super) async fn proof(
         "verified": p.verify(),
     })))
 }
+
+/// `POST /v1/spawn` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChild {
+    /// `resource:action` patterns the child may use (within this agent's
+    /// org policy; at most 32).
+    capabilities: Vec<String>,
+    /// Its score never exceeds this (default 600).
+    trust_ceiling: Option<u16>,
+    /// Its certificate is valid this long (default 86400; at most a year).
+    lifetime_secs: Option<u64>,
+}
+
+/// `POST /v1/spawn`: a child agent — a fresh key and a certificate through
+/// the gate's spawn rules, the `spawn` record co-signed with the child's
+/// key. The answer carries the child's private key (PKCS#8 PEM): store it
+/// owner-only (the CLI writes it to a new 0600 file and prints it nowhere).
+pub(super) async fn spawn(
+    State(app): State<Arc<App>>,
+    body: Result<Json<NewChild>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(c) = body?;
+    if c.capabilities.is_empty() || c.capabilities.len() > MAX_CAPABILITIES {
+        return Err(ApiError::field(
+            "capabilities",
+            format!("from 1 to {MAX_CAPABILITIES} `resource:action` patterns"),
+        ));
+    }
+    let capabilities = c
+        .capabilities
+        .iter()
+        .map(|p| {
+            Capability::parse(p).map_err(|e| ApiError::field("capabilities", format!("{p:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let trust_ceiling = match c.trust_ceiling {
+        Some(t) if t > 1000 => return Err(ApiError::field("trust_ceiling", "from 0 to 1000")),
+        t => Score::saturating(t.unwrap_or(600)),
+    };
+    let lifetime_secs = c.lifetime_secs.unwrap_or(86_400);
+    if !(1..=365 * 24 * 3600).contains(&lifetime_secs) {
+        return Err(ApiError::field(
+            "lifetime_secs",
+            "from 1 to 31536000 (a year)",
+        ));
+    }
+    let spawned = app
+        .node
+        .spawn(crate::node::SpawnOptions {
+            capabilities,
+            trust_ceiling,
+            lifetime_secs,
+        })
+        .await?;
+    let key_pem = spawned.identity.to_pkcs8_pem().map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unavailable",
+            e.to_string(),
+        )
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "child": spawned.identity.did().to_string(),
+            "certificate": hex::encode(spawned.certificate.hash()),
+            "record": spawned.record.index,
+            "key_pem": key_pem.as_str(),
+        })),
+    ))
+}

@@ -9,6 +9,7 @@
 //! It is not the dashboard: the dashboard shows a node to people
 //! (read-only without its token); this API acts for the agent.
 
+pub mod client;
 mod error;
 mod inbox;
 mod mesh;
@@ -216,6 +217,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/inbox/{id}/result", post(inbox::result))
         .route("/grants", post(mesh::grant))
         .route("/revocations", post(mesh::revoke))
+        .route("/spawn", post(mesh::spawn))
         .route("/records", post(mesh::record))
         .route("/records/{index}/proof", get(mesh::proof))
         .layer(middleware::from_fn_with_state(app.clone(), authorize));

@@ -194,7 +194,7 @@ fn parse_id(id: &str) -> Result<LinkHash, ApiError> {
 }
 
 pub(super) fn parse_did(field: &'static str, s: &str) -> Result<Did, ApiError> {
-    Did::parse(s).map_err(|e| ApiError::field(field, format!("not a did:key: {e}")))
+    Did::parse(s).map_err(|e| ApiError::field(field, e.to_string()))
 }
 
 /// The best candidate connected for `resource`: its card offers it, its
