@@ -488,3 +488,59 @@ async fn the_api_serves_a_unix_socket_its_owner_only() {
     api.shutdown().await;
     assert!(!path.exists(), "the socket is removed on shutdown");
 }
+
+/// docs/agent-openapi.json documents exactly the routes served (the
+/// router is built from `agent_api::ROUTES`), and each answers — an error
+/// as JSON with a stable code — rather than falling through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_routes_are_exactly_the_served_routes() {
+    let openapi: Value =
+        serde_json::from_str(include_str!("../../docs/agent-openapi.json")).unwrap();
+    let mut documented: Vec<(String, String)> = openapi["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut served: Vec<(String, String)> = agent_api::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+
+    let dir = tempfile::tempdir().unwrap();
+    let fed = Federation::new();
+    let a = agent(&fed, &fed.acme, "alice", &[], true, dir.path(), 46).await;
+    let did = a.node.node.did().to_string();
+    for (method, path) in agent_api::ROUTES {
+        let path = path
+            .replace("{did}", &did)
+            .replace("{id}", &"ab".repeat(32))
+            .replace("{index}", "0");
+        // (A take waits 30 s by default; not here.)
+        let body = (*method == "POST").then(|| json!({}));
+        let body = if path.ends_with("/next") {
+            Some(json!({"wait_secs": 0}))
+        } else {
+            body
+        };
+        let (status, e) = request(method, format!("{}{path}", a.url), auth(), body).await;
+        assert_ne!(
+            e["message"].as_str(),
+            Some("no such endpoint (the agent API is under /v1)"),
+            "{method} {path} is not routed"
+        );
+        if status >= 400 {
+            assert!(e["error"].is_string(), "{method} {path}: {status} {e}");
+        }
+    }
+    let (status, e) = get(&a, "/v1/nowhere").await;
+    assert_eq!((status, &e["error"]), (404, &json!("not_found")));
+}
