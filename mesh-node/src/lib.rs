@@ -56,6 +56,7 @@ pub mod agent_api;
 pub mod config;
 pub mod keyfile;
 pub mod load;
+pub mod mcp;
 pub mod node;
 pub mod revoked;
 pub mod transport_key;

@@ -105,6 +105,13 @@ enum Command {
         #[command(flatten)]
         target: agent_cli::Target,
     },
+    /// Serve the mesh as MCP tools on stdin/stdout (for MCP-capable agents),
+    /// through the agent API of the node --config names.
+    Mcp {
+        /// The node's config (its `api` and `api_token_file`).
+        #[arg(long, value_name = "FILE", default_value = "node.toml")]
+        config: PathBuf,
+    },
     /// Spawn a child agent: its key goes to --key-out (mode 0600).
     Spawn {
         /// A `resource:action` pattern the child may use; repeat for several.
@@ -227,6 +234,12 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
         }
         Command::Task(cmd) => runtime()?.block_on(agent_cli::task(cmd))?,
+        Command::Mcp { config } => {
+            // stdout carries the protocol: logs go to stderr only.
+            init_logging("warn");
+            let api = mesh_node::agent_api::client::ApiClient::from_config(&config)?;
+            runtime()?.block_on(mesh_node::mcp::serve_stdio(api))?;
+        }
         Command::Grant {
             to,
             capabilities,

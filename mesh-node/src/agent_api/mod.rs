@@ -33,6 +33,11 @@ use crate::node::{Inbox, Node};
 pub use error::ApiError;
 pub use tasks::MAX_TASKS_KEPT;
 
+/// The longest a request may wait for a task's answer (`wait_secs`).
+pub const fn tasks_max_wait() -> u64 {
+    tasks::MAX_WAIT_SECS
+}
+
 /// Largest request body (a task's input is at most 16 KiB; JSON escapes
 /// may double it).
 pub const MAX_BODY: usize = 64 * 1024;
