@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("node_toml", targets::node_toml),
     ("trust_bundle", targets::trust_bundle),
     ("revoked_list", targets::revoked_list),
+    ("agent_api_body", targets::agent_api_body),
 ];
 
 /// The environment variable naming a directory to write a target's seeds

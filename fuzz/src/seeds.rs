@@ -88,6 +88,7 @@ pub fn all() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ("node_toml", vec![NODE_TOML.as_bytes().to_vec()]),
         ("trust_bundle", vec![bundle_toml(w).into_bytes()]),
         ("revoked_list", vec![revoked_list(&credential).into_bytes()]),
+        ("agent_api_body", agent_api_bodies(w)),
     ]
 }
 
@@ -250,6 +251,9 @@ fn action_frames(record: &mesh_ledger::CoSignedRecord, note: &[u8]) -> Vec<Vec<u
     let mut out = encode(&[
         ActionRequest::Consistency { old: 1, new: 3 },
         ActionRequest::Inclusion { index: 0, size: 1 },
+        ActionRequest::Cancel {
+            grant: ByteBuf::from(vec![7; 32]),
+        },
         ActionRequest::Cosignature {
             note: ByteBuf::from(note.to_vec()),
         },
@@ -293,7 +297,44 @@ fn facts(w: &World, grant: &[u8]) -> Vec<Vec<u8>> {
             hash: ByteBuf::from(mesh_delegation::SignedGrant(grant.to_vec()).hash().to_vec()),
             chain: vec![ByteBuf::from(grant.to_vec())],
         },
+        Fact::Running {
+            grant: ByteBuf::from(vec![7; 32]),
+            delegator: did(w.bob.identity().did()),
+            task: mesh_agent::wire::Task {
+                resource: "search".into(),
+                action: "read".into(),
+                input: ByteBuf::from(b"q".to_vec()),
+            },
+            deadline: NOW.plus_secs(600),
+            outcome: Some(mesh_agent::wire::TaskOutcome::stopped(
+                mesh_agent::wire::Stopped::Expired,
+            )),
+        },
+        Fact::Awaited {
+            grant: ByteBuf::from(vec![7; 32]),
+            delegatee: did(w.bob.identity().did()),
+            deadline: NOW.plus_secs(600),
+            cancelled: true,
+        },
     ])
+}
+
+/// Bodies of the local agent API's requests.
+fn agent_api_bodies(w: &World) -> Vec<Vec<u8>> {
+    let bob = w.bob.identity().did().to_string();
+    [
+        format!(r#"{{"to":"{bob}","resource":"search","action":"read","input":"q","deadline_secs":60,"min_trust":400,"wait_secs":5}}"#),
+        r#"{"wait_secs":0,"lease_secs":60}"#.to_string(),
+        r#"{"lease_secs":30,"note":"half way"}"#.to_string(),
+        r#"{"success":true,"output":"done"}"#.to_string(),
+        format!(r#"{{"to":"{bob}","capabilities":["search:read"],"lifetime_secs":600,"depth":0,"min_trust":400}}"#),
+        format!(r#"{{"link":"{}","reason":"done"}}"#, "ab".repeat(32)),
+        r#"{"capabilities":["search:read"],"trust_ceiling":600,"lifetime_secs":3600}"#.to_string(),
+        format!(r#"{{"counterparty":"{bob}","kind":"invoke","payload":"hello"}}"#),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect()
 }
 
 const NODE_TOML: &str = r#"identity = "agent.key"

@@ -337,3 +337,9 @@ pub fn trust_bundle(data: &[u8]) -> bool {
 pub fn revoked_list(data: &[u8]) -> bool {
     std::str::from_utf8(data).is_ok_and(|text| mesh_node::revoked::parse(text).is_ok())
 }
+
+/// A request body of the local agent API (every route's, checked as the
+/// route checks it).
+pub fn agent_api_body(data: &[u8]) -> bool {
+    mesh_node::agent_api::check_request_bodies(data)
+}

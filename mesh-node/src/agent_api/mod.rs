@@ -42,6 +42,27 @@ pub const fn tasks_max_wait() -> u64 {
 /// may double it).
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Whether `data` decodes as any route's request body (the fuzz target
+/// `agent_api_body` drives this with arbitrary bytes: it must never panic
+/// or allocate beyond the body).
+#[doc(hidden)]
+pub fn check_request_bodies(data: &[u8]) -> bool {
+    fn parses<T: serde::de::DeserializeOwned>(data: &[u8]) -> bool {
+        serde_json::from_slice::<T>(data).is_ok()
+    }
+    [
+        parses::<tasks::NewTask>(data),
+        parses::<inbox::Take>(data),
+        parses::<inbox::Progress>(data),
+        parses::<inbox::Answer>(data),
+        parses::<mesh::NewGrant>(data),
+        parses::<mesh::NewRevocation>(data),
+        parses::<mesh::NewChild>(data),
+        parses::<mesh::NewRecord>(data),
+    ]
+    .contains(&true)
+}
+
 /// Where the API listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiAddr {
