@@ -385,7 +385,10 @@ impl Node {
             .send(Command::Delegate(command, accepted_tx, answer_tx))
             .await
             .map_err(|_| NodeError::Stopped)?;
+        // The driver tells the acceptance before the answer, so with both
+        // ready the acceptance is taken first (`biased`).
         tokio::select! {
+            biased;
             accepted = accepted_rx => match accepted {
                 Ok((grant, deadline)) => Ok(StartedTask {
                     grant,
