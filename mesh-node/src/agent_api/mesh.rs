@@ -24,6 +24,24 @@ pub const MAX_CAPABILITIES: usize = 32;
 /// A revocation's reason, at most.
 pub const MAX_REASON: usize = 256;
 
+/// A grant's or a child's capabilities: 1 to [`MAX_CAPABILITIES`], each
+/// `RESOURCE_PATTERN:ACTION[,ACTION…]`.
+fn capabilities(list: &[String]) -> Result<Vec<Capability>, ApiError> {
+    if list.is_empty() || list.len() > MAX_CAPABILITIES {
+        return Err(ApiError::field(
+            "capabilities",
+            format!("from 1 to {MAX_CAPABILITIES} `resource:action` patterns"),
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            Capability::parse(c)
+                .map_err(|e| ApiError::field("capabilities", format!("capability {i}: {e}")))
+        })
+        .collect()
+}
+
 /// `GET /v1/agent`: this agent.
 pub(super) async fn agent(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
     let node = &app.node;
@@ -115,19 +133,7 @@ pub(super) async fn grant(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(g) = body?;
     let to = parse_did("to", &g.to)?;
-    if g.capabilities.is_empty() || g.capabilities.len() > MAX_CAPABILITIES {
-        return Err(ApiError::field(
-            "capabilities",
-            format!("from 1 to {MAX_CAPABILITIES} `resource:action` patterns"),
-        ));
-    }
-    let capabilities = g
-        .capabilities
-        .iter()
-        .map(|c| {
-            Capability::parse(c).map_err(|e| ApiError::field("capabilities", format!("{c:?}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let capabilities = capabilities(&g.capabilities)?;
     let lifetime_secs = g.lifetime_secs.unwrap_or(3600);
     if !(1..=365 * 24 * 3600).contains(&lifetime_secs) {
         return Err(ApiError::field(
@@ -292,19 +298,7 @@ pub(super) async fn spawn(
     body: Result<Json<NewChild>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(c) = body?;
-    if c.capabilities.is_empty() || c.capabilities.len() > MAX_CAPABILITIES {
-        return Err(ApiError::field(
-            "capabilities",
-            format!("from 1 to {MAX_CAPABILITIES} `resource:action` patterns"),
-        ));
-    }
-    let capabilities = c
-        .capabilities
-        .iter()
-        .map(|p| {
-            Capability::parse(p).map_err(|e| ApiError::field("capabilities", format!("{p:?}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let capabilities = capabilities(&c.capabilities)?;
     let trust_ceiling = match c.trust_ceiling {
         Some(t) if t > 1000 => return Err(ApiError::field("trust_ceiling", "from 0 to 1000")),
         t => Score::saturating(t.unwrap_or(600)),

@@ -38,9 +38,11 @@ pub const fn tasks_max_wait() -> u64 {
     tasks::MAX_WAIT_SECS
 }
 
-/// Largest request body (a task's input is at most 16 KiB; JSON escapes
-/// may double it).
-pub const MAX_BODY: usize = 64 * 1024;
+/// Largest request body: a task's input is at most 16 KiB of UTF-8, and
+/// JSON may escape each character in up to 12 bytes (`\uXXXX\uXXXX`), so
+/// an over-long text still reaches its handler and is refused naming its
+/// field.
+pub const MAX_BODY: usize = 256 * 1024;
 
 /// Whether `data` decodes as any route's request body (the fuzz target
 /// `agent_api_body` drives this with arbitrary bytes: it must never panic

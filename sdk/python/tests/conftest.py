@@ -85,7 +85,7 @@ class Mesh:
 
     def start(self, name: str, org: str, *, serves: bool = False,
               capabilities: Optional[List[str]] = None,
-              bootstrap: Optional["Daemon"] = None) -> Daemon:
+              bootstrap: Optional["Daemon"] = None, api: str = "unix:api.sock") -> Daemon:
         d = self.root / name
         d.mkdir()
         mesh_node("identity", "new", "--out", str(d / "agent.key"))
@@ -97,7 +97,7 @@ class Mesh:
         (d / "node.toml").write_text(
             f'identity = "agent.key"\ncredential = "agent.cred"\nname = "{name}"\n'
             f'capabilities = [{caps}]\ntrust_bundle = "../bundle.toml"\ndata_dir = "data"\n'
-            f'listen = ["/ip4/127.0.0.1/tcp/0"]\n{boot}api = "unix:api.sock"\n'
+            f'listen = ["/ip4/127.0.0.1/tcp/0"]\n{boot}api = "{api}"\n'
             f"serve_tasks = {'true' if serves else 'false'}\n"
         )
         log = open(self.root / f"{name}.log", "w")
