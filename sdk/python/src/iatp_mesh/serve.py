@@ -9,13 +9,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from . import errors
 from .models import IncomingTask
 
-if TYPE_CHECKING:
-    from .client import AsyncClient, Client
+
+class _Inbox(Protocol):
+    """What serving needs of a client (`Client`)."""
+
+    def next_task(self, wait_secs: int, lease_secs: int) -> Optional[IncomingTask]: ...
+
+    def progress(self, id: str, note: Optional[str] = None, lease_secs: int = 60) -> Any: ...
+
+    def answer(self, id: str, success: bool, output: str = "") -> Any: ...
 
 #: How long one take waits for a task.
 TAKE_WAIT_SECS = 5
@@ -25,7 +32,7 @@ def _outcome(result: Any) -> str:
     return "" if result is None else str(result)
 
 
-def serve_blocking(client: "Client", handler: Callable[[IncomingTask], Any], *,
+def serve_blocking(client: _Inbox, handler: Callable[[IncomingTask], Any], *,
                    lease_secs: int, stop: Optional[Callable[[], bool]]) -> None:
     while not (stop and stop()):
         task = client.next_task(wait_secs=TAKE_WAIT_SECS, lease_secs=lease_secs)
@@ -55,7 +62,7 @@ def serve_blocking(client: "Client", handler: Callable[[IncomingTask], Any], *,
             pass  # cancelled or past its deadline meanwhile
 
 
-async def serve_async(client: "AsyncClient", handler: Callable[[IncomingTask], Any], *,
+async def serve_async(client: Any, handler: Callable[[IncomingTask], Any], *,
                       lease_secs: int, stop: Optional[asyncio.Event]) -> None:
     while not (stop and stop.is_set()):
         task = await client.next_task(wait_secs=TAKE_WAIT_SECS, lease_secs=lease_secs)
