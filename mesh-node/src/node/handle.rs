@@ -413,7 +413,7 @@ impl Node {
 
     /// Cancel a task this node delegated, named by its grant
     /// ([`NodeEvent::TaskAccepted`] gives it): the delegatee stops it and
-    /// answers `cancelled`, which the waiting [`NodeHandle::delegate_task`]
+    /// answers `cancelled`, which the waiting [`Node::delegate_task`]
     /// returns. Refused by the delegatee (`unknown_task`) when the task has
     /// ended already.
     pub async fn cancel_task(&self, grant: &LinkHash) -> Result<(), NodeError> {
