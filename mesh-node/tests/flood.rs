@@ -54,21 +54,15 @@ fn without_colours(text: &str) -> String {
     out
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_flooding_reports_from_fresh_keys_is_banned_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let (acme, globex) = (identity("org acme"), identity("org globex"));
     let bundle_text = bundle(&acme, &globex);
     std::fs::write(dir.path().join("bundle.toml"), &bundle_text).unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
+    // Port 0: the daemon picks a free port and prints it (choosing one
+    // here first raced with every other process on a busy machine).
+    let http = "127.0.0.1:0".to_string();
     let (config, _) = provision_at(
         &dir.path().join("victim"),
         &acme,
@@ -121,7 +115,7 @@ async fn a_member_flooding_reports_from_fresh_keys_is_banned_and_memory_stays_bo
         .collect();
 
     // The dashboard's API, polled every 100 ms from a thread of its own.
-    let api = format!("http://{http}/api/v1/trust");
+    let api = format!("{}/api/v1/trust", victim.dashboard.clone().unwrap());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let prober = {
         let stop = stop.clone();

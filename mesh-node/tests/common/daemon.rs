@@ -21,6 +21,9 @@ pub fn now() -> Timestamp {
 pub struct Daemon {
     pub child: Child,
     pub addr: libp2p::Multiaddr,
+    /// The dashboard's URL, when the config asks for one (its port as
+    /// bound: `127.0.0.1:0` picks a free one without a race).
+    pub dashboard: Option<String>,
 }
 
 /// Where and how a provisioned daemon listens.
@@ -111,21 +114,39 @@ pub fn start_in(netns: Option<&str>, config: &Path, log: &Path) -> Daemon {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("listening ") {
-                let _ = tx.send(rest.to_string());
+            let _ = tx.send(line);
+        }
+    });
+    let next = |what: &str| {
+        rx.recv_timeout(super::WAIT).unwrap_or_else(|_| {
+            panic!("no {what} from {}: see {}", config.display(), log.display())
+        })
+    };
+    let line = loop {
+        let line = next("listen address");
+        if let Some(rest) = line.strip_prefix("listening ") {
+            break rest.to_string();
+        }
+    };
+    // `/ip4/…/tcp/N/p2p/Qm…`: dial the address part.
+    let addr: libp2p::Multiaddr = line.split("/p2p/").next().unwrap().parse().unwrap();
+    let wants_dashboard = std::fs::read_to_string(config)
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("http = "));
+    let dashboard = wants_dashboard.then(|| {
+        loop {
+            let line = next("dashboard URL");
+            if let Some(url) = line.strip_prefix("dashboard ") {
+                break url.trim_end_matches('/').to_string();
             }
         }
     });
-    let line = rx.recv_timeout(super::WAIT).unwrap_or_else(|_| {
-        panic!(
-            "no listen address from {}: see {}",
-            config.display(),
-            log.display()
-        )
-    });
-    // `/ip4/…/tcp/N/p2p/Qm…`: dial the address part.
-    let addr: libp2p::Multiaddr = line.split("/p2p/").next().unwrap().parse().unwrap();
-    Daemon { child, addr }
+    Daemon {
+        child,
+        addr,
+        dashboard,
+    }
 }
 
 /// Stop a daemon with SIGTERM, within the usual bound.
