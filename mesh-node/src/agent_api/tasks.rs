@@ -177,7 +177,15 @@ pub(super) async fn follow(app: Arc<App>, mut stop: watch::Receiver<bool>) {
             event = events.recv() => event,
         };
         match event {
-            Ok(NodeEvent::TaskAnswered { grant, outcome, .. }) => {
+            // Only late answers: one a command still waits for is filled
+            // in by that command, records and all (taking it here too
+            // raced with it and could show the answer without its records).
+            Ok(NodeEvent::TaskAnswered {
+                grant,
+                outcome,
+                awaited: false,
+                ..
+            }) => {
                 app.book.update(&grant, |t| t.answered(&outcome));
             }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
