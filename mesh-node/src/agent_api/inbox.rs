@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::tasks::parse_id;
 use super::{ApiError, App};
 use crate::node::protocol::MAX_PAYLOAD;
 use crate::node::{Inbox, InboxTask, TaskOutcome};
@@ -73,13 +74,6 @@ fn inbox(app: &App) -> Result<&Arc<Inbox>, ApiError> {
             "this node runs no agent process's tasks (set `serve_tasks = true` in node.toml)",
         )
     })
-}
-
-fn parse_id(id: &str) -> Result<[u8; 32], ApiError> {
-    hex::decode(id)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| ApiError::field("id", "a task id is 64 hex digits (its grant)"))
 }
 
 fn lease(secs: Option<u64>) -> Result<Duration, ApiError> {

@@ -194,7 +194,7 @@ pub(super) async fn follow(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-fn parse_id(id: &str) -> Result<LinkHash, ApiError> {
+pub(super) fn parse_id(id: &str) -> Result<LinkHash, ApiError> {
     let bytes = hex::decode(id)
         .ok()
         .and_then(|b| LinkHash::try_from(b).ok());

@@ -99,10 +99,6 @@ pub struct Inbox {
     answers: OnceLock<mpsc::Sender<Input>>,
 }
 
-fn hex(grant: &LinkHash) -> String {
-    grant.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Inbox {
     /// An empty inbox; the node attaches it when it starts.
     pub fn new() -> Self {
@@ -204,9 +200,9 @@ impl Inbox {
             .tasks
             .values_mut()
             .find(|e| &e.grant == grant)
-            .ok_or_else(|| InboxError::Unknown(hex(grant)))?;
+            .ok_or_else(|| InboxError::Unknown(hex::encode(grant)))?;
         if e.lease.is_none() {
-            return Err(InboxError::NotLeased(hex(grant)));
+            return Err(InboxError::NotLeased(hex::encode(grant)));
         }
         e.lease = Some(now + lease.min(MAX_LEASE));
         if note.is_some() {
@@ -225,9 +221,9 @@ impl Inbox {
                 .values()
                 .find(|e| &e.grant == grant)
                 .map(|e| (e.id, e.lease.is_some()))
-                .ok_or_else(|| InboxError::Unknown(hex(grant)))?;
+                .ok_or_else(|| InboxError::Unknown(hex::encode(grant)))?;
             if !leased {
-                return Err(InboxError::NotLeased(hex(grant)));
+                return Err(InboxError::NotLeased(hex::encode(grant)));
             }
             s.tasks.remove(&id);
             id
@@ -287,7 +283,7 @@ mod tests {
             inbox
                 .answer(&[1; 32], TaskOutcome::succeeded(Vec::new()))
                 .await,
-            Err(InboxError::NotLeased(hex(&[1; 32])))
+            Err(InboxError::NotLeased(hex::encode([1; 32])))
         );
         let first = inbox.take(Duration::ZERO, Duration::from_secs(5)).await;
         assert_eq!(first.map(|t| t.grant), Some([1; 32]));
@@ -324,7 +320,7 @@ mod tests {
             inbox
                 .answer(&[1; 32], TaskOutcome::succeeded(Vec::new()))
                 .await,
-            Err(InboxError::Unknown(hex(&[1; 32])))
+            Err(InboxError::Unknown(hex::encode([1; 32])))
         );
     }
 
