@@ -20,6 +20,7 @@ use mesh_iatp::{
 use mesh_ledger::checkpoint::witness_verifier;
 use mesh_ledger::store::Store;
 use mesh_ledger::verify::verify_log;
+use mesh_node::agent_api::{self, AgentApi, AgentApiConfig, ApiAddr, token};
 use mesh_node::node::{
     DelegateOptions, GrantOptions, LEDGER_FILE, Node, NodeError, SpawnOptions, SystemClock, Task,
     TaskOutcome, serve_dashboard,
@@ -36,8 +37,10 @@ pub struct DemoOptions {
     pub seconds: u64,
     /// Serve the first agent's dashboard here.
     pub http: Option<SocketAddr>,
-    /// With the dashboard: how long the mesh keeps running after the story
-    /// (`None`: until Ctrl-C or SIGTERM).
+    /// Serve the first agent's local agent API here (docs/API.md §8).
+    pub api: Option<SocketAddr>,
+    /// With the dashboard or the API: how long the mesh keeps running after
+    /// the story (`None`: until Ctrl-C or SIGTERM).
     pub linger: Option<u64>,
 }
 
@@ -203,6 +206,7 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
     // every task it is given.
     let mut agents: Vec<Agent> = Vec::new();
     let mut dashboard: Option<Dashboard> = None;
+    let mut api: Option<AgentApi> = None;
     let n_acme = options.agents.div_ceil(2);
     for i in 0..options.agents {
         let (org_name, org_key, k) = if i < n_acme {
@@ -235,6 +239,11 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
             && let Some(addr) = options.http
         {
             dashboard = Some(start_dashboard(&node, addr, &dir).await?);
+        }
+        if i == 0
+            && let Some(addr) = options.api
+        {
+            api = Some(start_api(&node, addr, &dir).await?);
         }
         agents.push(Agent {
             name,
@@ -415,11 +424,18 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
         );
     }
 
-    if let Some(d) = &dashboard {
-        keep_running(&agents, d, round, &opts, options.linger).await?;
+    if dashboard.is_some() || api.is_some() {
+        let serving = Serving {
+            dashboard: dashboard.as_ref().map(|d| d.url()),
+            api: api.as_ref().map(|a| a.addr().to_string()),
+        };
+        keep_running(&agents, &serving, round, &opts, options.linger).await?;
     }
 
     // Shut down (flushing the ledgers), then verify each one offline.
+    if let Some(a) = api {
+        a.shutdown().await;
+    }
     if let Some(d) = dashboard {
         d.shutdown().await;
     }
@@ -544,11 +560,8 @@ async fn delegation_round(agents: &[Agent], round: usize, opts: &DelegateOptions
 /// Serve `node`'s dashboard on `addr`, with a fresh write token saved
 /// (0600) in the data directory.
 async fn start_dashboard(node: &Node, addr: SocketAddr, dir: &Path) -> Result<Dashboard> {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the token: {e}"))?;
-    let token = hex::encode(bytes);
     let token_file = dir.join("http-token");
-    write_private(&token_file, &token)?;
+    let token = token::read_or_create(&token_file)?;
     let dashboard = serve_dashboard(
         node,
         DashboardConfig {
@@ -569,36 +582,65 @@ async fn start_dashboard(node: &Node, addr: SocketAddr, dir: &Path) -> Result<Da
     Ok(dashboard)
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
+/// Serve `node`'s local agent API on `addr` (loopback), with a fresh
+/// bearer token saved (0600) in the data directory.
+async fn start_api(node: &Node, addr: SocketAddr, dir: &Path) -> Result<AgentApi> {
+    let token_file = dir.join("api-token");
+    let token = token::read_or_create(&token_file)?;
+    let api = agent_api::serve(
+        node,
+        None,
+        AgentApiConfig {
+            addr: ApiAddr::Tcp(addr),
+            token,
+            limits: Default::default(),
+        },
+    )
+    .await
+    .with_context(|| {
+        format!("--api {addr}: the agent API cannot start (give another address, or --no-api)")
+    })?;
+    println!(
+        "agent API: {} (the first agent's node; bearer token in {})",
+        api.addr(),
+        token_file.display()
+    );
+    Ok(api)
 }
 
-/// After the story: keep delegating (quietly) so the dashboard stays live,
-/// until Ctrl-C, SIGTERM or `linger` seconds.
+/// What the first agent serves while the mesh keeps running.
+struct Serving {
+    dashboard: Option<String>,
+    api: Option<String>,
+}
+
+impl std::fmt::Display for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            self.dashboard.as_ref().map(|u| format!("dashboard at {u}")),
+            self.api.as_ref().map(|a| format!("agent API at {a}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// After the story: keep delegating (quietly) so the dashboard stays live
+/// and the agent API has a mesh to act in, until Ctrl-C, SIGTERM or
+/// `linger` seconds.
 async fn keep_running(
     agents: &[Agent],
-    dashboard: &Dashboard,
+    serving: &Serving,
     mut round: usize,
     opts: &DelegateOptions,
     linger: Option<u64>,
 ) -> Result<()> {
     match linger {
-        Some(s) => println!(
-            "the mesh keeps running for {s} s; dashboard at {}",
-            dashboard.url()
-        ),
+        Some(s) => println!("the mesh keeps running for {s} s; {serving}"),
         None => println!(
-            "the mesh keeps running; dashboard at {} — Ctrl-C stops it and verifies every ledger",
-            dashboard.url()
+            "the mesh keeps running; {serving} — Ctrl-C stops it and verifies every ledger"
         ),
     }
     let until = linger.map(|s| Instant::now() + Duration::from_secs(s));
@@ -623,7 +665,7 @@ async fn keep_running(
         }
     }
     println!(
-        "stopping: {ok} more tasks succeeded, {failed} failed, {refused} refused while the dashboard ran"
+        "stopping: {ok} more tasks succeeded, {failed} failed, {refused} refused while the mesh kept running"
     );
     Ok(())
 }

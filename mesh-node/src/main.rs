@@ -55,12 +55,24 @@ enum Command {
             conflicts_with = "no_http"
         )]
         http: std::net::SocketAddr,
-        /// No dashboard: the demo ends once its story is told.
+        /// No dashboard (with `--no-api` too, the demo ends once its story is told).
         #[arg(long)]
         no_http: bool,
-        /// With the dashboard: keep the mesh running this many seconds after
-        /// the story (default: until Ctrl-C).
-        #[arg(long, value_name = "SECONDS", conflicts_with = "no_http")]
+        /// Serve the first agent's local agent API here (loopback; port 0
+        /// picks one; bearer token in DATA_DIR/api-token; docs/API.md §8).
+        #[arg(
+            long,
+            value_name = "ADDR",
+            default_value = "127.0.0.1:7778",
+            conflicts_with = "no_api"
+        )]
+        api: std::net::SocketAddr,
+        /// No agent API.
+        #[arg(long)]
+        no_api: bool,
+        /// With the dashboard or the agent API: keep the mesh running this
+        /// many seconds after the story (default: until Ctrl-C).
+        #[arg(long, value_name = "SECONDS")]
         linger: Option<u64>,
     },
     /// Create and inspect agent identities (Ed25519 keys as did:key).
@@ -219,6 +231,8 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             seconds,
             http,
             no_http,
+            api,
+            no_api,
             linger,
         } => {
             init_logging("warn");
@@ -227,6 +241,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 data_dir,
                 seconds,
                 http: (!no_http).then_some(http),
+                api: (!no_api).then_some(api),
                 linger,
             }))?;
             if !sound {

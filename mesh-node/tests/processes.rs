@@ -10,6 +10,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::daemon::{bundle, local_agent, provision, start, terminate};
 use mesh_iatp::testing::identity;
@@ -17,6 +18,8 @@ use mesh_ledger::LogStore;
 use mesh_ledger::record::ActionKind;
 use mesh_ledger::store::Store;
 use mesh_ledger::verify::verify_log;
+use mesh_node::agent_api::ApiAddr;
+use mesh_node::agent_api::client::{ApiClient, ClientError};
 use mesh_node::keyfile;
 use mesh_node::node::{LEDGER_FILE, Node, NodeError};
 
@@ -163,6 +166,7 @@ fn the_demo_runs_end_to_end_and_verifies_its_ledgers() {
         .args([
             "demo",
             "--no-http",
+            "--no-api",
             "--agents",
             "4",
             "--seconds",
@@ -210,6 +214,100 @@ fn the_demo_runs_end_to_end_and_verifies_its_ledgers() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--data-dir"));
+}
+
+/// The demo serves the first agent's local agent API (issue 15): its
+/// address and token file are printed, the token is owner-only, and a task
+/// delegated through it while the mesh keeps running succeeds with both
+/// records in the log; SIGTERM then stops the demo, which verifies every
+/// ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_the_first_agents_agent_api() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
+        .args(["demo", "--no-http", "--api", "127.0.0.1:0", "--agents", "4"])
+        .args(["--seconds", "1", "--linger", "120", "--data-dir"])
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read the story up to the line that says the mesh keeps running.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = String::new();
+    let mut api_url = None;
+    while !text.contains("the mesh keeps running") {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{e}; the demo printed:\n{text}"));
+        if let Some(rest) = line.strip_prefix("agent API: http://") {
+            api_url = rest.split_whitespace().next().map(str::to_string);
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let addr: std::net::SocketAddr = api_url
+        .unwrap_or_else(|| panic!("no agent API line in:\n{text}"))
+        .parse()
+        .unwrap();
+    assert!(text.contains("agent API at http://"), "{text}");
+    let token_file = data.join("api-token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let api = ApiClient::new(ApiAddr::Tcp(addr), token.trim().to_string());
+
+    let me = api.get("/v1/agent").await.unwrap();
+    assert_eq!(me["name"], "acme-1", "{me}");
+    let (status, task) = api
+        .post(
+            "/v1/tasks",
+            &serde_json::json!({"resource": "search", "action": "read",
+                                "input": "through the demo", "wait_secs": 30}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{task}");
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert!(task["result_record"].is_u64(), "{task}");
+    // Without the token: refused.
+    let stranger = ApiClient::new(ApiAddr::Tcp(addr), "x".repeat(32));
+    match stranger.get("/v1/agent").await {
+        Err(ClientError::Api { status, .. }) => assert_eq!(status, 401),
+        other => panic!("a wrong token got {other:?}"),
+    }
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut rest = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{text}{rest}");
+    assert!(rest.contains("verifying every ledger"), "{rest}");
+    assert_eq!(
+        rest.lines()
+            .filter(|l| l.trim_end().ends_with(": sound"))
+            .count(),
+        5,
+        "{rest}"
+    );
 }
 
 /// `run` keeps its ledger and data dir its owner's only, loads the

@@ -78,7 +78,7 @@ pub fn read_or_create(path: &Path) -> Result<String, TokenError> {
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = hex::encode(bytes);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
