@@ -130,18 +130,36 @@ fn run(cli: Cli) -> Result<()> {
             progress.finish_and_clear();
             let r = &result.results;
             println!(
-                "{}: {} agents ({} malicious, {}), {} rounds, {} tasks; {:.1}% delegated to malicious agents, {} refused or failed (by reason in results.json); {:.2} s",
+                "{}: {} agents ({} malicious, {}), {} rounds, gate {}, {} tasks: \
+                 {:.1}% delegated to malicious agents, {:.1}% failed; {} refused by the gate, \
+                 {} failed tasks, {} failed requests (by rule and reason in results.json); {:.2} s",
                 r.scenario,
                 r.agents,
                 r.malicious,
                 r.strategy,
                 r.rounds,
+                if r.gate_enabled {
+                    format!("on (min_trust {})", r.min_trust)
+                } else {
+                    "off".into()
+                },
                 r.tasks,
                 100.0 * r.fraction_to_malicious,
-                r.refusals.values().sum::<u64>(),
+                100.0 * r.fraction_failed,
+                r.refused,
+                r.failed,
+                r.failed_requests,
                 started.elapsed().as_secs_f64()
             );
-            let (written, err) = output::write_run(&out, &result);
+            // The baseline the plots compare with: the same scenario and
+            // seed without the gate (random choice among candidates, so
+            // model mode gives it whatever the run's mode).
+            let baseline = s.gate_enabled.then(|| {
+                let mut ungated = s.clone();
+                ungated.gate_enabled = false;
+                model::run(&ungated, |_| {}).timeline
+            });
+            let (written, err) = output::write_run(&out, &result, baseline.as_deref());
             report_written(&written, err)
         }
         Command::Sweep {
@@ -161,13 +179,18 @@ fn run(cli: Cli) -> Result<()> {
                         .parse()
                         .with_context(|| format!("--values: {v:?} is not a number"))?;
                     let mut cell = [0.0; 2];
+                    let mut min_trust = 0;
                     for (k, gate) in ["true", "false"].iter().enumerate() {
                         let s = Scenario::from_toml_str_with(
                             &text,
                             &[(param.as_str(), v.trim()), ("gate.enabled", gate)],
                         )
                         .with_context(|| format!("{} with {param} = {v}", path.display()))?;
-                        cell[k] = model::run(&s, |_| {}).results.fraction_to_malicious;
+                        let r = model::run(&s, |_| {}).results;
+                        cell[k] = r.fraction_to_malicious;
+                        if k == 0 {
+                            min_trust = r.min_trust;
+                        }
                         progress.inc(1);
                     }
                     let strategy = Scenario::from_toml_str(&text)?
@@ -179,6 +202,7 @@ fn run(cli: Cli) -> Result<()> {
                         value,
                         gated: cell[0],
                         ungated: cell[1],
+                        min_trust,
                     });
                 }
             }

@@ -2,15 +2,14 @@
 //! without networking, at 100,000-agent scale (docs/SIMULATIONS.md §3).
 //!
 //! What is real and what is modelled:
-//! - Credibility is `mesh_trust::eigentrust::credibility` itself, fed the
-//!   local-trust rows the engine builds (`conf · max(s − neutral, 0)`), with
-//!   the engine's default damping, ε, iteration cap, neutral point and prior
-//!   mass, pre-trusted anchors, and a warm start between epochs.
-//! - Scores follow TRUST.md §3 and §5 with the engine's defaults: a Beta
-//!   estimate of direct evidence with the org's initial trust as prior,
-//!   blended with the global score by `β = n / (n + k)`, capped by the org
-//!   ceiling, 0 once an equivocation is proven. Simplified: one dimension,
-//!   no decay (a run is short in simulated time).
+//! - Scores are the engine's own arithmetic (`mesh_trust::scoring`):
+//!   evidence kinds with the engine's weights in its five dimensions (a
+//!   task success 1.0, a failure 2.0, a rate-limit strike 1.0), the Beta
+//!   estimate with the org's initial trust as prior, the blend with the
+//!   global score by `β = n / (n + k)`, the org ceiling, 0 once an
+//!   equivocation is proven; global scores and credibility are
+//!   `scoring::global_trust`. Simplified: no decay (a run is short in
+//!   simulated time), and one global view shared by every agent.
 //! - The gate's rules that decide here are mesh-delegation's: a delegatee
 //!   under the grant's minimum trust is refused (`trust_below_link_minimum`),
 //!   and spawning obeys `SpawnPolicy` (threshold and budget by score).
@@ -24,8 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use mesh_delegation::SpawnPolicy;
 use mesh_iatp::Score;
-use mesh_trust::TrustConfig;
-use mesh_trust::eigentrust::{self, Params, Row};
+use mesh_trust::scoring::{self, GlobalInputs, Opinion, Tally};
+use mesh_trust::{EvidenceKind, TrustConfig};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::Serialize;
@@ -138,9 +137,19 @@ pub struct Results {
     pub to_malicious: u64,
     /// `to_malicious / tasks`: the headline figure.
     pub fraction_to_malicious: f64,
-    /// Tasks that failed.
+    /// Tasks that failed (delegated, then done badly).
     pub failed: u64,
-    /// Gate refusals by rule.
+    /// `failed / tasks`.
+    pub fraction_failed: f64,
+    /// The gate's `min_trust` (in force only when `gate_enabled`).
+    pub min_trust: u16,
+    /// Tasks the gate refused (every rule; the `refusals` not named
+    /// `failed:…`).
+    pub refused: u64,
+    /// Requests that failed on the way (protocol and network modes: the
+    /// `refusals` named `failed:…`).
+    pub failed_requests: u64,
+    /// Gate refusals by rule, and failed requests by reason (`failed:…`).
     pub refusals: BTreeMap<String, u64>,
     /// Mean final global score by class.
     pub mean_score_by_class: BTreeMap<String, f64>,
@@ -260,6 +269,13 @@ impl Results {
         let sum = |f: fn(&RoundStats) -> u64| timeline.iter().map(f).sum::<u64>();
         let tasks = sum(|r| r.tasks);
         let to_malicious = sum(|r| r.to_malicious);
+        let share = |n: u64| {
+            if tasks == 0 {
+                0.0
+            } else {
+                n as f64 / tasks as f64
+            }
+        };
         let mut by_class: BTreeMap<String, (f64, u64)> = BTreeMap::new();
         for (class, score) in scores {
             let e = by_class.entry(class.name().to_string()).or_default();
@@ -283,12 +299,20 @@ impl Results {
             tasks,
             delegated: sum(|r| r.delegated),
             to_malicious,
-            fraction_to_malicious: if tasks == 0 {
-                0.0
-            } else {
-                to_malicious as f64 / tasks as f64
-            },
+            fraction_to_malicious: share(to_malicious),
             failed: sum(|r| r.failed),
+            fraction_failed: share(sum(|r| r.failed)),
+            min_trust: s.min_trust.get(),
+            refused: refusals
+                .iter()
+                .filter(|(k, _)| !k.starts_with("failed:"))
+                .map(|(_, v)| v)
+                .sum(),
+            failed_requests: refusals
+                .iter()
+                .filter(|(k, _)| k.starts_with("failed:"))
+                .map(|(_, v)| v)
+                .sum(),
             refusals,
             mean_score_by_class: by_class
                 .into_iter()
@@ -309,8 +333,8 @@ struct World<'a> {
     /// Orgs allowed to take each workload capability.
     capable_orgs: Vec<Vec<usize>>,
     anchors: Vec<usize>,
-    /// Direct evidence of each agent: subject → (good, bad).
-    direct: Vec<HashMap<u32, (f64, f64)>>,
+    /// Direct evidence of each agent: subject → what it saw.
+    direct: Vec<HashMap<u32, Tally>>,
     global: Vec<f64>,
     credibility: Option<Vec<f64>>,
     severe: Vec<bool>,
@@ -409,21 +433,24 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Agent `i`'s score for `j` (TRUST.md §5, one dimension, no decay).
+    /// Agent `i`'s score for `j`, as its engine would give it (no decay).
     fn score(&self, i: u32, j: u32) -> f64 {
         if self.severe[j as usize] {
             return 0.0;
         }
         let a = &self.agents[j as usize];
-        let (good, bad) = self.direct[i as usize]
-            .get(&j)
-            .copied()
-            .unwrap_or((0.0, 0.0));
-        let mass = good + bad;
-        let ps = self.cfg.prior_strength;
-        let direct = 1000.0 * (good + ps * a.initial / 1000.0) / (mass + ps);
-        let beta = mass / (mass + self.cfg.blend_evidence);
-        (beta * direct + (1.0 - beta) * self.global[j as usize]).min(a.ceiling)
+        let seen = self.direct[i as usize].get(&j).copied().unwrap_or_default();
+        let (direct, mass) = scoring::direct_score(&seen.masses, a.initial / 1000.0, &self.cfg);
+        let blended = scoring::blend(direct, mass, self.global[j as usize], &self.cfg);
+        scoring::final_score(blended, a.ceiling)
+    }
+
+    /// `i` records one item of `kind` about `j`.
+    fn observe(&mut self, i: u32, j: u32, kind: EvidenceKind) {
+        self.direct[i as usize]
+            .entry(j)
+            .or_default()
+            .add(kind, 1.0, &self.cfg);
     }
 
     fn behaves(&mut self, j: u32) -> bool {
@@ -507,12 +534,12 @@ impl<'a> World<'a> {
         if !ok {
             stats.failed += 1;
         }
-        let e = self.direct[i as usize].entry(chosen).or_insert((0.0, 0.0));
-        if ok {
-            e.0 += 1.0;
+        let kind = if ok {
+            EvidenceKind::TaskSuccess
         } else {
-            e.1 += 1.0;
-        }
+            EvidenceKind::TaskFailure
+        };
+        self.observe(i, chosen, kind);
     }
 
     /// Free riders flood random honest agents, who count it against them.
@@ -535,10 +562,7 @@ impl<'a> World<'a> {
             }
             for _ in 0..targets.min(8) {
                 let h = self.honest[below(&mut self.rng, self.honest.len())];
-                self.direct[h as usize]
-                    .entry(f as u32)
-                    .or_insert((0.0, 0.0))
-                    .1 += 1.0;
+                self.observe(h, f as u32, EvidenceKind::RateLimitExceeded);
             }
         }
     }
@@ -546,15 +570,19 @@ impl<'a> World<'a> {
     /// The reports of one epoch, then credibility and global scores.
     fn aggregate(&mut self) {
         let n = self.agents.len();
-        let agg = &self.cfg.aggregation;
         let k = self.cfg.blend_evidence;
-        let conf = |e: f64| e / (e + k);
-        // (reporter, subject, score, confidence)
-        let mut opinions: Vec<(usize, usize, f64, f64)> = Vec::new();
-        let mut reporters = 0usize;
+        let crafted = scoring::confidence(CRAFTED_EVIDENCE, k);
+        let mut opinions: Vec<Opinion> = Vec::new();
+        let mut reporters: Vec<usize> = Vec::new();
         let of =
             |c: Class| -> Vec<usize> { (0..n).filter(|&j| self.agents[j].class == c).collect() };
         let (collective, proteges) = (of(Class::Collective), of(Class::AlwaysBad));
+        let opinion = |reporter, subject, score, confidence| Opinion {
+            reporter,
+            subject,
+            score,
+            confidence,
+        };
         for i in 0..n {
             let before = opinions.len();
             match self.agents[i].class {
@@ -562,85 +590,81 @@ impl<'a> World<'a> {
                     for _ in 0..REPORT_ENTRIES / 2 {
                         let j = collective[below(&mut self.rng, collective.len())];
                         if j != i {
-                            opinions.push((i, j, 1000.0, conf(CRAFTED_EVIDENCE)));
+                            opinions.push(opinion(i, j, 1000.0, crafted));
                         }
                     }
                     for _ in 0..REPORT_ENTRIES / 2 {
                         let h = self.honest[below(&mut self.rng, self.honest.len())] as usize;
-                        opinions.push((i, h, 0.0, conf(CRAFTED_EVIDENCE)));
+                        opinions.push(opinion(i, h, 0.0, crafted));
                     }
                 }
                 Class::Spy if !proteges.is_empty() => {
                     for _ in 0..REPORT_ENTRIES {
                         let j = proteges[below(&mut self.rng, proteges.len())];
-                        opinions.push((i, j, 1000.0, conf(CRAFTED_EVIDENCE)));
+                        opinions.push(opinion(i, j, 1000.0, crafted));
                     }
                 }
                 Class::SybilChild => {
                     if let Some(p) = self.agents[i].parent {
-                        opinions.push((i, p as usize, 1000.0, conf(CRAFTED_EVIDENCE)));
+                        opinions.push(opinion(i, p as usize, 1000.0, crafted));
                     }
                 }
                 _ => {
-                    // Honest reporting: the most-evidenced direct opinions.
+                    // Honest reporting, as the engine's `make_report`: the
+                    // most-evidenced direct opinions, score rounded,
+                    // evidence rounded up.
                     let mut mine: Vec<(u32, f64, f64)> = self.direct[i]
                         .iter()
-                        .map(|(&j, &(g, b))| (j, g, b))
+                        .map(|(&j, seen)| {
+                            let prior = self.agents[j as usize].initial / 1000.0;
+                            let (score, mass) =
+                                scoring::direct_score(&seen.masses, prior, &self.cfg);
+                            (j, score, mass)
+                        })
+                        .filter(|(_, _, mass)| *mass > 0.0)
                         .collect();
-                    mine.sort_by(|a, b| (b.1 + b.2).total_cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
+                    mine.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
                     mine.truncate(REPORT_ENTRIES);
-                    for (j, g, b) in mine {
-                        let subject = &self.agents[j as usize];
-                        let ps = self.cfg.prior_strength;
-                        let s = 1000.0 * (g + ps * subject.initial / 1000.0) / (g + b + ps);
-                        opinions.push((i, j as usize, s, conf(g + b)));
+                    for (j, score, mass) in mine {
+                        let (score, evidence) = scoring::report_entry(score, mass);
+                        let c = scoring::confidence(f64::from(evidence), k);
+                        opinions.push(opinion(i, j as usize, f64::from(score), c));
                     }
                 }
             }
             // A report names each subject once (the engine refuses
             // duplicates): keep the first of any repeated random pick.
-            opinions[before..].sort_by_key(|o| o.1);
+            opinions[before..].sort_by_key(|o| o.subject);
             let mut seen_subject = None;
             let mut keep = before;
             for k in before..opinions.len() {
-                if seen_subject != Some(opinions[k].1) {
-                    seen_subject = Some(opinions[k].1);
+                if seen_subject != Some(opinions[k].subject) {
+                    seen_subject = Some(opinions[k].subject);
                     opinions.swap(keep, k);
                     keep += 1;
                 }
             }
             opinions.truncate(keep);
             if opinions.len() > before {
-                reporters += 1;
+                reporters.push(i);
             }
         }
-        let neutral = f64::from(agg.neutral);
-        let mut rows: Vec<Row> = vec![Vec::new(); n];
-        for &(r, s, score, c) in &opinions {
-            let w = c * (score - neutral).max(0.0);
-            if w > 0.0 {
-                rows[r].push((s, w));
-            }
+        let result = scoring::global_trust(
+            GlobalInputs {
+                peers: n,
+                opinions: &opinions,
+                pre_trusted: &self.anchors,
+                local: None,
+                reporters: &reporters,
+                start: self.credibility.as_deref(),
+            },
+            |j| self.agents[j].initial,
+            &self.cfg.aggregation,
+        );
+        for (j, g) in result.scores.iter().enumerate() {
+            self.global[j] = g.map_or(self.agents[j].initial, |g| g.score);
         }
-        let params = Params {
-            damping: agg.damping,
-            epsilon: agg.epsilon,
-            max_iterations: agg.max_iterations,
-        };
-        let result =
-            eigentrust::credibility(n, &rows, &self.anchors, params, self.credibility.as_deref());
-        let m0 = agg.prior_mass / reporters.max(1) as f64;
-        let mut sums = vec![(0.0f64, 0.0f64); n];
-        for &(r, s, score, c) in &opinions {
-            let w = result.trust[r] * c;
-            sums[s].0 += w * score;
-            sums[s].1 += w;
-        }
-        for (j, (num, den)) in sums.into_iter().enumerate() {
-            let prior = self.agents[j].initial;
-            self.global[j] = (num + m0 * prior) / (den + m0);
-        }
-        self.credibility = Some(result.trust);
+        self.credibility = Some(result.credibility);
         // Witnesses have caught every fork signed before this epoch.
         for j in 0..n {
             if self.agents[j].class == Class::Equivocating {

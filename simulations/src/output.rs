@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use crate::model::Run;
+use crate::model::{Results, RoundStats, Run};
 
 /// Why output could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -258,7 +258,13 @@ const UNGATED: RGBColor = RGBColor(0x7f, 0x7f, 0x7f);
 /// Write a run's `results.json` and `timeline.csv` into `dir`, then its
 /// plots. The data files are written even if the plots cannot be; the
 /// files written come back with the plot error, if any.
-pub fn write_run(dir: &Path, run: &Run) -> (Vec<PathBuf>, Option<OutputError>) {
+/// `baseline`, when given, is the same scenario's timeline without the
+/// gate, drawn beside the run's.
+pub fn write_run(
+    dir: &Path,
+    run: &Run,
+    baseline: Option<&[RoundStats]>,
+) -> (Vec<PathBuf>, Option<OutputError>) {
     let mut written = Vec::new();
     let data = (|| -> Result<(), OutputError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -293,7 +299,7 @@ pub fn write_run(dir: &Path, run: &Run) -> (Vec<PathBuf>, Option<OutputError>) {
     if let Err(e) = data {
         return (written, Some(e));
     }
-    match plots(dir, run) {
+    match plots(dir, run, baseline) {
         Ok(mut p) => {
             written.append(&mut p);
             (written, None)
@@ -302,12 +308,42 @@ pub fn write_run(dir: &Path, run: &Run) -> (Vec<PathBuf>, Option<OutputError>) {
     }
 }
 
-fn plots(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, OutputError> {
+/// "gate on (min_trust 400)" or "gate off", for titles.
+fn gate_setting(r: &Results) -> String {
+    if r.gate_enabled {
+        format!("gate on (min_trust {})", r.min_trust)
+    } else {
+        "gate off".into()
+    }
+}
+
+/// Each round's share of its tasks delegated to malicious agents.
+fn to_malicious_share(timeline: &[RoundStats]) -> Vec<(f64, f64)> {
+    timeline
+        .iter()
+        .map(|r| {
+            let f = if r.tasks == 0 {
+                0.0
+            } else {
+                r.to_malicious as f64 / r.tasks as f64
+            };
+            (r.round as f64, f)
+        })
+        .collect()
+}
+
+fn plots(
+    dir: &Path,
+    run: &Run,
+    baseline: Option<&[RoundStats]>,
+) -> Result<Vec<PathBuf>, OutputError> {
+    let r = &run.results;
     let rounds = run.timeline.len().max(1) as f64;
+    let setting = gate_setting(r);
     let mut out = Vec::new();
-    let trust = [
+    let mut trust = vec![
         Series {
-            label: "honest".into(),
+            label: "honest agents".into(),
             points: run
                 .timeline
                 .iter()
@@ -316,7 +352,7 @@ fn plots(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, OutputError> {
             color: HONEST,
         },
         Series {
-            label: "malicious".into(),
+            label: "malicious agents".into(),
             points: run
                 .timeline
                 .iter()
@@ -325,55 +361,61 @@ fn plots(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, OutputError> {
             color: MALICIOUS,
         },
     ];
+    if r.gate_enabled {
+        let m = f64::from(r.min_trust);
+        trust.push(Series {
+            label: format!("min_trust {}", r.min_trust),
+            points: vec![(1.0, m), (rounds, m)],
+            color: UNGATED,
+        });
+    }
+    let title = format!("{}: mean global trust by class, {setting}", r.scenario);
     out.extend(render(
         &dir.join("trust_over_time"),
         &Chart {
-            title: "Mean global trust by agent class",
+            title: &title,
             x_label: "round",
-            y_label: "trust (0-1000)",
+            y_label: "mean global score (0-1000)",
             x_range: (1.0, rounds),
             y_range: (0.0, 1000.0),
             series: &trust,
         },
     )?);
-    let frac = [Series {
-        label: "tasks delegated to malicious agents".into(),
-        points: run
-            .timeline
-            .iter()
-            .map(|r| {
-                let f = if r.tasks == 0 {
-                    0.0
-                } else {
-                    r.to_malicious as f64 / r.tasks as f64
-                };
-                (r.round as f64, f)
-            })
-            .collect(),
-        color: MALICIOUS,
+    let mut frac = vec![Series {
+        label: setting.clone(),
+        points: to_malicious_share(&run.timeline),
+        color: if r.gate_enabled { GATED } else { MALICIOUS },
     }];
+    if let Some(b) = baseline {
+        frac.push(Series {
+            label: "gate off (same scenario and seed)".into(),
+            points: to_malicious_share(b),
+            color: UNGATED,
+        });
+    }
+    let title = format!("{}: tasks delegated to malicious agents", r.scenario);
     out.extend(render(
         &dir.join("to_malicious_over_time"),
         &Chart {
-            title: "Fraction of tasks delegated to malicious agents",
+            title: &title,
             x_label: "round",
-            y_label: "fraction",
+            y_label: "share of the round's tasks",
             x_range: (1.0, rounds),
             y_range: (0.0, 1.0),
             series: &frac,
         },
     )?);
-    let reasons: Vec<(String, u64)> = run
-        .results
-        .refusals
-        .iter()
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
+    let mut counts: Vec<(String, u64)> = r.refusals.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    counts.push(("failed tasks".into(), r.failed));
+    let title = format!(
+        "{}: gate refusals by rule, failed tasks and requests, {setting}",
+        r.scenario
+    );
     out.extend(render(
         &dir.join("refusals"),
         &Bars {
-            title: "Gate refusals (and failed requests) by reason",
-            items: &reasons,
+            title: &title,
+            items: &counts,
         },
     )?);
     Ok(out)
@@ -390,6 +432,8 @@ pub struct SweepRow {
     pub gated: f64,
     /// Headline figure without it.
     pub ungated: f64,
+    /// The gated run's `min_trust`.
+    pub min_trust: u16,
 }
 
 /// Write a sweep's `sweep.csv`, `sweep.md` and its plot into `dir`.
@@ -430,24 +474,33 @@ pub fn write_sweep(
         };
         let series = [
             Series {
-                label: "with trust gating".into(),
+                label: "gate on".into(),
                 points: pick(|r| r.gated),
                 color: GATED,
             },
             Series {
-                label: "without".into(),
+                label: "gate off".into(),
                 points: pick(|r| r.ungated),
                 color: UNGATED,
             },
         ];
         let max_x = rows.iter().map(|r| r.value).fold(0.0, f64::max).max(0.1);
-        let title = format!("{s}: tasks delegated to malicious agents");
+        let mut floors: Vec<u16> = rows
+            .iter()
+            .filter(|r| r.strategy == s)
+            .map(|r| r.min_trust)
+            .collect();
+        floors.dedup();
+        let title = match floors.as_slice() {
+            [m] => format!("{s}: tasks delegated to malicious agents (gate at min_trust {m})"),
+            _ => format!("{s}: tasks delegated to malicious agents"),
+        };
         match render(
             &dir.join(format!("sweep_{s}")),
             &Chart {
                 title: &title,
                 x_label: param,
-                y_label: "fraction of tasks",
+                y_label: "share of all tasks",
                 x_range: (0.0, max_x),
                 y_range: (0.0, 1.0),
                 series: &series,

@@ -83,6 +83,23 @@ fn the_cli_writes_results_timeline_plots_and_sweep_tables() {
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["strategy"], "camouflaged");
     assert_eq!(results["rounds"], 100);
+    // The summary names failed tasks and refusals apart, as results.json
+    // counts them (it once printed "0 refused or failed" over 1,592
+    // failures).
+    let failed = results["failed"].as_u64().unwrap();
+    assert!(failed > 0, "{results}");
+    assert_eq!(
+        results["fraction_failed"].as_f64().unwrap(),
+        failed as f64 / results["tasks"].as_f64().unwrap()
+    );
+    let summary = String::from_utf8_lossy(&o.stdout);
+    for part in [
+        format!("{} refused by the gate", results["refused"]),
+        format!("{failed} failed tasks"),
+        "gate on (min_trust 400)".to_string(),
+    ] {
+        assert!(summary.contains(&part), "no {part:?} in {summary}");
+    }
     let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
     assert_eq!(timeline.lines().count(), 101);
     for plot in ["trust_over_time", "to_malicious_over_time", "refusals"] {
@@ -99,6 +116,11 @@ fn the_cli_writes_results_timeline_plots_and_sweep_tables() {
     assert_eq!(&png[1..4], b"PNG");
     let svg = std::fs::read_to_string(out.join("trust_over_time.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("honest"));
+    // Plots say which scenario and gate they show, where the gate's floor
+    // is, and what the run would give without the gate.
+    assert!(svg.contains("camouflaged") && svg.contains("min_trust 400"));
+    let share = std::fs::read_to_string(out.join("to_malicious_over_time.svg")).unwrap();
+    assert!(share.contains("gate off (same scenario and seed)"), "{share}");
 
     let sweep = dir.path().join("sweep");
     let o = Command::new(bin)
@@ -198,10 +220,10 @@ fn the_cli_writes_results_timeline_plots_and_sweep_tables() {
 
 /// Protocol mode (the agents' real protocol on the deterministic harness)
 /// and model mode agree on a 50-agent scenario: without gating within 0.05 of each other
-/// (both near the 20% base rate), with gating within 0.10 (the real
-/// engine's multi-dimension evidence moves scores more slowly than the
-/// model's one-dimension Beta estimate; docs/SIMULATIONS.md §3), and gating
-/// helps in both.
+/// (both near the 20% base rate), with gating within 0.10 (both score with
+/// `mesh_trust::scoring`, but protocol mode decays evidence, counts
+/// handshakes, and gives each node its own view; docs/SIMULATIONS.md §3;
+/// measured 0.116 against 0.164 on 2026-12-03), and gating helps in both.
 #[test]
 fn protocol_and_model_modes_agree_on_fifty_agents() {
     let mut cells = Vec::new();

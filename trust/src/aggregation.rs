@@ -19,9 +19,9 @@ use std::sync::Arc;
 use mesh_iatp::Did;
 
 use crate::config::AggregationConfig;
-use crate::eigentrust::{self, Params, Row};
 use crate::policy::AgentPolicy;
 use crate::report::VerifiedReport;
+use crate::scoring::{self, GlobalInputs, Opinion};
 
 /// Figures from one aggregation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,7 +94,7 @@ impl Aggregation {
     }
 
     fn confidence(&self, evidence: f64) -> f64 {
-        evidence / (evidence + self.blend_evidence)
+        scoring::confidence(evidence, self.blend_evidence)
     }
 
     /// Compute credibility and global scores. Pure and deterministic: the
@@ -124,30 +124,24 @@ impl Aggregation {
         let n = peers.len();
         let me = index[&self.local];
 
-        // Opinions as (reporter, subject, score, confidence) indices.
-        let mut opinions: Vec<(usize, usize, f64, f64)> = self
+        let mut opinions: Vec<Opinion> = self
             .own
             .iter()
-            .map(|(s, score, conf)| (me, index[s], *score, *conf))
+            .map(|(s, score, conf)| Opinion {
+                reporter: me,
+                subject: index[s],
+                score: *score,
+                confidence: *conf,
+            })
             .collect();
         for r in &self.fresh {
             let i = index[&r.reporter];
-            opinions.extend(r.entries.iter().map(|(s, score, evidence)| {
-                (
-                    i,
-                    index[s],
-                    f64::from(score.get()),
-                    self.confidence(f64::from(*evidence)),
-                )
+            opinions.extend(r.entries.iter().map(|(s, score, evidence)| Opinion {
+                reporter: i,
+                subject: index[s],
+                score: f64::from(score.get()),
+                confidence: self.confidence(f64::from(*evidence)),
             }));
-        }
-        let neutral = f64::from(agg.neutral);
-        let mut rows: Vec<Row> = vec![Vec::new(); n];
-        for &(r, s, score, conf) in &opinions {
-            let w = conf * (score - neutral).max(0.0);
-            if w > 0.0 {
-                rows[r].push((s, w));
-            }
         }
         let pre: Vec<usize> = self.pre_trusted.iter().map(|d| index[d]).collect();
         let start: Option<Vec<f64>> = (!self.previous.credibility.is_empty()).then(|| {
@@ -156,61 +150,40 @@ impl Aggregation {
                 .map(|d| self.previous.credibility.get(*d).copied().unwrap_or(0.0))
                 .collect()
         });
-        let params = Params {
-            damping: agg.damping,
-            epsilon: agg.epsilon,
-            max_iterations: agg.max_iterations,
-        };
-        let result = eigentrust::credibility(n, &rows, &pre, params, start.as_deref());
-
-        // Global scores: credibility-weighted opinions of others (ours enters
-        // through the direct side of the blend).
-        // A reporter nobody credible vouches for has no weight at all: not
-        // in the sums, not in the count, and not in how thinly the prior is
-        // spread (a thousand fresh keys must not dilute it).
-        let credible = self
-            .fresh
+        let reporters: Vec<usize> = self.fresh.iter().map(|r| index[&r.reporter]).collect();
+        let result = scoring::global_trust(
+            GlobalInputs {
+                peers: n,
+                opinions: &opinions,
+                pre_trusted: &pre,
+                local: Some(me),
+                reporters: &reporters,
+                start: start.as_deref(),
+            },
+            |j| f64::from(self.policy(peers[j]).initial.get()),
+            agg,
+        );
+        let scores = result
+            .scores
             .iter()
-            .filter(|r| result.trust[index[&r.reporter]] > 0.0)
-            .count();
-        let m0 = agg.prior_mass / credible.max(1) as f64;
-        let mut sums = vec![(0.0f64, 0.0f64, 0usize); n];
-        for &(r, s, score, conf) in &opinions {
-            let w = result.trust[r] * conf;
-            if r == me || w <= 0.0 {
-                continue;
-            }
-            let e = &mut sums[s];
-            e.0 += w * score;
-            e.1 += w;
-            e.2 += 1;
-        }
-        let scores = sums
-            .into_iter()
             .enumerate()
-            .filter(|(_, (_, _, count))| *count > 0)
-            .map(|(j, (num, den, count))| {
-                let subject = peers[j];
-                let prior = f64::from(self.policy(subject).initial.get());
-                let score = if den + m0 > 0.0 {
-                    (num + m0 * prior) / (den + m0)
-                } else {
-                    prior
-                };
-                (
-                    subject.clone(),
-                    GlobalScore {
-                        score,
-                        reporters: count,
-                        weight: den,
-                    },
-                )
+            .filter_map(|(j, g)| {
+                g.map(|g| {
+                    (
+                        peers[j].clone(),
+                        GlobalScore {
+                            score: g.score,
+                            reporters: g.reporters,
+                            weight: g.weight,
+                        },
+                    )
+                })
             })
             .collect();
         let credibility = peers
             .iter()
             .enumerate()
-            .map(|(i, d)| ((*d).clone(), result.trust[i]))
+            .map(|(i, d)| ((*d).clone(), result.credibility[i]))
             .collect();
         Aggregated {
             stats: AggregationStats {

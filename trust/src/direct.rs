@@ -20,7 +20,8 @@ use std::collections::VecDeque;
 use mesh_iatp::Timestamp;
 
 use crate::config::TrustConfig;
-use crate::evidence::{Dimension, Evidence, EvidenceKind};
+use crate::evidence::{Evidence, EvidenceKind};
+use crate::scoring;
 
 /// Decayed evidence masses for one dimension.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -88,14 +89,7 @@ impl DirectRecord {
             self.decay_to(now, config.half_life_secs);
             let weight = config.evidence.weight(kind)
                 * decay_factor(evidence.at, now, config.half_life_secs);
-            for d in kind.dimensions() {
-                let m = &mut self.masses[*d as usize];
-                if kind.is_positive() {
-                    m.positive += weight;
-                } else {
-                    m.negative += weight;
-                }
-            }
+            scoring::add_weight(&mut self.masses, kind, weight);
         }
         self.items += 1;
         if config.recent_evidence_kept > 0 {
@@ -130,30 +124,18 @@ impl DirectRecord {
     /// Per-dimension estimates in [0, 1] and the total evidence mass, as of `now`,
     /// with prior `p` (the subject's initial trust / 1000).
     pub fn estimate(&self, now: Timestamp, prior: f64, config: &TrustConfig) -> ([f64; 5], f64) {
-        let masses = self.masses_at(now, config.half_life_secs);
-        let alpha = config.prior_strength;
-        let mut total = 0.0;
-        let mut s = [0.0; 5];
-        for d in Dimension::ALL {
-            let m = masses[d as usize];
-            s[d as usize] = (m.positive + alpha * prior) / (m.positive + m.negative + alpha);
-            total += m.positive + m.negative;
-        }
-        (s, total)
+        scoring::estimates(&self.masses_at(now, config.half_life_secs), prior, config)
     }
 
     /// The direct score in [0, 1000] (0 while a severe mark stands) and the
     /// evidence mass behind it.
     pub fn score(&self, now: Timestamp, prior: f64, config: &TrustConfig) -> (f64, f64) {
-        let (s, mass) = self.estimate(now, prior, config);
+        let (score, mass) =
+            scoring::direct_score(&self.masses_at(now, config.half_life_secs), prior, config);
         if self.severe.is_some() {
             return (0.0, mass);
         }
-        let weighted: f64 = Dimension::ALL
-            .iter()
-            .map(|d| config.dimensions.weight(*d) * s[*d as usize])
-            .sum();
-        (1000.0 * weighted, mass)
+        (score, mass)
     }
 
     /// The standing severe mark, if any.
@@ -180,6 +162,7 @@ impl DirectRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::Dimension;
     use mesh_iatp::testing::identity;
 
     const DAY: u64 = 86_400;

@@ -30,6 +30,7 @@ use crate::direct::{DirectRecord, Masses, SevereMark};
 use crate::evidence::{Dimension, Evidence};
 use crate::policy::AgentPolicy;
 use crate::report::{self, ReportEntry, ReportError, TrustReport, VerifiedReport};
+use crate::scoring;
 use crate::tier::Tier;
 
 /// What happened to a received report.
@@ -293,10 +294,13 @@ impl TrustEngine {
         opinions.truncate(self.config.aggregation.max_report_entries);
         let entries = opinions
             .into_iter()
-            .map(|(mass, subject, score)| ReportEntry {
-                subject: subject.to_string(),
-                score: Score::saturating(score.round() as u16),
-                evidence: mass.ceil().min(u32::MAX as f64) as u32,
+            .map(|(mass, subject, score)| {
+                let (score, evidence) = scoring::report_entry(score, mass);
+                ReportEntry {
+                    subject: subject.to_string(),
+                    score: Score::saturating(score),
+                    evidence,
+                }
             })
             .collect();
         report::seal_report(
@@ -312,7 +316,7 @@ impl TrustEngine {
     }
 
     fn confidence(&self, evidence: f64) -> f64 {
-        evidence / (evidence + self.config.blend_evidence)
+        scoring::confidence(evidence, self.config.blend_evidence)
     }
 
     /// A snapshot of what the next aggregation weighs: the fresh reports
@@ -404,7 +408,7 @@ impl TrustEngine {
         let blended = if severe {
             0.0
         } else {
-            beta * direct + (1.0 - beta) * global
+            scoring::blend(direct, mass, global, &self.config)
         };
         (blended, direct, mass, beta, severe)
     }
@@ -413,7 +417,7 @@ impl TrustEngine {
         let ceiling = f64::from(policy.ceiling.get());
         let capped = blended > ceiling;
         (
-            Score::saturating(blended.min(ceiling).max(0.0).round() as u16),
+            Score::saturating(scoring::final_score(blended, ceiling).round() as u16),
             capped,
         )
     }

@@ -50,6 +50,7 @@ mod engine;
 pub mod evidence;
 mod policy;
 pub mod report;
+pub mod scoring;
 mod tier;
 
 pub use aggregation::{Aggregated, Aggregation, AggregationStats, GlobalScore};
