@@ -17,6 +17,7 @@ use mesh_delegation::SpawnPolicy;
 use mesh_iatp::{Did, Identity, Score};
 use mesh_ledger::checkpoint::Checkpoint;
 use mesh_ledger::record::ActionKind;
+use mesh_trust::select::Selection;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_bytes::ByteBuf;
@@ -180,16 +181,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
     let start = mesh.now();
 
     for round in 1..=s.rounds {
-        let mut stats = RoundStats {
-            round,
-            tasks: 0,
-            delegated: 0,
-            to_malicious: 0,
-            failed: 0,
-            refused: 0,
-            mean_score_honest: 0.0,
-            mean_score_malicious: 0.0,
-        };
+        let mut stats = RoundStats::new(round);
         let now = mesh.agent_now().wall;
         let mut jobs: Vec<(usize, usize, OpId)> = Vec::new();
         for &i in &honest {
@@ -216,22 +208,14 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
                     None
                 } else if s.gate_enabled {
                     let min = f64::from(s.min_trust.get());
-                    let scored: Vec<(usize, f64)> = cands
+                    let scores: Vec<f64> = cands
                         .iter()
-                        .map(|&j| (j, f64::from(mesh.agent(i).trust_of(mesh.did(j), now).get())))
-                        .filter(|(_, sc)| *sc >= min)
+                        .map(|&j| f64::from(mesh.agent(i).trust_of(mesh.did(j), now).get()))
                         .collect();
-                    let total: f64 = scored.iter().map(|(_, sc)| sc).sum();
-                    let mut r = unit(&mut rng) * total;
-                    let mut pick = scored.last().map(|(j, _)| *j);
-                    for (j, sc) in &scored {
-                        if r < *sc {
-                            pick = Some(*j);
-                            break;
-                        }
-                        r -= sc;
-                    }
-                    pick
+                    let (explore, draw) = (unit(&mut rng), unit(&mut rng));
+                    Selection::default()
+                        .pick(&scores, min, explore, draw)
+                        .map(|k| cands[k])
                 } else {
                     Some(cands[below(&mut rng, cands.len())])
                 };
@@ -314,13 +298,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         for ((_, j, _), result) in jobs.iter().zip(results) {
             match result {
                 Some(Ok(Outcome::Delegated(done))) => {
-                    stats.delegated += 1;
-                    if members[*j].class.is_malicious() {
-                        stats.to_malicious += 1;
-                    }
-                    if !done.outcome.success {
-                        stats.failed += 1;
-                    }
+                    stats.count_delegated(members[*j].class.is_malicious(), done.outcome.success);
                 }
                 Some(Err(AgentError::Denied(d))) => {
                     stats.refused += 1;

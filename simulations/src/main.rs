@@ -178,8 +178,9 @@ fn run(cli: Cli) -> Result<()> {
                         .trim()
                         .parse()
                         .with_context(|| format!("--values: {v:?} is not a number"))?;
-                    let mut cell = [0.0; 2];
+                    let mut cell = [(0.0, 0.0, 0.0); 2];
                     let mut min_trust = 0;
+                    let mut name = String::new();
                     for (k, gate) in ["true", "false"].iter().enumerate() {
                         let s = Scenario::from_toml_str_with(
                             &text,
@@ -187,21 +188,26 @@ fn run(cli: Cli) -> Result<()> {
                         )
                         .with_context(|| format!("{} with {param} = {v}", path.display()))?;
                         let r = model::run(&s, |_| {}).results;
-                        cell[k] = r.fraction_to_malicious;
+                        cell[k] = (
+                            r.fraction_to_malicious,
+                            r.fraction_failed,
+                            r.fraction_inauthentic,
+                        );
                         if k == 0 {
                             min_trust = r.min_trust;
+                            name = r.scenario;
                         }
                         progress.inc(1);
                     }
-                    let strategy = Scenario::from_toml_str(&text)?
-                        .adversary
-                        .map_or("none", |a| a.strategy.name())
-                        .to_string();
                     rows.push(SweepRow {
-                        strategy,
+                        scenario: name,
                         value,
-                        gated: cell[0],
-                        ungated: cell[1],
+                        gated: cell[0].0,
+                        ungated: cell[1].0,
+                        failed_gated: cell[0].1,
+                        failed_ungated: cell[1].1,
+                        inauthentic_gated: cell[0].2,
+                        inauthentic_ungated: cell[1].2,
                         min_trust,
                     });
                 }

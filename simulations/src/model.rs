@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use mesh_delegation::SpawnPolicy;
 use mesh_iatp::Score;
 use mesh_trust::scoring::{self, GlobalInputs, Opinion, Tally};
+use mesh_trust::select::Selection;
 use mesh_trust::{EvidenceKind, TrustConfig};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -35,7 +36,8 @@ use crate::scenario::{Scenario, Strategy};
 pub const HONEST_ERROR: f64 = 0.02;
 /// Evidence claimed by a crafted (praising or slandering) report entry.
 pub const CRAFTED_EVIDENCE: f64 = 100.0;
-/// Entries in one agent's trust report (the most-evidenced first).
+/// Entries in an adversary's crafted report (honest reports hold the
+/// engine's `max_report_entries`, most-evidenced first).
 pub const REPORT_ENTRIES: usize = 20;
 /// Honest anchors (pre-trusted) per organisation: 1% of its honest agents,
 /// at least one.
@@ -100,12 +102,40 @@ pub struct RoundStats {
     pub to_malicious: u64,
     /// Of which failed.
     pub failed: u64,
+    /// Of which failed at a malicious agent (EigenTrust's "inauthentic").
+    pub inauthentic: u64,
     /// Refused by the gate (no candidate trusted enough).
     pub refused: u64,
     /// Mean global score of honest agents.
     pub mean_score_honest: f64,
     /// Mean global score of malicious agents (NaN-free: 0 if none).
     pub mean_score_malicious: f64,
+}
+
+impl RoundStats {
+    /// An empty round.
+    pub fn new(round: u64) -> Self {
+        RoundStats {
+            round,
+            tasks: 0,
+            delegated: 0,
+            to_malicious: 0,
+            failed: 0,
+            inauthentic: 0,
+            refused: 0,
+            mean_score_honest: 0.0,
+            mean_score_malicious: 0.0,
+        }
+    }
+
+    /// Count a task that was delegated, to a malicious agent or not, and
+    /// done well or not. Shared by every mode.
+    pub fn count_delegated(&mut self, to_malicious: bool, success: bool) {
+        self.delegated += 1;
+        self.to_malicious += u64::from(to_malicious);
+        self.failed += u64::from(!success);
+        self.inauthentic += u64::from(to_malicious && !success);
+    }
 }
 
 /// A run's results.
@@ -141,6 +171,11 @@ pub struct Results {
     pub failed: u64,
     /// `failed / tasks`.
     pub fraction_failed: f64,
+    /// Tasks that failed at a malicious agent (EigenTrust's inauthentic
+    /// downloads; honest agents' own errors are not in it).
+    pub inauthentic: u64,
+    /// `inauthentic / tasks`.
+    pub fraction_inauthentic: f64,
     /// The gate's `min_trust` (in force only when `gate_enabled`).
     pub min_trust: u16,
     /// Tasks the gate refused (every rule; the `refusals` not named
@@ -302,6 +337,8 @@ impl Results {
             fraction_to_malicious: share(to_malicious),
             failed: sum(|r| r.failed),
             fraction_failed: share(sum(|r| r.failed)),
+            inauthentic: sum(|r| r.inauthentic),
+            fraction_inauthentic: share(sum(|r| r.inauthentic)),
             min_trust: s.min_trust.get(),
             refused: refusals
                 .iter()
@@ -502,38 +539,20 @@ impl<'a> World<'a> {
         }
         let chosen = if self.s.gate_enabled {
             let min = f64::from(self.s.min_trust.get());
-            let scored: Vec<(u32, f64)> = cands
-                .iter()
-                .map(|&j| (j, self.score(i, j)))
-                .filter(|(_, s)| *s >= min)
-                .collect();
-            if scored.is_empty() {
-                stats.refused += 1;
-                return;
-            }
-            // Probability proportional to score among the allowed.
-            let total: f64 = scored.iter().map(|(_, s)| s).sum();
-            let mut r = unit(&mut self.rng) * total;
-            let mut pick = scored[scored.len() - 1].0;
-            for (j, s) in &scored {
-                if r < *s {
-                    pick = *j;
-                    break;
+            let scores: Vec<f64> = cands.iter().map(|&j| self.score(i, j)).collect();
+            let (explore, draw) = (unit(&mut self.rng), unit(&mut self.rng));
+            match Selection::default().pick(&scores, min, explore, draw) {
+                Some(k) => cands[k],
+                None => {
+                    stats.refused += 1;
+                    return;
                 }
-                r -= s;
             }
-            pick
         } else {
             cands[below(&mut self.rng, cands.len())]
         };
-        stats.delegated += 1;
-        if self.agents[chosen as usize].class.is_malicious() {
-            stats.to_malicious += 1;
-        }
         let ok = self.behaves(chosen);
-        if !ok {
-            stats.failed += 1;
-        }
+        stats.count_delegated(self.agents[chosen as usize].class.is_malicious(), ok);
         let kind = if ok {
             EvidenceKind::TaskSuccess
         } else {
@@ -624,7 +643,7 @@ impl<'a> World<'a> {
                         .filter(|(_, _, mass)| *mass > 0.0)
                         .collect();
                     mine.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-                    mine.truncate(REPORT_ENTRIES);
+                    mine.truncate(self.cfg.aggregation.max_report_entries);
                     for (j, score, mass) in mine {
                         let (score, evidence) = scoring::report_entry(score, mass);
                         let c = scoring::confidence(f64::from(evidence), k);
@@ -701,16 +720,7 @@ pub fn run(scenario: &Scenario, mut progress: impl FnMut(u64)) -> Run {
     let per = scenario.workload.tasks_per_agent;
     let (whole, frac) = (per.floor() as u64, per - per.floor());
     for round in 1..=scenario.rounds {
-        let mut stats = RoundStats {
-            round,
-            tasks: 0,
-            delegated: 0,
-            to_malicious: 0,
-            failed: 0,
-            refused: 0,
-            mean_score_honest: 0.0,
-            mean_score_malicious: 0.0,
-        };
+        let mut stats = RoundStats::new(round);
         for h in 0..w.honest.len() {
             let i = w.honest[h];
             let extra = u64::from(unit(&mut w.rng) < frac);

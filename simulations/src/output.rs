@@ -275,18 +275,19 @@ pub fn write_run(
         let mut f = std::fs::File::create(&csv).map_err(io(&csv))?;
         writeln!(
             f,
-            "round,tasks,delegated,to_malicious,failed,refused,mean_score_honest,mean_score_malicious"
+            "round,tasks,delegated,to_malicious,failed,inauthentic,refused,mean_score_honest,mean_score_malicious"
         )
         .map_err(io(&csv))?;
         for r in &run.timeline {
             writeln!(
                 f,
-                "{},{},{},{},{},{},{:.3},{:.3}",
+                "{},{},{},{},{},{},{},{:.3},{:.3}",
                 r.round,
                 r.tasks,
                 r.delegated,
                 r.to_malicious,
                 r.failed,
+                r.inauthentic,
                 r.refused,
                 r.mean_score_honest,
                 r.mean_score_malicious
@@ -424,14 +425,22 @@ fn plots(
 /// One cell of a sweep.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepRow {
-    /// The adversary model.
-    pub strategy: String,
+    /// The scenario's name.
+    pub scenario: String,
     /// The swept parameter's value.
     pub value: f64,
     /// Headline figure with trust gating.
     pub gated: f64,
     /// Headline figure without it.
     pub ungated: f64,
+    /// Share of tasks that failed, with trust gating.
+    pub failed_gated: f64,
+    /// …and without.
+    pub failed_ungated: f64,
+    /// Share of tasks that failed at a malicious agent, with trust gating.
+    pub inauthentic_gated: f64,
+    /// …and without.
+    pub inauthentic_ungated: f64,
     /// The gated run's `min_trust`.
     pub min_trust: u16,
 }
@@ -446,11 +455,21 @@ pub fn write_sweep(
     let data = (|| -> Result<(), OutputError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let csv = dir.join("sweep.csv");
-        let mut text = format!("strategy,{param},to_malicious_gated,to_malicious_ungated\n");
+        let mut text = format!(
+            "scenario,{param},to_malicious_gated,to_malicious_ungated,failed_gated,failed_ungated,\
+             inauthentic_gated,inauthentic_ungated\n"
+        );
         for r in rows {
             text.push_str(&format!(
-                "{},{},{:.4},{:.4}\n",
-                r.strategy, r.value, r.gated, r.ungated
+                "{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
+                r.scenario,
+                r.value,
+                r.gated,
+                r.ungated,
+                r.failed_gated,
+                r.failed_ungated,
+                r.inauthentic_gated,
+                r.inauthentic_ungated
             ));
         }
         std::fs::write(&csv, text).map_err(io(&csv))?;
@@ -463,12 +482,12 @@ pub fn write_sweep(
     if let Err(e) = data {
         return (written, Some(e));
     }
-    let mut strategies: Vec<&str> = rows.iter().map(|r| r.strategy.as_str()).collect();
-    strategies.dedup();
-    for s in strategies {
+    let mut scenarios: Vec<&str> = rows.iter().map(|r| r.scenario.as_str()).collect();
+    scenarios.dedup();
+    for s in scenarios {
         let pick = |f: fn(&SweepRow) -> f64| -> Vec<(f64, f64)> {
             rows.iter()
-                .filter(|r| r.strategy == s)
+                .filter(|r| r.scenario == s)
                 .map(|r| (r.value, f(r)))
                 .collect()
         };
@@ -487,7 +506,7 @@ pub fn write_sweep(
         let max_x = rows.iter().map(|r| r.value).fold(0.0, f64::max).max(0.1);
         let mut floors: Vec<u16> = rows
             .iter()
-            .filter(|r| r.strategy == s)
+            .filter(|r| r.scenario == s)
             .map(|r| r.min_trust)
             .collect();
         floors.dedup();
@@ -513,17 +532,35 @@ pub fn write_sweep(
     (written, None)
 }
 
-/// The sweep as a Markdown table: one row per strategy, one column per
-/// value, "gated / ungated" in each cell.
+/// The sweep as Markdown: one table of the share of tasks delegated to
+/// malicious agents, one of the share that failed there (inauthentic); a
+/// row per scenario, a column per value, "gated / ungated" in each cell.
 pub fn markdown_table(param: &str, rows: &[SweepRow]) -> String {
+    let mut out = table(
+        &format!(
+            "Fraction of tasks delegated to malicious agents, with / without trust gating, by `{param}`."
+        ),
+        rows,
+        |r| (r.gated, r.ungated),
+    );
+    out.push('\n');
+    out.push_str(&table(
+        &format!(
+            "Fraction of tasks that failed at a malicious agent (inauthentic), with / without trust gating, by `{param}`."
+        ),
+        rows,
+        |r| (r.inauthentic_gated, r.inauthentic_ungated),
+    ));
+    out
+}
+
+fn table(caption: &str, rows: &[SweepRow], cell: fn(&SweepRow) -> (f64, f64)) -> String {
     let mut values: Vec<f64> = rows.iter().map(|r| r.value).collect();
     values.sort_by(f64::total_cmp);
     values.dedup();
-    let mut strategies: Vec<&str> = rows.iter().map(|r| r.strategy.as_str()).collect();
-    strategies.dedup();
-    let mut out = format!(
-        "Fraction of tasks delegated to malicious agents, with / without trust gating, by `{param}`.\n\n| model |"
-    );
+    let mut scenarios: Vec<&str> = rows.iter().map(|r| r.scenario.as_str()).collect();
+    scenarios.dedup();
+    let mut out = format!("{caption}\n\n| scenario |");
     for v in &values {
         out.push_str(&format!(" {v} |"));
     }
@@ -532,11 +569,14 @@ pub fn markdown_table(param: &str, rows: &[SweepRow]) -> String {
         out.push_str(" --- |");
     }
     out.push('\n');
-    for s in strategies {
+    for s in scenarios {
         out.push_str(&format!("| {s} |"));
         for v in &values {
-            match rows.iter().find(|r| r.strategy == s && r.value == *v) {
-                Some(r) => out.push_str(&format!(" {:.3} / {:.3} |", r.gated, r.ungated)),
+            match rows.iter().find(|r| r.scenario == s && r.value == *v) {
+                Some(r) => {
+                    let (g, u) = cell(r);
+                    out.push_str(&format!(" {g:.3} / {u:.3} |"));
+                }
                 None => out.push_str(" – |"),
             }
         }

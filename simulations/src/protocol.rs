@@ -30,6 +30,7 @@ use mesh_node::node::{
     Clock, DelegateOptions, Limits, Node, NodeError, SpawnOptions, Task, TaskOutcome,
 };
 use mesh_trust::report::{ReportEntry, TrustReport, seal_report};
+use mesh_trust::select::Selection;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_bytes::ByteBuf;
@@ -408,16 +409,7 @@ pub async fn run(
 
     for round in 1..=s.rounds {
         clock.0.store(T0 + round * s.round_secs, Ordering::Relaxed);
-        let mut stats = RoundStats {
-            round,
-            tasks: 0,
-            delegated: 0,
-            to_malicious: 0,
-            failed: 0,
-            refused: 0,
-            mean_score_honest: 0.0,
-            mean_score_malicious: 0.0,
-        };
+        let mut stats = RoundStats::new(round);
         // Each honest agent's tasks this round: pick as model mode does,
         // among its authenticated peers; the node's gate decides.
         let mut jobs = Vec::new();
@@ -447,24 +439,14 @@ pub async fn run(
                     None
                 } else if s.gate_enabled {
                     let min = f64::from(s.min_trust.get());
-                    let mut scored: Vec<(usize, f64)> = Vec::with_capacity(cands.len());
+                    let mut scores: Vec<f64> = Vec::with_capacity(cands.len());
                     for &j in &cands {
-                        let sc = score_of(&members[i], &members[j]).await;
-                        if sc >= min {
-                            scored.push((j, sc));
-                        }
+                        scores.push(score_of(&members[i], &members[j]).await);
                     }
-                    let total: f64 = scored.iter().map(|(_, sc)| sc).sum();
-                    let mut r = unit(&mut rng) * total;
-                    let mut pick = scored.last().map(|(j, _)| *j);
-                    for (j, sc) in &scored {
-                        if r < *sc {
-                            pick = Some(*j);
-                            break;
-                        }
-                        r -= sc;
-                    }
-                    pick
+                    let (explore, draw) = (unit(&mut rng), unit(&mut rng));
+                    Selection::default()
+                        .pick(&scores, min, explore, draw)
+                        .map(|k| cands[k])
                 } else {
                     Some(cands[below(&mut rng, cands.len())])
                 };
@@ -529,13 +511,7 @@ pub async fn run(
         for (j, job) in jobs {
             match job.await {
                 Ok(Ok(done)) => {
-                    stats.delegated += 1;
-                    if members[j].class.is_malicious() {
-                        stats.to_malicious += 1;
-                    }
-                    if !done.outcome.success {
-                        stats.failed += 1;
-                    }
+                    stats.count_delegated(members[j].class.is_malicious(), done.outcome.success);
                 }
                 Ok(Err(NodeError::Denied(d))) => {
                     stats.refused += 1;

@@ -120,7 +120,10 @@ fn the_cli_writes_results_timeline_plots_and_sweep_tables() {
     // is, and what the run would give without the gate.
     assert!(svg.contains("camouflaged") && svg.contains("min_trust 400"));
     let share = std::fs::read_to_string(out.join("to_malicious_over_time.svg")).unwrap();
-    assert!(share.contains("gate off (same scenario and seed)"), "{share}");
+    assert!(
+        share.contains("gate off (same scenario and seed)"),
+        "{share}"
+    );
 
     let sweep = dir.path().join("sweep");
     let o = Command::new(bin)
@@ -223,7 +226,7 @@ fn the_cli_writes_results_timeline_plots_and_sweep_tables() {
 /// (both near the 20% base rate), with gating within 0.10 (both score with
 /// `mesh_trust::scoring`, but protocol mode decays evidence, counts
 /// handshakes, and gives each node its own view; docs/SIMULATIONS.md §3;
-/// measured 0.116 against 0.164 on 2026-12-03), and gating helps in both.
+/// measured 0.077 against 0.120 on 2026-12-03), and gating helps in both.
 #[test]
 fn protocol_and_model_modes_agree_on_fifty_agents() {
     let mut cells = Vec::new();
@@ -250,4 +253,43 @@ fn protocol_and_model_modes_agree_on_fifty_agents() {
     assert!((ungated.0 - ungated.1).abs() <= 0.05, "ungated {ungated:?}");
     assert!((gated.0 - gated.1).abs() <= 0.10, "gated {gated:?}");
     assert!(gated.0 < ungated.0 && gated.1 < ungated.1, "{cells:?}");
+}
+
+/// Issue 16's targets on EigenTrust's own setup (the shipped
+/// `eigentrust_*` scenarios: 100 agents, 3 anchors, 1,500 rounds, reports
+/// every 50), in model mode: at most 5% of tasks fail at a malicious agent
+/// — half EigenTrust's ≈ 0.10 or better — in threat models A and B at 20%
+/// and 70% malicious, C (camouflaged, good half the time) at 27%, and D
+/// (spies and their protégés) at 39% and 70%; and an honest mesh is never
+/// refused.
+#[test]
+fn eigentrust_threat_models_stay_at_or_under_five_percent_inauthentic() {
+    let cells: [(&str, &[&str]); 4] = [
+        ("eigentrust_a", &["0.2", "0.7"]),
+        ("eigentrust_b", &["0.2", "0.7"]),
+        ("eigentrust_c", &["0.27"]),
+        ("eigentrust_d", &["0.39", "0.7"]),
+    ];
+    for (name, fractions) in cells {
+        for f in fractions {
+            let r = model::run(&scenario(name, &[("adversary.fraction", f)]), |_| {}).results;
+            eprintln!("{name} at {f}: inauthentic {:.3}", r.fraction_inauthentic);
+            assert!(r.fraction_inauthentic <= 0.05, "{name} at {f}: {r:?}");
+            // Without the gate the same run is at the base rate.
+            let ungated = model::run(
+                &scenario(
+                    name,
+                    &[("adversary.fraction", f), ("gate.enabled", "false")],
+                ),
+                |_| {},
+            )
+            .results;
+            assert!(ungated.fraction_inauthentic > 2.0 * r.fraction_inauthentic);
+        }
+    }
+    let honest = model::run(
+        &scenario("eigentrust_a", &[("adversary.fraction", "0")]),
+        |_| {},
+    );
+    assert_eq!(honest.results.refused, 0, "{:?}", honest.results);
 }

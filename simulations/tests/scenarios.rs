@@ -1,4 +1,5 @@
-//! Every shipped scenario is valid, and covers every adversary model.
+//! Every shipped scenario is valid, and covers every adversary model;
+//! EigenTrust's threat models have theirs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,5 +24,12 @@ fn every_shipped_scenario_validates_and_every_strategy_has_one() {
         }
     }
     seen.sort();
+    seen.dedup();
     assert_eq!(seen, Strategy::ALL.to_vec());
+    for m in ["a", "b", "c", "d"] {
+        assert!(
+            dir.join(format!("eigentrust_{m}.toml")).exists(),
+            "threat model {m}"
+        );
+    }
 }

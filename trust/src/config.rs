@@ -208,6 +208,10 @@ pub struct AggregationConfig {
     pub report_ttl_secs: u64,
     /// Reports dated further than this in the future are refused (default 60 s).
     pub max_clock_skew_secs: u64,
+    /// How hard disagreement with the pre-trusted peers' own opinions
+    /// discounts a reporter (TRUST.md §5): its opinions weigh `agreement^k`
+    /// (default 2; 0 turns the discount off).
+    pub agreement_power: f64,
 }
 
 impl Default for AggregationConfig {
@@ -223,6 +227,7 @@ impl Default for AggregationConfig {
             max_unproven_reporters: 256,
             report_ttl_secs: 86_400,
             max_clock_skew_secs: 60,
+            agreement_power: 2.0,
         }
     }
 }
@@ -366,6 +371,12 @@ impl TrustConfig {
             return Err(invalid(
                 "aggregation.prior_mass",
                 format!("= {} must be ≥ 0", a.prior_mass),
+            ));
+        }
+        if !(a.agreement_power.is_finite() && (0.0..=8.0).contains(&a.agreement_power)) {
+            return Err(invalid(
+                "aggregation.agreement_power",
+                format!("= {} must be in [0, 8]", a.agreement_power),
             ));
         }
         if a.max_report_entries == 0 || a.max_report_entries > crate::report::MAX_REPORT_ENTRIES {

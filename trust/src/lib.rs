@@ -51,6 +51,7 @@ pub mod evidence;
 mod policy;
 pub mod report;
 pub mod scoring;
+pub mod select;
 mod tier;
 
 pub use aggregation::{Aggregated, Aggregation, AggregationStats, GlobalScore};

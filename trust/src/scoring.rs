@@ -203,9 +203,10 @@ pub fn global_trust(
         .filter(|&&r| result.trust[r] > 0.0)
         .count();
     let m0 = config.prior_mass / credible.max(1) as f64;
+    let agreement = agreement(&inputs, config.agreement_power);
     let mut sums = vec![(0.0f64, 0.0f64, 0usize); n];
     for o in inputs.opinions {
-        let w = result.trust[o.reporter] * o.confidence;
+        let w = result.trust[o.reporter] * agreement[o.reporter] * o.confidence;
         if Some(o.reporter) == inputs.local || w <= 0.0 {
             continue;
         }
@@ -238,6 +239,45 @@ pub fn global_trust(
         iterations: result.iterations,
         converged: result.converged,
     }
+}
+
+/// Per peer, how far its opinions agree with the pre-trusted peers' own,
+/// raised to `power` (TRUST.md §5, "Agreement"): over the subjects both
+/// spoke of, `Σ c_j·(1 − |s_ij − r_j| / 1000) / Σ c_j`, where `r_j` is the
+/// pre-trusted peers' confidence-weighted mean opinion of `j` and `c_j`
+/// their summed confidence. 1 for a pre-trusted peer, for a peer with no
+/// subject in common, and everywhere when `power` is 0.
+fn agreement(inputs: &GlobalInputs<'_>, power: f64) -> Vec<f64> {
+    let n = inputs.peers;
+    let mut factor = vec![1.0; n];
+    if power == 0.0 {
+        return factor;
+    }
+    let mut pre = vec![false; n];
+    for &p in inputs.pre_trusted {
+        pre[p] = true;
+    }
+    // The reference opinion of each subject.
+    let mut reference = vec![(0.0f64, 0.0f64); n];
+    for o in inputs.opinions.iter().filter(|o| pre[o.reporter]) {
+        reference[o.subject].0 += o.confidence * o.score;
+        reference[o.subject].1 += o.confidence;
+    }
+    let mut tally = vec![(0.0f64, 0.0f64); n];
+    for o in inputs.opinions.iter().filter(|o| !pre[o.reporter]) {
+        let (sum, weight) = reference[o.subject];
+        if weight > 0.0 {
+            let gap = (o.score - sum / weight).abs() / 1000.0;
+            tally[o.reporter].0 += weight * (1.0 - gap.min(1.0));
+            tally[o.reporter].1 += weight;
+        }
+    }
+    for (r, (agree, weight)) in tally.into_iter().enumerate() {
+        if weight > 0.0 {
+            factor[r] = (agree / weight).powf(power);
+        }
+    }
+    factor
 }
 
 #[cfg(test)]

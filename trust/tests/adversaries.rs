@@ -5,12 +5,12 @@
 // Test code: a failed expectation should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mesh_iatp::testing::{FIXTURE_NOW, identity};
-use mesh_iatp::{Did, Identity, Score};
-use mesh_trust::report::seal_report;
-use mesh_trust::{Evidence, EvidenceKind, ReportEntry, TrustConfig, TrustEngine, TrustReport};
+mod common;
 
-const NOW: mesh_iatp::Timestamp = FIXTURE_NOW;
+use common::{NOW, report};
+use mesh_iatp::testing::identity;
+use mesh_iatp::{Did, Identity, Score};
+use mesh_trust::{Evidence, EvidenceKind, TrustConfig, TrustEngine};
 
 /// A small deterministic generator (SplitMix64), so the populations are
 /// the same on every run without a dependency.
@@ -26,27 +26,6 @@ impl Mix {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-}
-
-fn report(from: &Identity, sequence: u64, entries: Vec<(Did, u16, u32)>) -> Vec<u8> {
-    seal_report(
-        &TrustReport {
-            reporter: from.did().clone(),
-            epoch: 1,
-            sequence,
-            issued: NOW,
-            entries: entries
-                .into_iter()
-                .map(|(s, score, evidence)| ReportEntry {
-                    subject: s.to_string(),
-                    score: Score::saturating(score),
-                    evidence,
-                })
-                .collect(),
-        },
-        from,
-    )
-    .expect("seals")
 }
 
 /// The evaluating node: honest[0], pre-trusting honest[0..3], every agent

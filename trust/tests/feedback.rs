@@ -1,0 +1,107 @@
+//! Feedback credibility (TRUST.md §5, "Agreement"): a reporter whose
+//! opinions contradict what the pre-trusted peers saw themselves is
+//! discounted, however credible its good behaviour made it. The attack is
+//! EigenTrust's threat model D: a spy that does its own work well and
+//! vouches for an always-bad protégé.
+
+mod common;
+
+use common::{NOW, report};
+use mesh_iatp::Score;
+use mesh_iatp::testing::identity;
+use mesh_trust::{Evidence, EvidenceKind, TrustConfig, TrustEngine};
+
+/// The protégé's global score at an engine that has seen the spy succeed
+/// 30 times and the protégé fail 5 times, after the spy's report praising
+/// the protégé (1000, claiming 100 observations).
+fn protege_global(agreement_power: f64) -> f64 {
+    let me = identity("agent me");
+    let spy = identity("agent spy");
+    let protege = identity("agent protege");
+    let mut config = TrustConfig::default();
+    config.aggregation.agreement_power = agreement_power;
+    let mut engine = TrustEngine::new(me.did().clone(), config).unwrap_or_else(|e| panic!("{e}"));
+    for a in [&spy, &protege] {
+        engine.register_agent(a.did().clone(), Score::saturating(500), Score::MAX);
+    }
+    for i in 0..30 {
+        let at = NOW.minus_secs(100 - i);
+        engine.record(Evidence::new(
+            spy.did().clone(),
+            EvidenceKind::TaskSuccess,
+            at,
+        ));
+    }
+    for i in 0..5 {
+        let at = NOW.minus_secs(50 - i);
+        engine.record(Evidence::new(
+            protege.did().clone(),
+            EvidenceKind::TaskFailure,
+            at,
+        ));
+    }
+    engine
+        .receive_report(
+            &report(&spy, 1, vec![(protege.did().clone(), 1000, 100)]),
+            NOW,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine.refresh(NOW);
+    assert!(engine.credibility(spy.did()) > 0.1, "the spy is credible");
+    engine.explain(protege.did(), NOW).global.score
+}
+
+#[test]
+fn a_spy_vouching_against_what_we_saw_is_discounted() {
+    let without = protege_global(0.0);
+    let with = protege_global(2.0);
+    eprintln!("protégé's global score: {without:.1} without agreement, {with:.1} with");
+    // Undiscounted, the praise lifts the protégé well above its prior.
+    assert!(without > 560.0, "{without}");
+    // Discounted by (1 − |1000 − ours| / 1000)², it barely moves it.
+    assert!(with < 520.0, "{with}");
+}
+
+#[test]
+fn a_reporter_that_agrees_is_not_discounted() {
+    let me = identity("agent me");
+    let friend = identity("agent friend");
+    let subject = identity("agent subject");
+    let global = |power: f64| {
+        let mut config = TrustConfig::default();
+        config.aggregation.agreement_power = power;
+        let mut engine =
+            TrustEngine::new(me.did().clone(), config).unwrap_or_else(|e| panic!("{e}"));
+        for a in [&friend, &subject] {
+            engine.register_agent(a.did().clone(), Score::saturating(500), Score::MAX);
+        }
+        for i in 0..30 {
+            let at = NOW.minus_secs(100 - i);
+            engine.record(Evidence::new(
+                friend.did().clone(),
+                EvidenceKind::TaskSuccess,
+                at,
+            ));
+            engine.record(Evidence::new(
+                subject.did().clone(),
+                EvidenceKind::TaskSuccess,
+                at,
+            ));
+        }
+        let ours = engine.explain(subject.did(), NOW).direct_score.round() as u16;
+        engine
+            .receive_report(
+                &report(&friend, 1, vec![(subject.did().clone(), ours, 90)]),
+                NOW,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        engine.refresh(NOW);
+        engine.explain(subject.did(), NOW).global.score
+    };
+    let (off, on) = (global(0.0), global(2.0));
+    // Agreement up to the report's rounding to an integer: a factor within
+    // 0.1% of 1, the same score to 0.1 either way, and the report moves
+    // the subject above its prior.
+    assert!((off - on).abs() < 0.1, "{off} vs {on}");
+    assert!(on > 520.0, "{on}");
+}
