@@ -175,6 +175,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
     let per = s.workload.tasks_per_agent;
     let (whole, frac) = (per.floor() as u64, per - per.floor());
     let mut timeline = Vec::new();
+    let mut work = model::Work::default();
     let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
     let mut aggregations = 0;
     let mut equivocated = false;
@@ -299,6 +300,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
             match result {
                 Some(Ok(Outcome::Delegated(done))) => {
                     stats.count_delegated(members[*j].class.is_malicious(), done.outcome.success);
+                    work.credit(*j);
                 }
                 Some(Err(AgentError::Denied(d))) => {
                     stats.refused += 1;
@@ -336,7 +338,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
     let observers: Vec<usize> = honest.iter().copied().take(OBSERVERS).collect();
     let scores = (0..members.len()).map(|j| (members[j].class, seen(&mesh, &observers, j)));
     let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
-    let results = Results::summarize(
+    let mut results = Results::summarize(
         s,
         "protocol",
         &classes,
@@ -345,6 +347,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         scores,
         aggregations,
     );
+    results.note_work(&classes, &work);
     Run { results, timeline }
 }
 

@@ -72,6 +72,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Write to stdout; a reader that went away (`| head`) ends the output
+/// quietly instead of panicking.
+fn say(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_fmt(text);
+}
+
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
@@ -92,7 +99,7 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 fn report_written(written: &[PathBuf], plot_error: Option<output::OutputError>) -> Result<()> {
     for p in written {
-        println!("wrote {}", p.display());
+        say(format_args!("wrote {}\n", p.display()));
     }
     if let Some(e) = plot_error {
         bail!(e);
@@ -129,10 +136,11 @@ fn run(cli: Cli) -> Result<()> {
             };
             progress.finish_and_clear();
             let r = &result.results;
-            println!(
+            say(format_args!(
                 "{}: {} agents ({} malicious, {}), {} rounds, gate {}, {} tasks: \
                  {:.1}% delegated to malicious agents, {:.1}% failed; {} refused by the gate, \
-                 {} failed tasks, {} failed requests (by rule and reason in results.json); {:.2} s",
+                 {} failed tasks, {} failed requests (by rule and reason in results.json); \
+                 work over honest agents: Gini {:.2}, {} got none; {:.2} s\n",
                 r.scenario,
                 r.agents,
                 r.malicious,
@@ -149,8 +157,10 @@ fn run(cli: Cli) -> Result<()> {
                 r.refused,
                 r.failed,
                 r.failed_requests,
+                r.gini_honest_work,
+                r.honest_without_work,
                 started.elapsed().as_secs_f64()
-            );
+            ));
             // The baseline the plots compare with: the same scenario and
             // seed without the gate (random choice among candidates, so
             // model mode gives it whatever the run's mode).
@@ -179,6 +189,7 @@ fn run(cli: Cli) -> Result<()> {
                         .parse()
                         .with_context(|| format!("--values: {v:?} is not a number"))?;
                     let mut cell = [(0.0, 0.0, 0.0); 2];
+                    let mut gini = 0.0;
                     let mut min_trust = 0;
                     let mut name = String::new();
                     for (k, gate) in ["true", "false"].iter().enumerate() {
@@ -194,6 +205,7 @@ fn run(cli: Cli) -> Result<()> {
                             r.fraction_inauthentic,
                         );
                         if k == 0 {
+                            gini = r.gini_honest_work;
                             min_trust = r.min_trust;
                             name = r.scenario;
                         }
@@ -208,12 +220,13 @@ fn run(cli: Cli) -> Result<()> {
                         failed_ungated: cell[1].1,
                         inauthentic_gated: cell[0].2,
                         inauthentic_ungated: cell[1].2,
+                        gini_gated: gini,
                         min_trust,
                     });
                 }
             }
             progress.finish_and_clear();
-            print!("{}", output::markdown_table(&param, &rows));
+            say(format_args!("{}", output::markdown_table(&param, &rows)));
             let (written, err) = output::write_sweep(&out, &param, &rows);
             report_written(&written, err)
         }

@@ -190,6 +190,11 @@ pub struct Results {
     pub mean_score_by_class: BTreeMap<String, f64>,
     /// Trust aggregations run.
     pub aggregations: u64,
+    /// Gini coefficient of the tasks honest agents received (0: all the
+    /// same; toward 1: a few get everything).
+    pub gini_honest_work: f64,
+    /// Honest agents that received no task at all.
+    pub honest_without_work: u64,
 }
 
 /// A run: results and the per-round timeline.
@@ -356,8 +361,59 @@ impl Results {
                 .map(|(k, (v, n))| (k, v / n as f64))
                 .collect(),
             aggregations,
+            gini_honest_work: 0.0,
+            honest_without_work: 0,
         }
     }
+
+    /// Fill in how work spread over the honest agents: `classes` and
+    /// `work` are indexed alike.
+    pub fn note_work(&mut self, classes: &[Class], work: &Work) {
+        let honest: Vec<u64> = classes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == Class::Honest)
+            .map(|(i, _)| work.of(i))
+            .collect();
+        self.honest_without_work = honest.iter().filter(|&&n| n == 0).count() as u64;
+        self.gini_honest_work = gini(&honest);
+    }
+}
+
+/// Tasks each agent received, by index (grows as agents appear).
+#[derive(Debug, Clone, Default)]
+pub struct Work(Vec<u64>);
+
+impl Work {
+    /// Agent `j` received a task.
+    pub fn credit(&mut self, j: usize) {
+        if self.0.len() <= j {
+            self.0.resize(j + 1, 0);
+        }
+        self.0[j] += 1;
+    }
+
+    /// Tasks agent `j` received.
+    pub fn of(&self, j: usize) -> u64 {
+        self.0.get(j).copied().unwrap_or(0)
+    }
+}
+
+/// The Gini coefficient of `counts` (0 when they are all equal or all 0).
+pub fn gini(counts: &[u64]) -> f64 {
+    let total: f64 = counts.iter().map(|&c| c as f64).sum();
+    let n = counts.len() as f64;
+    if total == 0.0 || counts.len() < 2 {
+        return 0.0;
+    }
+    let mut sorted = counts.to_vec();
+    sorted.sort_unstable();
+    let ranked: f64 = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| (i as f64 + 1.0) * c as f64)
+        .sum();
+    2.0 * ranked / (n * total) - (n + 1.0) / n
 }
 
 struct World<'a> {
@@ -375,6 +431,7 @@ struct World<'a> {
     global: Vec<f64>,
     credibility: Option<Vec<f64>>,
     severe: Vec<bool>,
+    work: Work,
     rng: ChaCha20Rng,
 }
 
@@ -461,6 +518,7 @@ impl<'a> World<'a> {
             severe: vec![false; total],
             global,
             credibility: None,
+            work: Work::default(),
             honest,
             by_org,
             capable_orgs,
@@ -553,6 +611,7 @@ impl<'a> World<'a> {
         };
         let ok = self.behaves(chosen);
         stats.count_delegated(self.agents[chosen as usize].class.is_malicious(), ok);
+        self.work.credit(chosen as usize);
         let kind = if ok {
             EvidenceKind::TaskSuccess
         } else {
@@ -754,7 +813,7 @@ pub fn run(scenario: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         (a.class, s)
     });
     let classes: Vec<Class> = w.agents.iter().map(|a| a.class).collect();
-    let results = Results::summarize(
+    let mut results = Results::summarize(
         scenario,
         "model",
         &classes,
@@ -763,5 +822,6 @@ pub fn run(scenario: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         scores,
         aggregations,
     );
+    results.note_work(&classes, &w.work);
     Run { results, timeline }
 }

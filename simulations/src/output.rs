@@ -441,6 +441,8 @@ pub struct SweepRow {
     pub inauthentic_gated: f64,
     /// …and without.
     pub inauthentic_ungated: f64,
+    /// Gini coefficient of the work honest agents received, with gating.
+    pub gini_gated: f64,
     /// The gated run's `min_trust`.
     pub min_trust: u16,
 }
@@ -457,11 +459,11 @@ pub fn write_sweep(
         let csv = dir.join("sweep.csv");
         let mut text = format!(
             "scenario,{param},to_malicious_gated,to_malicious_ungated,failed_gated,failed_ungated,\
-             inauthentic_gated,inauthentic_ungated\n"
+             inauthentic_gated,inauthentic_ungated,gini_gated\n"
         );
         for r in rows {
             text.push_str(&format!(
-                "{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
+                "{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
                 r.scenario,
                 r.value,
                 r.gated,
@@ -469,7 +471,8 @@ pub fn write_sweep(
                 r.failed_gated,
                 r.failed_ungated,
                 r.inauthentic_gated,
-                r.inauthentic_ungated
+                r.inauthentic_ungated,
+                r.gini_gated
             ));
         }
         std::fs::write(&csv, text).map_err(io(&csv))?;

@@ -403,6 +403,7 @@ pub async fn run(
     let per = s.workload.tasks_per_agent;
     let (whole, frac) = (per.floor() as u64, per - per.floor());
     let mut timeline = Vec::new();
+    let mut work = model::Work::default();
     let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
     let mut aggregations = 0;
     let mut equivocated = false;
@@ -512,6 +513,7 @@ pub async fn run(
             match job.await {
                 Ok(Ok(done)) => {
                     stats.count_delegated(members[j].class.is_malicious(), done.outcome.success);
+                    work.credit(j);
                 }
                 Ok(Err(NodeError::Denied(d))) => {
                     stats.refused += 1;
@@ -557,7 +559,7 @@ pub async fn run(
         scores.push((members[j].class, seen(&members, &observers, j).await));
     }
     let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
-    let results = Results::summarize(
+    let mut results = Results::summarize(
         s,
         "network",
         &classes,
@@ -566,6 +568,7 @@ pub async fn run(
         scores,
         aggregations,
     );
+    results.note_work(&classes, &work);
     for m in members {
         let _ = m.node.shutdown().await;
     }

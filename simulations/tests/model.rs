@@ -273,8 +273,13 @@ fn eigentrust_threat_models_stay_at_or_under_five_percent_inauthentic() {
     for (name, fractions) in cells {
         for f in fractions {
             let r = model::run(&scenario(name, &[("adversary.fraction", f)]), |_| {}).results;
-            eprintln!("{name} at {f}: inauthentic {:.3}", r.fraction_inauthentic);
+            eprintln!(
+                "{name} at {f}: inauthentic {:.3}, work Gini {:.3}",
+                r.fraction_inauthentic, r.gini_honest_work
+            );
             assert!(r.fraction_inauthentic <= 0.05, "{name} at {f}: {r:?}");
+            // Every honest agent gets work.
+            assert_eq!(r.honest_without_work, 0, "{name} at {f}: {r:?}");
             // Without the gate the same run is at the base rate.
             let ungated = model::run(
                 &scenario(
@@ -292,4 +297,14 @@ fn eigentrust_threat_models_stay_at_or_under_five_percent_inauthentic() {
         |_| {},
     );
     assert_eq!(honest.results.refused, 0, "{:?}", honest.results);
+}
+
+#[test]
+fn gini_is_zero_for_equal_work_and_grows_as_it_concentrates() {
+    assert_eq!(model::gini(&[5, 5, 5, 5]), 0.0);
+    assert_eq!(model::gini(&[0, 0]), 0.0);
+    // One of four gets everything: (n − 1) / n.
+    assert!((model::gini(&[0, 0, 0, 8]) - 0.75).abs() < 1e-12);
+    let spread = model::gini(&[1, 2, 3, 4]);
+    assert!((spread - 0.25).abs() < 1e-12, "{spread}");
 }
