@@ -240,6 +240,58 @@ pub fn behaves(class: Class, good_fraction: f64, rng: &mut ChaCha20Rng) -> bool 
     }
 }
 
+/// Whether the scenario's camouflaged agents collude (report as a
+/// collective).
+pub fn colluding(s: &Scenario) -> bool {
+    s.adversary.as_ref().is_some_and(|a| a.collusion)
+}
+
+/// What an adversary at index `i` puts in its report instead of its real
+/// opinions, as `(subject index, score)`, each subject once; `None` for an
+/// agent that reports honestly. Collectives (and camouflaged agents when
+/// `colluding`) praise their own kind and slander honest agents; spies
+/// praise the always-bad protégés; a sybil's child praises its parent.
+/// Every entry claims [`CRAFTED_EVIDENCE`]. Shared by every mode.
+pub fn crafted(
+    i: usize,
+    class: Class,
+    parent: Option<usize>,
+    classes: &[Class],
+    colluding: bool,
+    rng: &mut ChaCha20Rng,
+) -> Option<Vec<(usize, u16)>> {
+    let of = |c: Class| -> Vec<usize> { (0..classes.len()).filter(|&j| classes[j] == c).collect() };
+    let mut entries: Vec<(usize, u16)> = Vec::new();
+    match class {
+        Class::Collective | Class::Camouflaged if class == Class::Collective || colluding => {
+            let (members, honest) = (of(class), of(Class::Honest));
+            for _ in 0..REPORT_ENTRIES / 2 {
+                let j = members[below(rng, members.len())];
+                if j != i {
+                    entries.push((j, 1000));
+                }
+                if !honest.is_empty() {
+                    entries.push((honest[below(rng, honest.len())], 0));
+                }
+            }
+        }
+        Class::Spy if !of(Class::AlwaysBad).is_empty() => {
+            let proteges = of(Class::AlwaysBad);
+            for _ in 0..REPORT_ENTRIES {
+                entries.push((proteges[below(rng, proteges.len())], 1000));
+            }
+        }
+        Class::SybilChild => entries.extend(parent.map(|p| (p, 1000))),
+        _ => return None,
+    }
+    // A report names each subject once (the engine refuses duplicates):
+    // keep the first of any repeated random pick.
+    let mut seen = std::collections::BTreeSet::new();
+    entries.retain(|(j, _)| seen.insert(*j));
+    entries.sort_by_key(|(j, _)| *j);
+    Some(entries)
+}
+
 /// The scenario's agents before any spawning: each one's class and org
 /// index. Orgs take consecutive ids by share (the last takes the rounding
 /// remainder); malicious agents are spread evenly over the ids, so over the
@@ -649,45 +701,23 @@ impl<'a> World<'a> {
     fn aggregate(&mut self) {
         let n = self.agents.len();
         let k = self.cfg.blend_evidence;
-        let crafted = scoring::confidence(CRAFTED_EVIDENCE, k);
+        let crafted_confidence = scoring::confidence(CRAFTED_EVIDENCE, k);
         let mut opinions: Vec<Opinion> = Vec::new();
         let mut reporters: Vec<usize> = Vec::new();
-        let of =
-            |c: Class| -> Vec<usize> { (0..n).filter(|&j| self.agents[j].class == c).collect() };
-        let (collective, proteges) = (of(Class::Collective), of(Class::AlwaysBad));
-        let opinion = |reporter, subject, score, confidence| Opinion {
-            reporter,
-            subject,
-            score,
-            confidence,
-        };
+        let classes: Vec<Class> = self.agents.iter().map(|a| a.class).collect();
+        let colluding = colluding(self.s);
         for i in 0..n {
             let before = opinions.len();
-            match self.agents[i].class {
-                Class::Collective => {
-                    for _ in 0..REPORT_ENTRIES / 2 {
-                        let j = collective[below(&mut self.rng, collective.len())];
-                        if j != i {
-                            opinions.push(opinion(i, j, 1000.0, crafted));
-                        }
-                    }
-                    for _ in 0..REPORT_ENTRIES / 2 {
-                        let h = self.honest[below(&mut self.rng, self.honest.len())] as usize;
-                        opinions.push(opinion(i, h, 0.0, crafted));
-                    }
-                }
-                Class::Spy if !proteges.is_empty() => {
-                    for _ in 0..REPORT_ENTRIES {
-                        let j = proteges[below(&mut self.rng, proteges.len())];
-                        opinions.push(opinion(i, j, 1000.0, crafted));
-                    }
-                }
-                Class::SybilChild => {
-                    if let Some(p) = self.agents[i].parent {
-                        opinions.push(opinion(i, p as usize, 1000.0, crafted));
-                    }
-                }
-                _ => {
+            let parent = self.agents[i].parent.map(|p| p as usize);
+            let class = self.agents[i].class;
+            match crafted(i, class, parent, &classes, colluding, &mut self.rng) {
+                Some(entries) => opinions.extend(entries.into_iter().map(|(j, score)| Opinion {
+                    reporter: i,
+                    subject: j,
+                    score: f64::from(score),
+                    confidence: crafted_confidence,
+                })),
+                None => {
                     // Honest reporting, as the engine's `make_report`: the
                     // most-evidenced direct opinions, score rounded,
                     // evidence rounded up.
@@ -705,24 +735,15 @@ impl<'a> World<'a> {
                     mine.truncate(self.cfg.aggregation.max_report_entries);
                     for (j, score, mass) in mine {
                         let (score, evidence) = scoring::report_entry(score, mass);
-                        let c = scoring::confidence(f64::from(evidence), k);
-                        opinions.push(opinion(i, j as usize, f64::from(score), c));
+                        opinions.push(Opinion {
+                            reporter: i,
+                            subject: j as usize,
+                            score: f64::from(score),
+                            confidence: scoring::confidence(f64::from(evidence), k),
+                        });
                     }
                 }
             }
-            // A report names each subject once (the engine refuses
-            // duplicates): keep the first of any repeated random pick.
-            opinions[before..].sort_by_key(|o| o.subject);
-            let mut seen_subject = None;
-            let mut keep = before;
-            for k in before..opinions.len() {
-                if seen_subject != Some(opinions[k].subject) {
-                    seen_subject = Some(opinions[k].subject);
-                    opinions.swap(keep, k);
-                    keep += 1;
-                }
-            }
-            opinions.truncate(keep);
             if opinions.len() > before {
                 reporters.push(i);
             }

@@ -230,51 +230,23 @@ pub(crate) fn crafted_report(
     seal_report(&report, identity).ok()
 }
 
-/// What agent `i` of `class` claims in a reporting epoch: `None` for an
-/// agent that publishes its real report; for an adversary, its crafted
-/// opinions (a collective praises its members and slanders the honest, a
-/// spy praises the always-bad, a sybil child its parent).
+/// An adversary's crafted report entries ([`model::crafted`]) by DID.
 pub(crate) fn crafted_entries(
     i: usize,
     class: Class,
     parent: Option<usize>,
     dids: &[Did],
     classes: &[Class],
+    colluding: bool,
     rng: &mut ChaCha20Rng,
 ) -> Option<Vec<(Did, u16)>> {
-    let of = |c: Class| -> Vec<usize> { (0..classes.len()).filter(|&j| classes[j] == c).collect() };
-    let mut entries: Vec<(Did, u16)> = Vec::new();
-    match class {
-        Class::Collective => {
-            let (collective, honest) = (of(Class::Collective), of(Class::Honest));
-            for _ in 0..model::REPORT_ENTRIES / 2 {
-                let j = collective[below(rng, collective.len())];
-                if j != i {
-                    entries.push((dids[j].clone(), 1000));
-                }
-                if !honest.is_empty() {
-                    let h = honest[below(rng, honest.len())];
-                    entries.push((dids[h].clone(), 0));
-                }
-            }
-        }
-        Class::Spy if !of(Class::AlwaysBad).is_empty() => {
-            let proteges = of(Class::AlwaysBad);
-            for _ in 0..model::REPORT_ENTRIES {
-                let j = proteges[below(rng, proteges.len())];
-                entries.push((dids[j].clone(), 1000));
-            }
-        }
-        Class::SybilChild => {
-            if let Some(p) = parent {
-                entries.push((dids[p].clone(), 1000));
-            }
-        }
-        _ => return None,
-    }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.dedup_by(|a, b| a.0 == b.0);
-    Some(entries)
+    let entries = model::crafted(i, class, parent, classes, colluding, rng)?;
+    let mut named: Vec<(Did, u16)> = entries
+        .into_iter()
+        .map(|(j, score)| (dids[j].clone(), score))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(named)
 }
 
 /// Run `s` with real nodes; their data goes under `dir`.
@@ -534,7 +506,7 @@ pub async fn run(
         }
 
         if round % s.report_every == 0 {
-            epoch(&members, round, clock.now(), &mut rng).await;
+            epoch(&members, round, clock.now(), model::colluding(s), &mut rng).await;
             if !equivocated {
                 equivocated = true;
                 equivocate(&members).await;
@@ -577,11 +549,17 @@ pub async fn run(
 
 /// A reporting epoch: adversaries gossip their crafted reports, everyone
 /// else publishes its real one.
-async fn epoch(members: &[Member], round: u64, now: Timestamp, rng: &mut ChaCha20Rng) {
+async fn epoch(
+    members: &[Member],
+    round: u64,
+    now: Timestamp,
+    colluding: bool,
+    rng: &mut ChaCha20Rng,
+) {
     let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
     let dids: Vec<Did> = members.iter().map(|m| m.node.did().clone()).collect();
     for (i, m) in members.iter().enumerate() {
-        match crafted_entries(i, m.class, m.parent, &dids, &classes, rng) {
+        match crafted_entries(i, m.class, m.parent, &dids, &classes, colluding, rng) {
             None => {
                 let _ = m.node.publish_trust_report().await;
             }

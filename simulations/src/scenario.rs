@@ -192,6 +192,7 @@ struct RawAdversary {
     strategy: Spanned<Strategy>,
     fraction: Spanned<f64>,
     good_fraction: Option<Spanned<f64>>,
+    collusion: Option<Spanned<bool>>,
     sybils_per_agent: Option<Spanned<u32>>,
     flood_per_round: Option<Spanned<u32>>,
 }
@@ -233,6 +234,9 @@ pub struct Adversary {
     pub fraction: f64,
     /// Camouflaged: how often they behave.
     pub good_fraction: f64,
+    /// Camouflaged: whether they also report as a collective (praise each
+    /// other, slander the honest), EigenTrust's threat model C.
+    pub collusion: bool,
     /// Sybil: children each spawns.
     pub sybils_per_agent: u32,
     /// Free-rider: requests each sends per round.
@@ -537,6 +541,12 @@ fn validate_adversary(
         Strategy::Camouflaged,
     )?;
     only(
+        a.collusion.is_some(),
+        "collusion",
+        a.collusion.as_ref().map_or(0..0, |v| v.span()),
+        Strategy::Camouflaged,
+    )?;
+    only(
         a.sybils_per_agent.is_some(),
         "sybils_per_agent",
         a.sybils_per_agent.as_ref().map_or(0..0, |v| v.span()),
@@ -594,6 +604,7 @@ fn validate_adversary(
         strategy,
         fraction,
         good_fraction,
+        collusion: a.collusion.as_ref().is_some_and(|v| *v.get_ref()),
         sybils_per_agent,
         flood_per_round,
     })
@@ -743,6 +754,10 @@ fraction = 0.2
             (
                 GOOD.replace("always_bad", "camouflaged"),
                 "needs good_fraction",
+            ),
+            (
+                GOOD.replace("fraction = 0.2", "fraction = 0.2\ncollusion = true"),
+                "`adversary.collusion`",
             ),
             (GOOD.replace("rounds = 20", "rounds = 0"), "`rounds`"),
             (
