@@ -718,22 +718,24 @@ impl<'a> World<'a> {
                     confidence: crafted_confidence,
                 })),
                 None => {
-                    // Honest reporting, as the engine's `make_report`: the
-                    // most-evidenced direct opinions, score rounded,
+                    // Honest reporting, as the engine's `make_report`: bad
+                    // news first, then the most-evidenced, score rounded,
                     // evidence rounded up.
-                    let mut mine: Vec<(u32, f64, f64)> = self.direct[i]
+                    let mut mine: Vec<(u32, f64, f64, f64)> = self.direct[i]
                         .iter()
                         .map(|(&j, seen)| {
-                            let prior = self.agents[j as usize].initial / 1000.0;
+                            let initial = self.agents[j as usize].initial;
                             let (score, mass) =
-                                scoring::direct_score(&seen.masses, prior, &self.cfg);
-                            (j, score, mass)
+                                scoring::direct_score(&seen.masses, initial / 1000.0, &self.cfg);
+                            (j, score, mass, initial)
                         })
-                        .filter(|(_, _, mass)| *mass > 0.0)
+                        .filter(|(_, _, mass, _)| *mass > 0.0)
                         .collect();
-                    mine.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+                    mine.sort_by(|a, b| {
+                        scoring::report_order((a.1, a.2, a.3), (b.1, b.2, b.3)).then(a.0.cmp(&b.0))
+                    });
                     mine.truncate(self.cfg.aggregation.max_report_entries);
-                    for (j, score, mass) in mine {
+                    for (j, score, mass, _) in mine {
                         let (score, evidence) = scoring::report_entry(score, mass);
                         opinions.push(Opinion {
                             reporter: i,

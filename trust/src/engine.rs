@@ -270,8 +270,9 @@ impl TrustEngine {
         self.reports.contains_key(reporter)
     }
 
-    /// This node's direct opinions as a signed report, the subjects with the
-    /// most evidence first, at most `max_report_entries` of them.
+    /// This node's direct opinions as a signed report, at most
+    /// `max_report_entries` of them, bad news first
+    /// ([`scoring::report_order`]).
     pub fn make_report(
         &self,
         identity: &Identity,
@@ -279,22 +280,24 @@ impl TrustEngine {
         sequence: u64,
         now: Timestamp,
     ) -> Result<Vec<u8>, mesh_iatp::EnvelopeError> {
-        let mut opinions: Vec<(f64, &Did, f64)> = self
+        let mut opinions: Vec<(f64, &Did, f64, f64)> = self
             .direct
             .iter()
             .filter(|(subject, _)| **subject != self.local)
             .map(|(subject, record)| {
-                let prior = self.policy(subject).initial.get() as f64 / 1000.0;
-                let (score, mass) = record.score(now, prior, &self.config);
-                (mass, subject, score)
+                let initial = f64::from(self.policy(subject).initial.get());
+                let (score, mass) = record.score(now, initial / 1000.0, &self.config);
+                (mass, subject, score, initial)
             })
-            .filter(|(mass, _, _)| *mass > 0.0)
+            .filter(|(mass, _, _, _)| *mass > 0.0)
             .collect();
-        opinions.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        opinions.sort_by(|a, b| {
+            scoring::report_order((a.2, a.0, a.3), (b.2, b.0, b.3)).then_with(|| a.1.cmp(b.1))
+        });
         opinions.truncate(self.config.aggregation.max_report_entries);
         let entries = opinions
             .into_iter()
-            .map(|(mass, subject, score)| {
+            .map(|(mass, subject, score, _)| {
                 let (score, evidence) = scoring::report_entry(score, mass);
                 ReportEntry {
                     subject: subject.to_string(),

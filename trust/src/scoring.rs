@@ -99,6 +99,19 @@ pub fn final_score(blended: f64, ceiling: f64) -> f64 {
     blended.min(ceiling).max(0.0)
 }
 
+/// The order of a report's entries, which decides what survives when a
+/// node has direct opinions of more subjects than `max_report_entries`:
+/// **bad news first** — subjects scored below their initial trust (their
+/// org's prior), most-evidenced first — then the rest, most-evidenced
+/// first. Without it, an agent that failed a few tasks for each of many
+/// peers would never appear in anyone's report (its evidence is always
+/// thinner than the good partners'), and every honest agent would have to
+/// discover it alone. `(score, mass, initial)` of each side.
+pub fn report_order(a: (f64, f64, f64), b: (f64, f64, f64)) -> std::cmp::Ordering {
+    let bad = |(score, _, initial): (f64, f64, f64)| score < initial;
+    bad(b).cmp(&bad(a)).then(b.1.total_cmp(&a.1))
+}
+
 /// What a report says of one subject: the direct score rounded to an
 /// integer and the evidence mass rounded up (the bytes of a
 /// [`crate::ReportEntry`]).
@@ -312,6 +325,23 @@ mod tests {
         assert_eq!(final_score(900.0, 850.0), 850.0);
         assert_eq!(final_score(-3.0, 850.0), 0.0);
         assert_eq!(report_entry(499.5, 2.01), (500, 3));
+    }
+
+    #[test]
+    fn bad_news_comes_first_in_a_report() {
+        // (score, mass, initial): a well-known good agent, a little-known
+        // bad one, a well-known bad one, a little-known good one.
+        let mut e = vec![
+            (800.0, 90.0, 500.0),
+            (300.0, 6.0, 500.0),
+            (250.0, 30.0, 500.0),
+            (600.0, 3.0, 500.0),
+        ];
+        e.sort_by(|a, b| report_order(*a, *b));
+        assert_eq!(
+            e.iter().map(|x| x.1).collect::<Vec<_>>(),
+            [30.0, 6.0, 90.0, 3.0]
+        );
     }
 
     #[test]

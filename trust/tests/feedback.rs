@@ -1,4 +1,5 @@
-//! Feedback credibility (TRUST.md §5, "Agreement"): a reporter whose
+//! What reports carry and how they are weighed. Feedback credibility
+//! (TRUST.md §5, "Agreement"): a reporter whose
 //! opinions contradict what the pre-trusted peers saw themselves is
 //! discounted, however credible its good behaviour made it. The attack is
 //! EigenTrust's threat model D: a spy that does its own work well and
@@ -104,4 +105,48 @@ fn a_reporter_that_agrees_is_not_discounted() {
     // the subject above its prior.
     assert!((off - on).abs() < 0.1, "{off} vs {on}");
     assert!(on > 520.0, "{on}");
+}
+
+/// A node that has seen more subjects than a report holds keeps the bad
+/// news: an agent that failed it twice is reported before partners it has
+/// worked with well many times (TRUST.md §4).
+#[test]
+fn a_full_report_keeps_the_bad_news() {
+    let me = identity("agent me");
+    let bad = identity("agent flaky");
+    let mut config = TrustConfig::default();
+    config.aggregation.max_report_entries = 2;
+    let mut engine = TrustEngine::new(me.did().clone(), config).unwrap_or_else(|e| panic!("{e}"));
+    let good: Vec<_> = (0..3)
+        .map(|i| identity(&format!("agent good {i}")))
+        .collect();
+    for (k, g) in good.iter().enumerate() {
+        engine.register_agent(g.did().clone(), Score::saturating(500), Score::MAX);
+        for i in 0..20 + 5 * k as u64 {
+            let at = NOW.minus_secs(200 - i);
+            engine.record(Evidence::new(
+                g.did().clone(),
+                EvidenceKind::TaskSuccess,
+                at,
+            ));
+        }
+    }
+    engine.register_agent(bad.did().clone(), Score::saturating(500), Score::MAX);
+    for i in 0..2 {
+        let at = NOW.minus_secs(10 - i);
+        engine.record(Evidence::new(
+            bad.did().clone(),
+            EvidenceKind::TaskFailure,
+            at,
+        ));
+    }
+    let bytes = engine
+        .make_report(&me, 1, 1, NOW)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report =
+        mesh_trust::report::verify_report(&bytes, 16, NOW, 60).unwrap_or_else(|e| panic!("{e}"));
+    let subjects: Vec<_> = report.entries.iter().map(|(s, _, _)| s.clone()).collect();
+    // The flaky agent first, then the most-evidenced good partner.
+    assert_eq!(subjects, [bad.did().clone(), good[2].did().clone()]);
+    assert!(report.entries[0].1.get() < 500);
 }
