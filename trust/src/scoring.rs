@@ -331,7 +331,7 @@ mod tests {
     fn bad_news_comes_first_in_a_report() {
         // (score, mass, initial): a well-known good agent, a little-known
         // bad one, a well-known bad one, a little-known good one.
-        let mut e = vec![
+        let mut e = [
             (800.0, 90.0, 500.0),
             (300.0, 6.0, 500.0),
             (250.0, 30.0, 500.0),
