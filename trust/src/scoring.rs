@@ -216,10 +216,10 @@ pub fn global_trust(
         .filter(|&&r| result.trust[r] > 0.0)
         .count();
     let m0 = config.prior_mass / credible.max(1) as f64;
-    let agreement = agreement(&inputs, config.agreement_power);
+    let agreement = Agreement::new(&inputs, config.agreement_power);
     let mut sums = vec![(0.0f64, 0.0f64, 0usize); n];
     for o in inputs.opinions {
-        let w = result.trust[o.reporter] * agreement[o.reporter] * o.confidence;
+        let w = result.trust[o.reporter] * agreement.factor(o) * o.confidence;
         if Some(o.reporter) == inputs.local || w <= 0.0 {
             continue;
         }
@@ -254,43 +254,80 @@ pub fn global_trust(
     }
 }
 
-/// Per peer, how far its opinions agree with the pre-trusted peers' own,
-/// raised to `power` (TRUST.md §5, "Agreement"): over the subjects both
-/// spoke of, `Σ c_j·(1 − |s_ij − r_j| / 1000) / Σ c_j`, where `r_j` is the
-/// pre-trusted peers' confidence-weighted mean opinion of `j` and `c_j`
-/// their summed confidence. 1 for a pre-trusted peer, for a peer with no
-/// subject in common, and everywhere when `power` is 0.
-fn agreement(inputs: &GlobalInputs<'_>, power: f64) -> Vec<f64> {
-    let n = inputs.peers;
-    let mut factor = vec![1.0; n];
-    if power == 0.0 {
-        return factor;
-    }
-    let mut pre = vec![false; n];
-    for &p in inputs.pre_trusted {
-        pre[p] = true;
-    }
-    // The reference opinion of each subject.
-    let mut reference = vec![(0.0f64, 0.0f64); n];
-    for o in inputs.opinions.iter().filter(|o| pre[o.reporter]) {
-        reference[o.subject].0 += o.confidence * o.score;
-        reference[o.subject].1 += o.confidence;
-    }
-    let mut tally = vec![(0.0f64, 0.0f64); n];
-    for o in inputs.opinions.iter().filter(|o| !pre[o.reporter]) {
-        let (sum, weight) = reference[o.subject];
-        if weight > 0.0 {
-            let gap = (o.score - sum / weight).abs() / 1000.0;
-            tally[o.reporter].0 += weight * (1.0 - gap.min(1.0));
-            tally[o.reporter].1 += weight;
+/// How far opinions agree with the pre-trusted peers' own (TRUST.md §5,
+/// "Agreement"). `r_j` is the pre-trusted peers' confidence-weighted mean
+/// opinion of `j` and `c_j` their summed confidence. A reporter's factor is
+/// `(Σ c_j·(1 − |s_ij − r_j| / 1000) / Σ c_j)^power` over the subjects both
+/// spoke of; an entry's own factor is `(1 − |s_ij − r_j| / 1000)^power`, so
+/// a spy cannot buy weight for a lie by padding its report with truths.
+/// Both are 1 for a pre-trusted reporter, where nobody pre-trusted spoke of
+/// the subject (or of any subject the reporter names), and when `power`
+/// is 0.
+struct Agreement {
+    power: f64,
+    pre: Vec<bool>,
+    reference: Vec<Option<f64>>,
+    reporter: Vec<f64>,
+}
+
+impl Agreement {
+    fn new(inputs: &GlobalInputs<'_>, power: f64) -> Self {
+        let n = inputs.peers;
+        let mut pre = vec![false; n];
+        for &p in inputs.pre_trusted {
+            pre[p] = true;
         }
-    }
-    for (r, (agree, weight)) in tally.into_iter().enumerate() {
-        if weight > 0.0 {
-            factor[r] = (agree / weight).powf(power);
+        let mut sums = vec![(0.0f64, 0.0f64); n];
+        for o in inputs.opinions.iter().filter(|o| pre[o.reporter]) {
+            sums[o.subject].0 += o.confidence * o.score;
+            sums[o.subject].1 += o.confidence;
         }
+        let mut agreement = Agreement {
+            power,
+            pre,
+            reference: sums
+                .iter()
+                .map(|&(sum, weight)| (weight > 0.0).then(|| sum / weight))
+                .collect(),
+            reporter: vec![1.0; n],
+        };
+        if power == 0.0 {
+            return agreement;
+        }
+        let mut tally = vec![(0.0f64, 0.0f64); n];
+        for o in inputs
+            .opinions
+            .iter()
+            .filter(|o| !agreement.pre[o.reporter])
+        {
+            if let Some(close) = agreement.closeness(o) {
+                let weight = sums[o.subject].1;
+                tally[o.reporter].0 += weight * close;
+                tally[o.reporter].1 += weight;
+            }
+        }
+        for (r, (agree, weight)) in tally.into_iter().enumerate() {
+            if weight > 0.0 {
+                agreement.reporter[r] = (agree / weight).powf(power);
+            }
+        }
+        agreement
     }
-    factor
+
+    /// `1 − |s − r| / 1000` for an opinion a pre-trusted peer also holds.
+    fn closeness(&self, o: &Opinion) -> Option<f64> {
+        let r = self.reference[o.subject]?;
+        Some(1.0 - ((o.score - r).abs() / 1000.0).min(1.0))
+    }
+
+    /// The factor on one opinion's weight: its reporter's, times its own.
+    fn factor(&self, o: &Opinion) -> f64 {
+        if self.power == 0.0 || self.pre[o.reporter] {
+            return 1.0;
+        }
+        let own = self.closeness(o).map_or(1.0, |c| c.powf(self.power));
+        self.reporter[o.reporter] * own
+    }
 }
 
 #[cfg(test)]

@@ -150,3 +150,58 @@ fn a_full_report_keeps_the_bad_news() {
     assert_eq!(subjects, [bad.did().clone(), good[2].did().clone()]);
     assert!(report.entries[0].1.get() < 500);
 }
+
+/// A spy that pads its report with ten truths about agents we know, to
+/// look like an honest reporter, still cannot lift its protégé: each
+/// entry is weighed by its own agreement too.
+#[test]
+fn padding_a_report_with_truths_does_not_buy_weight_for_a_lie() {
+    let me = identity("agent me");
+    let spy = identity("agent spy");
+    let protege = identity("agent protege");
+    let known: Vec<_> = (0..10)
+        .map(|i| identity(&format!("agent known {i}")))
+        .collect();
+    let mut engine = TrustEngine::new(me.did().clone(), TrustConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for a in known.iter().chain([&spy, &protege]) {
+        engine.register_agent(a.did().clone(), Score::saturating(500), Score::MAX);
+    }
+    for i in 0..30 {
+        let at = NOW.minus_secs(100 - i);
+        for a in known.iter().chain([&spy]) {
+            engine.record(Evidence::new(
+                a.did().clone(),
+                EvidenceKind::TaskSuccess,
+                at,
+            ));
+        }
+    }
+    for i in 0..5 {
+        let at = NOW.minus_secs(50 - i);
+        engine.record(Evidence::new(
+            protege.did().clone(),
+            EvidenceKind::TaskFailure,
+            at,
+        ));
+    }
+    let mut entries: Vec<_> = known
+        .iter()
+        .map(|a| {
+            let ours = engine.explain(a.did(), NOW).direct_score.round() as u16;
+            (a.did().clone(), ours, 90)
+        })
+        .collect();
+    entries.push((protege.did().clone(), 1000, 100));
+    engine
+        .receive_report(&report(&spy, 1, entries), NOW)
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine.refresh(NOW);
+    let global = engine.explain(protege.did(), NOW).global.score;
+    eprintln!("padded spy: protégé's global score {global:.1}");
+    assert!(global < 520.0, "{global}");
+    // The truths themselves still count: a known agent's global score
+    // moves from its prior toward what the spy (rightly) said.
+    let truth = engine.explain(known[0].did(), NOW).global.score;
+    assert!(truth > 505.0, "{truth}");
+}
