@@ -368,7 +368,7 @@ fn the_demo_dashboard_serves_its_api_live_and_guards_its_writes() {
     let (ok, output) = demo.stop();
     let text = output.join("\n");
     assert!(ok, "{text}");
-    assert!(text.contains("while the dashboard ran"), "{text}");
+    assert!(text.contains("while the mesh kept running"), "{text}");
     // The four agents' ledgers and the spawned child's.
     assert_eq!(
         output

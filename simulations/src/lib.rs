@@ -41,4 +41,5 @@ pub mod harness;
 pub mod model;
 pub mod output;
 pub mod protocol;
+pub mod results;
 pub mod scenario;

@@ -49,6 +49,8 @@ impl Demo {
                 "2",
                 "--http",
                 "127.0.0.1:0",
+                // Tests run in parallel: no agent API on its fixed port.
+                "--no-api",
                 "--linger",
                 "600",
                 "--data-dir",
@@ -75,10 +77,21 @@ impl Demo {
             token: String::new(),
             dir,
         };
-        let line = demo.wait_for("the mesh keeps running", STORY);
-        demo.url = line.rsplit(' ').next().unwrap().to_string();
+        demo.wait_for("the mesh keeps running", STORY);
+        // "dashboard: http://127.0.0.1:PORT/ (the first agent's node; …)"
+        let line = demo
+            .output
+            .iter()
+            .find(|l| l.starts_with("dashboard: "))
+            .cloned()
+            .unwrap_or_else(|| panic!("no dashboard line in:\n{}", demo.output.join("\n")));
+        demo.url = line.split(' ').nth(1).unwrap_or_default().to_string();
         assert!(demo.url.starts_with("http://127.0.0.1:"), "{line}");
-        demo.token = std::fs::read_to_string(data.join("http-token")).unwrap();
+        // The token file ends with a newline.
+        demo.token = std::fs::read_to_string(data.join("http-token"))
+            .unwrap()
+            .trim()
+            .to_string();
         demo
     }
 
