@@ -56,6 +56,20 @@ fn tune(s: &Scenario) -> impl Fn(&mut mesh_agent::AgentConfig) + 'static {
     }
 }
 
+/// Agent `index` does its tasks well or badly as its `class` does
+/// ([`model::behaves`]), with its own seeded draws.
+fn behave(mesh: &mut Mesh, index: usize, class: Class, good: f64, seed: u64) {
+    let mut task_rng =
+        ChaCha20Rng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    mesh.set_handler(index, Duration::ZERO, move |_: &Did, _: &Task| {
+        TaskOutcome {
+            success: model::behaves(class, good, &mut task_rng),
+            output: ByteBuf::new(),
+            stopped: None,
+        }
+    });
+}
+
 /// Run `s` on the harness.
 pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
     let net = NetConfig {
@@ -85,15 +99,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
     let mut members: Vec<Member> = Vec::new();
     for (i, (class, org)) in model::population(s).into_iter().enumerate() {
         let index = mesh.add_agent_with(orgs[org], &format!("agent-{i}"), tune(s));
-        let mut task_rng =
-            ChaCha20Rng::seed_from_u64(s.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        mesh.set_handler(index, Duration::ZERO, move |_: &Did, _: &Task| {
-            TaskOutcome {
-                success: model::behaves(class, good, &mut task_rng),
-                output: ByteBuf::new(),
-                stopped: None,
-            }
-        });
+        behave(&mut mesh, index, class, good, s.seed);
         members.push(Member {
             index,
             class,
@@ -153,6 +159,9 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
                     identity,
                     tune(s),
                 );
+                // A child fails its tasks as its parent does (without a
+                // handler of its own, the harness would answer success).
+                behave(&mut mesh, index, Class::SybilChild, good, s.seed);
                 members.push(Member {
                     index,
                     class: Class::SybilChild,

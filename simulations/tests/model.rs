@@ -308,3 +308,19 @@ fn gini_is_zero_for_equal_work_and_grows_as_it_concentrates() {
     let spread = model::gini(&[1, 2, 3, 4]);
     assert!((spread - 0.25).abs() < 1e-12, "{spread}");
 }
+
+/// In protocol mode a sybil's spawned children fail their tasks as their
+/// parent does: every task delegated to a malicious agent fails (the
+/// harness's default handler answers success, and the children once ran
+/// it).
+#[test]
+fn protocol_mode_sybil_children_fail_their_tasks() {
+    let s = scenario(
+        "sybil",
+        &[("agents", "20"), ("rounds", "5"), ("gate.enabled", "false")],
+    );
+    let r = mesh_sim::harness::run(&s, |_| {}).results;
+    assert!(r.agents > 20, "children joined: {r:?}");
+    assert!(r.to_malicious > 0, "{r:?}");
+    assert_eq!(r.inauthentic, r.to_malicious, "{r:?}");
+}
