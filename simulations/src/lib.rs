@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![warn(unnameable_types)]
 
+pub mod class;
 pub mod harness;
 pub mod model;
 pub mod output;

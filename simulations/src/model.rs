@@ -28,8 +28,8 @@ use mesh_trust::select::Selection;
 use mesh_trust::{EvidenceKind, TrustConfig};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use serde::Serialize;
 
+pub use crate::class::Class;
 pub use crate::results::{Results, RoundStats, Run, Work, gini};
 use crate::scenario::{Scenario, Strategy};
 
@@ -43,52 +43,6 @@ pub const REPORT_ENTRIES: usize = 20;
 /// Honest anchors (pre-trusted) per organisation: 1% of its honest agents,
 /// at least one.
 pub const ANCHOR_SHARE: f64 = 0.01;
-
-/// What kind of agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Class {
-    /// Behaves (fails [`HONEST_ERROR`] of the time).
-    Honest,
-    /// Fails every task.
-    AlwaysBad,
-    /// Behaves `good_fraction` of the time.
-    Camouflaged,
-    /// Fails; praises members, slanders others.
-    Collective,
-    /// Behaves; vouches for the always-bad protégés.
-    Spy,
-    /// A sybil parent: fails; its children praise it.
-    Sybil,
-    /// A sybil's child: fails; praises its parent.
-    SybilChild,
-    /// Behaves; signs two ledger histories.
-    Equivocating,
-    /// Does nothing; floods.
-    FreeRider,
-}
-
-impl Class {
-    /// Everything but honest is malicious.
-    pub fn is_malicious(self) -> bool {
-        self != Class::Honest
-    }
-
-    /// The name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Class::Honest => "honest",
-            Class::AlwaysBad => "always_bad",
-            Class::Camouflaged => "camouflaged",
-            Class::Collective => "collective",
-            Class::Spy => "spy",
-            Class::Sybil => "sybil",
-            Class::SybilChild => "sybil_child",
-            Class::Equivocating => "equivocating",
-            Class::FreeRider => "free_rider",
-        }
-    }
-}
 
 struct Agent {
     class: Class,

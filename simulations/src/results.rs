@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::Class;
+use crate::class::Class;
 use crate::scenario::Scenario;
 
 /// One round's figures.

@@ -22,15 +22,7 @@ use mesh_iatp::Timestamp;
 use crate::config::TrustConfig;
 use crate::evidence::{Evidence, EvidenceKind};
 use crate::scoring;
-
-/// Decayed evidence masses for one dimension.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Masses {
-    /// Evidence for.
-    pub positive: f64,
-    /// Evidence against.
-    pub negative: f64,
-}
+pub use crate::scoring::Masses;
 
 /// A severe finding that holds the score at 0.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,13 +19,22 @@
 //! ```
 
 use crate::config::{AggregationConfig, TrustConfig};
-use crate::direct::Masses;
 use crate::eigentrust::{self, Params, Row};
 use crate::evidence::{Dimension, EvidenceKind};
 
+/// Evidence masses for one dimension (a node's direct record keeps them
+/// decayed).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Masses {
+    /// Evidence for.
+    pub positive: f64,
+    /// Evidence against.
+    pub negative: f64,
+}
+
 /// Undecayed evidence masses per dimension, built from counts of evidence
-/// kinds with the configured weights (what [`crate::direct::DirectRecord`]
-/// holds, without time). Severe kinds are not masses and are ignored here.
+/// kinds with the configured weights (what a node's direct record holds,
+/// without time). Severe kinds are not masses and are ignored here.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tally {
     /// Per [`Dimension`], in [`Dimension::ALL`] order.
