@@ -368,13 +368,13 @@ const REPORT_SPREAD: Duration = Duration::from_secs(10);
 /// A reporting epoch: adversaries gossip their crafted reports, everyone
 /// else publishes its real one, one after another over [`REPORT_SPREAD`].
 fn epoch(mesh: &mut Mesh, members: &[Member], round: u64, colluding: bool, rng: &mut ChaCha20Rng) {
-    let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
+    let cast = model::Cast::new(&members.iter().map(|m| m.class).collect::<Vec<_>>());
     let dids: Vec<Did> = (0..members.len()).map(|i| mesh.did(i).clone()).collect();
     let now = mesh.agent_now().wall;
     let gap = REPORT_SPREAD / u32::try_from(members.len().max(1)).unwrap_or(u32::MAX);
     for (i, m) in members.iter().enumerate() {
         mesh.run_for(gap);
-        match crafted_entries(i, m.class, m.parent, &dids, &classes, colluding, rng) {
+        match crafted_entries(i, m.class, m.parent, &dids, &cast, colluding, rng) {
             None => {
                 let _ = mesh.command(m.index, Command::PublishReport);
             }

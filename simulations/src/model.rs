@@ -78,6 +78,28 @@ pub fn behaves(class: Class, good_fraction: f64, rng: &mut ChaCha20Rng) -> bool 
     }
 }
 
+/// The agents of each class, by index, gathered once per reporting epoch
+/// for [`crafted`] (which would otherwise scan every agent for every
+/// adversary: quadratic at model mode's 100,000 agents).
+#[derive(Debug, Clone, Default)]
+pub struct Cast(std::collections::BTreeMap<Class, Vec<usize>>);
+
+impl Cast {
+    /// Group `classes` (index = agent).
+    pub fn new(classes: &[Class]) -> Self {
+        let mut by = std::collections::BTreeMap::<Class, Vec<usize>>::new();
+        for (j, c) in classes.iter().enumerate() {
+            by.entry(*c).or_default().push(j);
+        }
+        Cast(by)
+    }
+
+    /// The agents of `class`.
+    pub fn of(&self, class: Class) -> &[usize] {
+        self.0.get(&class).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// Whether the scenario's camouflaged agents collude (report as a
 /// collective).
 pub fn colluding(s: &Scenario) -> bool {
@@ -94,15 +116,14 @@ pub fn crafted(
     i: usize,
     class: Class,
     parent: Option<usize>,
-    classes: &[Class],
+    cast: &Cast,
     colluding: bool,
     rng: &mut ChaCha20Rng,
 ) -> Option<Vec<(usize, u16)>> {
-    let of = |c: Class| -> Vec<usize> { (0..classes.len()).filter(|&j| classes[j] == c).collect() };
     let mut entries: Vec<(usize, u16)> = Vec::new();
     match class {
         Class::Collective | Class::Camouflaged if class == Class::Collective || colluding => {
-            let (members, honest) = (of(class), of(Class::Honest));
+            let (members, honest) = (cast.of(class), cast.of(Class::Honest));
             for _ in 0..REPORT_ENTRIES / 2 {
                 let j = members[below(rng, members.len())];
                 if j != i {
@@ -113,8 +134,8 @@ pub fn crafted(
                 }
             }
         }
-        Class::Spy if !of(Class::AlwaysBad).is_empty() => {
-            let proteges = of(Class::AlwaysBad);
+        Class::Spy if !cast.of(Class::AlwaysBad).is_empty() => {
+            let proteges = cast.of(Class::AlwaysBad);
             for _ in 0..REPORT_ENTRIES {
                 entries.push((proteges[below(rng, proteges.len())], 1000));
             }
@@ -421,12 +442,13 @@ impl<'a> World<'a> {
         let mut opinions: Vec<Opinion> = Vec::new();
         let mut reporters: Vec<usize> = Vec::new();
         let classes: Vec<Class> = self.agents.iter().map(|a| a.class).collect();
+        let cast = Cast::new(&classes);
         let colluding = colluding(self.s);
         for i in 0..n {
             let before = opinions.len();
             let parent = self.agents[i].parent.map(|p| p as usize);
             let class = self.agents[i].class;
-            match crafted(i, class, parent, &classes, colluding, &mut self.rng) {
+            match crafted(i, class, parent, &cast, colluding, &mut self.rng) {
                 Some(entries) => opinions.extend(entries.into_iter().map(|(j, score)| Opinion {
                     reporter: i,
                     subject: j,

@@ -236,11 +236,11 @@ pub(crate) fn crafted_entries(
     class: Class,
     parent: Option<usize>,
     dids: &[Did],
-    classes: &[Class],
+    cast: &model::Cast,
     colluding: bool,
     rng: &mut ChaCha20Rng,
 ) -> Option<Vec<(Did, u16)>> {
-    let entries = model::crafted(i, class, parent, classes, colluding, rng)?;
+    let entries = model::crafted(i, class, parent, cast, colluding, rng)?;
     let mut named: Vec<(Did, u16)> = entries
         .into_iter()
         .map(|(j, score)| (dids[j].clone(), score))
@@ -556,10 +556,10 @@ async fn epoch(
     colluding: bool,
     rng: &mut ChaCha20Rng,
 ) {
-    let classes: Vec<Class> = members.iter().map(|m| m.class).collect();
+    let cast = model::Cast::new(&members.iter().map(|m| m.class).collect::<Vec<_>>());
     let dids: Vec<Did> = members.iter().map(|m| m.node.did().clone()).collect();
     for (i, m) in members.iter().enumerate() {
-        match crafted_entries(i, m.class, m.parent, &dids, &classes, colluding, rng) {
+        match crafted_entries(i, m.class, m.parent, &dids, &cast, colluding, rng) {
             None => {
                 let _ = m.node.publish_trust_report().await;
             }

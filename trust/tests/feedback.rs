@@ -8,9 +8,38 @@
 mod common;
 
 use common::{NOW, report};
-use mesh_iatp::Score;
 use mesh_iatp::testing::identity;
+use mesh_iatp::{Identity, Score};
 use mesh_trust::{Evidence, EvidenceKind, TrustConfig, TrustEngine};
+
+/// An engine for `me`, every one of `agents` registered at 500 with no
+/// ceiling.
+fn engine(me: &Identity, config: TrustConfig, agents: &[&Identity]) -> TrustEngine {
+    let mut engine = TrustEngine::new(me.did().clone(), config).unwrap_or_else(|e| panic!("{e}"));
+    for a in agents {
+        engine.register_agent(a.did().clone(), Score::saturating(500), Score::MAX);
+    }
+    engine
+}
+
+/// A default config with this `agreement_power`.
+fn power(agreement_power: f64) -> TrustConfig {
+    let mut config = TrustConfig::default();
+    config.aggregation.agreement_power = agreement_power;
+    config
+}
+
+/// `n` items of `kind` about `agent`, one a second, the first `ago`
+/// seconds before now.
+fn saw(engine: &mut TrustEngine, agent: &Identity, kind: EvidenceKind, n: u64, ago: u64) {
+    for i in 0..n {
+        engine.record(Evidence::new(
+            agent.did().clone(),
+            kind,
+            NOW.minus_secs(ago - i),
+        ));
+    }
+}
 
 /// The protégé's global score at an engine that has seen the spy succeed
 /// 30 times and the protégé fail 5 times, after the spy's report praising
@@ -19,28 +48,9 @@ fn protege_global(agreement_power: f64) -> f64 {
     let me = identity("agent me");
     let spy = identity("agent spy");
     let protege = identity("agent protege");
-    let mut config = TrustConfig::default();
-    config.aggregation.agreement_power = agreement_power;
-    let mut engine = TrustEngine::new(me.did().clone(), config).unwrap_or_else(|e| panic!("{e}"));
-    for a in [&spy, &protege] {
-        engine.register_agent(a.did().clone(), Score::saturating(500), Score::MAX);
-    }
-    for i in 0..30 {
-        let at = NOW.minus_secs(100 - i);
-        engine.record(Evidence::new(
-            spy.did().clone(),
-            EvidenceKind::TaskSuccess,
-            at,
-        ));
-    }
-    for i in 0..5 {
-        let at = NOW.minus_secs(50 - i);
-        engine.record(Evidence::new(
-            protege.did().clone(),
-            EvidenceKind::TaskFailure,
-            at,
-        ));
-    }
+    let mut engine = engine(&me, power(agreement_power), &[&spy, &protege]);
+    saw(&mut engine, &spy, EvidenceKind::TaskSuccess, 30, 100);
+    saw(&mut engine, &protege, EvidenceKind::TaskFailure, 5, 50);
     engine
         .receive_report(
             &report(&spy, 1, vec![(protege.did().clone(), 1000, 100)]),
@@ -68,27 +78,10 @@ fn a_reporter_that_agrees_is_not_discounted() {
     let me = identity("agent me");
     let friend = identity("agent friend");
     let subject = identity("agent subject");
-    let global = |power: f64| {
-        let mut config = TrustConfig::default();
-        config.aggregation.agreement_power = power;
-        let mut engine =
-            TrustEngine::new(me.did().clone(), config).unwrap_or_else(|e| panic!("{e}"));
-        for a in [&friend, &subject] {
-            engine.register_agent(a.did().clone(), Score::saturating(500), Score::MAX);
-        }
-        for i in 0..30 {
-            let at = NOW.minus_secs(100 - i);
-            engine.record(Evidence::new(
-                friend.did().clone(),
-                EvidenceKind::TaskSuccess,
-                at,
-            ));
-            engine.record(Evidence::new(
-                subject.did().clone(),
-                EvidenceKind::TaskSuccess,
-                at,
-            ));
-        }
+    let global = |agreement_power: f64| {
+        let mut engine = engine(&me, power(agreement_power), &[&friend, &subject]);
+        saw(&mut engine, &friend, EvidenceKind::TaskSuccess, 30, 100);
+        saw(&mut engine, &subject, EvidenceKind::TaskSuccess, 30, 100);
         let ours = engine.explain(subject.did(), NOW).direct_score.round() as u16;
         engine
             .receive_report(
@@ -116,30 +109,20 @@ fn a_full_report_keeps_the_bad_news() {
     let bad = identity("agent flaky");
     let mut config = TrustConfig::default();
     config.aggregation.max_report_entries = 2;
-    let mut engine = TrustEngine::new(me.did().clone(), config).unwrap_or_else(|e| panic!("{e}"));
     let good: Vec<_> = (0..3)
         .map(|i| identity(&format!("agent good {i}")))
         .collect();
+    let mut engine = engine(&me, config, &[&good[0], &good[1], &good[2], &bad]);
     for (k, g) in good.iter().enumerate() {
-        engine.register_agent(g.did().clone(), Score::saturating(500), Score::MAX);
-        for i in 0..20 + 5 * k as u64 {
-            let at = NOW.minus_secs(200 - i);
-            engine.record(Evidence::new(
-                g.did().clone(),
-                EvidenceKind::TaskSuccess,
-                at,
-            ));
-        }
+        saw(
+            &mut engine,
+            g,
+            EvidenceKind::TaskSuccess,
+            20 + 5 * k as u64,
+            200,
+        );
     }
-    engine.register_agent(bad.did().clone(), Score::saturating(500), Score::MAX);
-    for i in 0..2 {
-        let at = NOW.minus_secs(10 - i);
-        engine.record(Evidence::new(
-            bad.did().clone(),
-            EvidenceKind::TaskFailure,
-            at,
-        ));
-    }
+    saw(&mut engine, &bad, EvidenceKind::TaskFailure, 2, 10);
     let bytes = engine
         .make_report(&me, 1, 1, NOW)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -162,29 +145,12 @@ fn padding_a_report_with_truths_does_not_buy_weight_for_a_lie() {
     let known: Vec<_> = (0..10)
         .map(|i| identity(&format!("agent known {i}")))
         .collect();
-    let mut engine = TrustEngine::new(me.did().clone(), TrustConfig::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    for a in known.iter().chain([&spy, &protege]) {
-        engine.register_agent(a.did().clone(), Score::saturating(500), Score::MAX);
+    let everyone: Vec<&Identity> = known.iter().chain([&spy, &protege]).collect();
+    let mut engine = engine(&me, TrustConfig::default(), &everyone);
+    for a in known.iter().chain([&spy]) {
+        saw(&mut engine, a, EvidenceKind::TaskSuccess, 30, 100);
     }
-    for i in 0..30 {
-        let at = NOW.minus_secs(100 - i);
-        for a in known.iter().chain([&spy]) {
-            engine.record(Evidence::new(
-                a.did().clone(),
-                EvidenceKind::TaskSuccess,
-                at,
-            ));
-        }
-    }
-    for i in 0..5 {
-        let at = NOW.minus_secs(50 - i);
-        engine.record(Evidence::new(
-            protege.did().clone(),
-            EvidenceKind::TaskFailure,
-            at,
-        ));
-    }
+    saw(&mut engine, &protege, EvidenceKind::TaskFailure, 5, 50);
     let mut entries: Vec<_> = known
         .iter()
         .map(|a| {
