@@ -644,10 +644,12 @@ async fn records<V: MeshControl>(
     let size = app.view.ledger().await?.size;
     // Without `from`, the latest page.
     let from = q.from.unwrap_or(size.saturating_sub(limit));
+    // Never past `size`: the log may grow between the two reads, and a
+    // page must agree with the size it reports.
     let records = if from >= size {
         Vec::new()
     } else {
-        app.view.records(from, limit).await?
+        app.view.records(from, limit.min(size - from)).await?
     };
     Ok(Json(api::RecordsPage {
         size,

@@ -56,7 +56,8 @@ pub enum TaskCmd {
     /// Delegate a task (to --to, or to the best candidate connected) and
     /// print it once accepted, or once answered with --wait.
     Send {
-        /// The delegatee's DID; default: the most trusted peer offering the resource.
+        /// The delegatee's DID; default: drawn among the trusted peers offering
+        /// the resource (TRUST.md §5b).
         #[arg(long, value_name = "DID")]
         to: Option<String>,
         /// The resource, e.g. `search`.

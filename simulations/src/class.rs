@@ -25,6 +25,10 @@ pub enum Class {
     Equivocating,
     /// Does nothing; floods.
     FreeRider,
+    /// Behaves until trusted, then fails until it is not.
+    Adaptive,
+    /// Fails; comes back under a new identity once caught.
+    Whitewasher,
 }
 
 impl Class {
@@ -45,6 +49,8 @@ impl Class {
             Class::SybilChild => "sybil_child",
             Class::Equivocating => "equivocating",
             Class::FreeRider => "free_rider",
+            Class::Adaptive => "adaptive",
+            Class::Whitewasher => "whitewasher",
         }
     }
 }

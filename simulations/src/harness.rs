@@ -8,6 +8,8 @@
 //! `results.json` and `timeline.csv`, byte for byte.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mesh_agent::sim::{Mesh, NetConfig, OrgId, OrgOptions};
@@ -17,14 +19,15 @@ use mesh_delegation::SpawnPolicy;
 use mesh_iatp::{Did, Identity, Score};
 use mesh_ledger::checkpoint::Checkpoint;
 use mesh_ledger::record::ActionKind;
-use mesh_trust::select::Selection;
+use mesh_trust::select::{Candidate, Selection};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
-use crate::model::{self, Class, Results, RoundStats, Run, below, unit};
-use crate::protocol::{EXTRA_LINKS, FULL_MESH_UP_TO, OBSERVERS, crafted_entries, crafted_report};
+use crate::model::{self, Class, Results, RoundStats, Run};
+use crate::protocol::{EXTRA_LINKS, FULL_MESH_UP_TO, OBSERVERS};
+use crate::roles::{self, below, crafted_entries, crafted_report, pads, unit};
 use crate::scenario::{Scenario, Strategy};
 
 /// Virtual time a delegation round may take before its stragglers count
@@ -36,6 +39,8 @@ struct Member {
     class: Class,
     org: usize,
     parent: Option<usize>,
+    /// An adaptive agent spending its trust (its task handler reads it).
+    defecting: Arc<AtomicBool>,
 }
 
 fn tune(s: &Scenario) -> impl Fn(&mut mesh_agent::AgentConfig) + 'static {
@@ -56,17 +61,68 @@ fn tune(s: &Scenario) -> impl Fn(&mut mesh_agent::AgentConfig) + 'static {
     }
 }
 
+/// Connect the `n` agents (sybils' children included): every pair up to
+/// [`FULL_MESH_UP_TO`] agents, otherwise each to its ring neighbour and
+/// [`EXTRA_LINKS`] others drawn from the whole population, so an agent's
+/// peers, among whom it draws candidates, are a uniform sample of the
+/// population, as model mode's candidates are.
+fn link(mesh: &mut Mesh, n: usize, rng: &mut ChaCha20Rng) {
+    if n <= FULL_MESH_UP_TO {
+        for a in 0..n {
+            for b in 0..a {
+                mesh.connect(a, b);
+            }
+        }
+        return;
+    }
+    for a in 0..n {
+        mesh.connect(a, (a + 1) % n);
+        for _ in 0..EXTRA_LINKS {
+            let b = below(rng, n);
+            if b != a && b != (a + 1) % n {
+                mesh.connect(a, b);
+            }
+        }
+    }
+}
+
 /// Agent `index` does its tasks well or badly as its `class` does
-/// ([`model::behaves`]), with its own seeded draws.
-fn behave(mesh: &mut Mesh, index: usize, class: Class, good: f64, seed: u64) {
+/// ([`roles::behaves`]), with its own seeded draws; `defecting` is read at
+/// each task.
+fn behave(mesh: &mut Mesh, index: usize, class: Class, s: &Scenario, defecting: Arc<AtomicBool>) {
+    let good = s.adversary.as_ref().map_or(0.0, |a| a.good_fraction);
     let mut task_rng =
-        ChaCha20Rng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        ChaCha20Rng::seed_from_u64(s.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     mesh.set_handler(index, Duration::ZERO, move |_: &Did, _: &Task| {
         TaskOutcome {
-            success: model::behaves(class, good, &mut task_rng),
+            success: roles::behaves(
+                class,
+                good,
+                defecting.load(Ordering::Relaxed),
+                &mut task_rng,
+            ),
             output: ByteBuf::new(),
             stopped: None,
         }
+    });
+}
+
+/// Agent `index`, just added to the mesh, joins the members with its
+/// class's behaviour.
+fn enlist(
+    mesh: &mut Mesh,
+    members: &mut Vec<Member>,
+    s: &Scenario,
+    (index, class, org, parent): (usize, Class, usize, Option<usize>),
+) {
+    let defecting = Arc::new(AtomicBool::new(false));
+    behave(mesh, index, class, s, Arc::clone(&defecting));
+    members.push(Member {
+        index,
+        class,
+        org,
+        parent,
+        defecting,
     });
 }
 
@@ -94,38 +150,13 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         })
         .collect();
     let mut rng = ChaCha20Rng::seed_from_u64(s.seed);
-    let good = s.adversary.as_ref().map_or(0.0, |a| a.good_fraction);
 
     let mut members: Vec<Member> = Vec::new();
-    for (i, (class, org)) in model::population(s).into_iter().enumerate() {
+    for (i, (class, org)) in roles::population(s).into_iter().enumerate() {
         let index = mesh.add_agent_with(orgs[org], &format!("agent-{i}"), tune(s));
-        behave(&mut mesh, index, class, good, s.seed);
-        members.push(Member {
-            index,
-            class,
-            org,
-            parent: None,
-        });
+        enlist(&mut mesh, &mut members, s, (index, class, org, None));
     }
     let n = members.len();
-    if n <= FULL_MESH_UP_TO {
-        for a in 0..n {
-            for b in 0..a {
-                mesh.connect(a, b);
-            }
-        }
-    } else {
-        for a in 1..n {
-            mesh.connect(a, a - 1);
-            for _ in 0..EXTRA_LINKS {
-                let b = below(&mut rng, a);
-                if b != a - 1 {
-                    mesh.connect(a, b);
-                }
-            }
-        }
-    }
-    mesh.run_for(Duration::from_secs(5));
 
     // Sybils spawn through the real gate; children that get certificates
     // join as agents of their parent's org.
@@ -161,26 +192,22 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
                 );
                 // A child fails its tasks as its parent does (without a
                 // handler of its own, the harness would answer success).
-                behave(&mut mesh, index, Class::SybilChild, good, s.seed);
-                members.push(Member {
-                    index,
-                    class: Class::SybilChild,
-                    org,
-                    parent: Some(p),
-                });
-                mesh.connect(index, p);
-                for _ in 0..3 {
-                    mesh.connect(index, below(&mut rng, n));
-                }
+                enlist(
+                    &mut mesh,
+                    &mut members,
+                    s,
+                    (index, Class::SybilChild, org, Some(p)),
+                );
             }
         }
-        mesh.run_for(Duration::from_secs(5));
     }
+    link(&mut mesh, members.len(), &mut rng);
+    mesh.run_for(Duration::from_secs(5));
 
     let honest: Vec<usize> = (0..members.len())
         .filter(|&i| members[i].class == Class::Honest)
         .collect();
-    let capable = model::capable_orgs(s);
+    let capable = roles::capable_orgs(s);
     let per = s.workload.tasks_per_agent;
     let (whole, frac) = (per.floor() as u64, per - per.floor());
     let mut timeline = Vec::new();
@@ -188,6 +215,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
     let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
     let mut aggregations = 0;
     let mut equivocated = false;
+    let mut new_identities = 0;
     let start = mesh.now();
 
     for round in 1..=s.rounds {
@@ -218,13 +246,19 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
                     None
                 } else if s.gate_enabled {
                     let min = f64::from(s.min_trust.get());
-                    let scores: Vec<f64> = cands
+                    let seen: Vec<Candidate> = cands
                         .iter()
-                        .map(|&j| f64::from(mesh.agent(i).trust_of(mesh.did(j), now).get()))
+                        .map(|&j| {
+                            let engine = mesh.agent(i).trust();
+                            Candidate {
+                                score: f64::from(engine.score(mesh.did(j), now).get()),
+                                proven: engine.is_proven(mesh.did(j), now),
+                            }
+                        })
                         .collect();
                     let (explore, draw) = (unit(&mut rng), unit(&mut rng));
                     Selection::default()
-                        .pick(&scores, min, explore, draw)
+                        .pick(&seen, min, explore, draw)
                         .map(|k| cands[k])
                 } else {
                     Some(cands[below(&mut rng, cands.len())])
@@ -326,7 +360,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         }
 
         if round % s.report_every == 0 {
-            epoch(&mut mesh, &members, round, model::colluding(s), &mut rng);
+            epoch(&mut mesh, &members, round, s, &mut rng);
             if !equivocated {
                 equivocated = true;
                 equivocate(&mut mesh, &members);
@@ -336,6 +370,7 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
                 let _ = mesh.command(m.index, Command::RefreshTrust);
             }
             aggregations += 1;
+            new_identities += adapt(&mut mesh, &mut members, s, &orgs, &honest);
         }
         let (h, mal) = mean_scores(&mesh, &members, &honest);
         stats.mean_score_honest = h;
@@ -357,7 +392,66 @@ pub fn run(s: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         aggregations,
     );
     results.note_work(&classes, &work);
+    results.new_identities = new_identities;
     Run { results, timeline }
+}
+
+/// After an epoch, adaptive agents decide whether to defect (by their
+/// reputation among the observers), and caught whitewashers come back as
+/// a new agent of the same org (a fresh identity nobody has evidence of),
+/// linked to the old one's peers, while the old one leaves. Returns how
+/// many new identities were taken.
+fn adapt(
+    mesh: &mut Mesh,
+    members: &mut Vec<Member>,
+    s: &Scenario,
+    orgs: &[OrgId],
+    honest: &[usize],
+) -> u64 {
+    let observers: Vec<usize> = honest.iter().copied().take(OBSERVERS).collect();
+    let mut caught = Vec::new();
+    for (j, m) in members.iter().enumerate() {
+        let reputation = || seen(mesh, &observers, j);
+        match m.class {
+            Class::Adaptive => m
+                .defecting
+                .store(roles::defects(reputation(), s), Ordering::Relaxed),
+            Class::Whitewasher if is_linked(mesh, j) && roles::caught(reputation(), s) => {
+                caught.push(j);
+            }
+            _ => {}
+        }
+    }
+    for &j in &caught {
+        let peers: Vec<usize> = mesh
+            .agent(j)
+            .sessions()
+            .filter_map(|x| mesh.index_of(&x.remote))
+            .collect();
+        for &p in &peers {
+            mesh.disconnect(j, p);
+        }
+        let org = members[j].org;
+        let index = mesh.add_agent_with(
+            orgs[org],
+            &format!("agent-{j}-again-{}", members.len()),
+            tune(s),
+        );
+        enlist(mesh, members, s, (index, Class::Whitewasher, org, None));
+        for p in peers {
+            mesh.connect(index, p);
+        }
+    }
+    if !caught.is_empty() {
+        mesh.run_for(Duration::from_secs(5));
+    }
+    caught.len() as u64
+}
+
+/// Whether agent `j` still holds any session (a whitewasher's discarded
+/// identity holds none).
+fn is_linked(mesh: &Mesh, j: usize) -> bool {
+    mesh.agent(j).sessions().next().is_some()
 }
 
 /// How long a reporting epoch's publications are spread over: agents'
@@ -367,8 +461,9 @@ const REPORT_SPREAD: Duration = Duration::from_secs(10);
 
 /// A reporting epoch: adversaries gossip their crafted reports, everyone
 /// else publishes its real one, one after another over [`REPORT_SPREAD`].
-fn epoch(mesh: &mut Mesh, members: &[Member], round: u64, colluding: bool, rng: &mut ChaCha20Rng) {
-    let cast = model::Cast::new(&members.iter().map(|m| m.class).collect::<Vec<_>>());
+fn epoch(mesh: &mut Mesh, members: &[Member], round: u64, s: &Scenario, rng: &mut ChaCha20Rng) {
+    let colluding = roles::colluding(s);
+    let cast = roles::Cast::new(&members.iter().map(|m| m.class).collect::<Vec<_>>());
     let dids: Vec<Did> = (0..members.len()).map(|i| mesh.did(i).clone()).collect();
     let now = mesh.agent_now().wall;
     let gap = REPORT_SPREAD / u32::try_from(members.len().max(1)).unwrap_or(u32::MAX);
@@ -380,7 +475,19 @@ fn epoch(mesh: &mut Mesh, members: &[Member], round: u64, colluding: bool, rng: 
             }
             Some(entries) => {
                 let identity = mesh.agent(m.index).local().identity().clone();
-                if let Some(data) = crafted_report(&identity, &entries, round, now) {
+                // A padding spy echoes the report of its org's first
+                // honest agent (model mode's anchor), minus itself.
+                let echoed = members
+                    .iter()
+                    .position(|x| x.class == Class::Honest && x.org == m.org)
+                    .filter(|_| pads(m.class, s));
+                let padding = echoed.map_or_else(Vec::new, |a| {
+                    let me = dids[i].to_string();
+                    let mut e = mesh.agent(a).trust().opinions(now);
+                    e.retain(|x| x.subject != me);
+                    e
+                });
+                if let Some(data) = crafted_report(&identity, &entries, padding, round, now) {
                     let _ = mesh.command(
                         m.index,
                         Command::PublishRaw {

@@ -38,9 +38,11 @@
 #![warn(unnameable_types)]
 
 pub mod class;
+pub mod compare;
 pub mod harness;
 pub mod model;
 pub mod output;
 pub mod protocol;
 pub mod results;
+pub mod roles;
 pub mod scenario;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mesh_sim::output::{self, SweepRow};
 use mesh_sim::scenario::Scenario;
-use mesh_sim::{harness, model, protocol};
+use mesh_sim::{compare, harness, model, protocol};
 
 /// Multi-agent simulations of the mesh's trust system.
 #[derive(Parser)]
@@ -59,6 +59,21 @@ enum Command {
         /// Where the results go (created).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Run each scenario in model and protocol mode, with and without
+    /// gating, print the fractions side by side, and fail if any differ
+    /// by more than --tolerance (docs/SIMULATIONS.md §3b).
+    Compare {
+        /// One or more scenarios.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Override a parameter in every scenario, e.g. --set agents=100
+        /// (repeatable).
+        #[arg(long, value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Largest difference accepted.
+        #[arg(long, default_value_t = 0.05)]
+        tolerance: f64,
     },
 }
 
@@ -229,6 +244,52 @@ fn run(cli: Cli) -> Result<()> {
             say(format_args!("{}", output::markdown_table(&param, &rows)));
             let (written, err) = output::write_sweep(&out, &param, &rows);
             report_written(&written, err)
+        }
+        Command::Compare {
+            scenarios,
+            set,
+            tolerance,
+        } => {
+            let mut sets = Vec::new();
+            for s in &set {
+                let (path, value) = s.split_once('=').with_context(|| {
+                    format!("--set {s:?}: expected PATH=VALUE, e.g. agents=100")
+                })?;
+                sets.push((path.trim(), value.trim()));
+            }
+            let texts = scenarios
+                .iter()
+                .map(|p| Ok((p.display().to_string(), read(p)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let progress = bar(4 * texts.len() as u64, "compare");
+            progress.set_style(
+                ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} runs ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let cells =
+                compare::compare(&texts, &sets, || progress.inc(1)).map_err(|(path, e)| {
+                    anyhow::anyhow!(e).context(format!("{path} is not a valid scenario"))
+                })?;
+            progress.finish_and_clear();
+            say(format_args!("{}", compare::markdown(&cells, tolerance)));
+            let apart: Vec<String> = cells
+                .iter()
+                .filter(|c| c.gap().is_nan() || c.gap() > tolerance)
+                .map(|c| {
+                    format!(
+                        "{} (gate {})",
+                        c.scenario,
+                        if c.gate { "on" } else { "off" }
+                    )
+                })
+                .collect();
+            if !apart.is_empty() {
+                bail!(
+                    "the modes differ by more than {tolerance} in {}",
+                    apart.join(", ")
+                );
+            }
+            Ok(())
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   estimate with the org's initial trust as prior, the blend with the
 //!   global score by `β = n / (n + k)`, the org ceiling, 0 once an
 //!   equivocation is proven; global scores and credibility are
-//!   `scoring::global_trust`. Simplified: no decay (a run is short in
+//!   `scoring::global_trust`, each report's claimed evidence believed up
+//!   to the engine's claim cap (`scoring::claim_cap`). Simplified: no decay (a run is short in
 //!   simulated time), and one global view shared by every agent.
 //! - The gate's rules that decide here are mesh-delegation's: a delegatee
 //!   under the grant's minimum trust is refused (`trust_below_link_minimum`),
@@ -24,22 +25,19 @@ use std::collections::{BTreeMap, HashMap};
 use mesh_delegation::SpawnPolicy;
 use mesh_iatp::Score;
 use mesh_trust::scoring::{self, GlobalInputs, Opinion, Tally};
-use mesh_trust::select::Selection;
+use mesh_trust::select::{Candidate, Selection};
 use mesh_trust::{EvidenceKind, TrustConfig};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 
 pub use crate::class::Class;
 pub use crate::results::{Results, RoundStats, Run, Work, gini};
+use crate::roles::{
+    CRAFTED_EVIDENCE, Cast, behaves, below, capable_orgs, caught, colluding, crafted, defects,
+    population, unit,
+};
 use crate::scenario::{Scenario, Strategy};
 
-/// How often an honest agent fails a task anyway.
-pub const HONEST_ERROR: f64 = 0.02;
-/// Evidence claimed by a crafted (praising or slandering) report entry.
-pub const CRAFTED_EVIDENCE: f64 = 100.0;
-/// Entries in an adversary's crafted report (honest reports hold the
-/// engine's `max_report_entries`, most-evidenced first).
-pub const REPORT_ENTRIES: usize = 20;
 /// Honest anchors (pre-trusted) per organisation: 1% of its honest agents,
 /// at least one.
 pub const ANCHOR_SHARE: f64 = 0.01;
@@ -51,158 +49,6 @@ struct Agent {
     ceiling: f64,
     /// Sybil child → parent; spy → nothing.
     parent: Option<u32>,
-}
-
-/// Uniform in [0, 1).
-pub(crate) fn unit(rng: &mut ChaCha20Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Uniform in 0..n (n > 0).
-pub(crate) fn below(rng: &mut ChaCha20Rng, n: usize) -> usize {
-    ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
-}
-
-/// Whether an agent of `class` does a task well this time (`good_fraction`
-/// is the camouflaged agents'). Shared by both modes.
-pub fn behaves(class: Class, good_fraction: f64, rng: &mut ChaCha20Rng) -> bool {
-    match class {
-        Class::Honest => unit(rng) >= HONEST_ERROR,
-        Class::Camouflaged => unit(rng) < good_fraction,
-        Class::Spy | Class::Equivocating => true,
-        Class::AlwaysBad
-        | Class::Collective
-        | Class::Sybil
-        | Class::SybilChild
-        | Class::FreeRider => false,
-    }
-}
-
-/// The agents of each class, by index, gathered once per reporting epoch
-/// for [`crafted`] (which would otherwise scan every agent for every
-/// adversary: quadratic at model mode's 100,000 agents).
-#[derive(Debug, Clone, Default)]
-pub struct Cast(std::collections::BTreeMap<Class, Vec<usize>>);
-
-impl Cast {
-    /// Group `classes` (index = agent).
-    pub fn new(classes: &[Class]) -> Self {
-        let mut by = std::collections::BTreeMap::<Class, Vec<usize>>::new();
-        for (j, c) in classes.iter().enumerate() {
-            by.entry(*c).or_default().push(j);
-        }
-        Cast(by)
-    }
-
-    /// The agents of `class`.
-    pub fn of(&self, class: Class) -> &[usize] {
-        self.0.get(&class).map_or(&[], Vec::as_slice)
-    }
-}
-
-/// Whether the scenario's camouflaged agents collude (report as a
-/// collective).
-pub fn colluding(s: &Scenario) -> bool {
-    s.adversary.as_ref().is_some_and(|a| a.collusion)
-}
-
-/// What an adversary at index `i` puts in its report instead of its real
-/// opinions, as `(subject index, score)`, each subject once; `None` for an
-/// agent that reports honestly. Collectives (and camouflaged agents when
-/// `colluding`) praise their own kind and slander honest agents; spies
-/// praise the always-bad protégés; a sybil's child praises its parent.
-/// Every entry claims [`CRAFTED_EVIDENCE`]. Shared by every mode.
-pub fn crafted(
-    i: usize,
-    class: Class,
-    parent: Option<usize>,
-    cast: &Cast,
-    colluding: bool,
-    rng: &mut ChaCha20Rng,
-) -> Option<Vec<(usize, u16)>> {
-    let mut entries: Vec<(usize, u16)> = Vec::new();
-    match class {
-        Class::Collective | Class::Camouflaged if class == Class::Collective || colluding => {
-            let (members, honest) = (cast.of(class), cast.of(Class::Honest));
-            for _ in 0..REPORT_ENTRIES / 2 {
-                let j = members[below(rng, members.len())];
-                if j != i {
-                    entries.push((j, 1000));
-                }
-                if !honest.is_empty() {
-                    entries.push((honest[below(rng, honest.len())], 0));
-                }
-            }
-        }
-        Class::Spy if !cast.of(Class::AlwaysBad).is_empty() => {
-            let proteges = cast.of(Class::AlwaysBad);
-            for _ in 0..REPORT_ENTRIES {
-                entries.push((proteges[below(rng, proteges.len())], 1000));
-            }
-        }
-        Class::SybilChild => entries.extend(parent.map(|p| (p, 1000))),
-        _ => return None,
-    }
-    // A report names each subject once (the engine refuses duplicates):
-    // keep the first of any repeated random pick.
-    let mut seen = std::collections::BTreeSet::new();
-    entries.retain(|(j, _)| seen.insert(*j));
-    entries.sort_by_key(|(j, _)| *j);
-    Some(entries)
-}
-
-/// The scenario's agents before any spawning: each one's class and org
-/// index. Orgs take consecutive ids by share (the last takes the rounding
-/// remainder); malicious agents are spread evenly over the ids, so over the
-/// orgs. Shared by both modes.
-pub fn population(s: &Scenario) -> Vec<(Class, usize)> {
-    let n = s.agents as usize;
-    let n_bad = s.malicious_count() as usize;
-    let mut org_of = Vec::with_capacity(n);
-    for (k, o) in s.orgs.iter().enumerate() {
-        let count = if k + 1 == s.orgs.len() {
-            n - org_of.len()
-        } else {
-            ((o.share * n as f64).round() as usize).min(n - org_of.len())
-        };
-        org_of.extend(std::iter::repeat_n(k, count));
-    }
-    let mut class = vec![Class::Honest; n];
-    let strategy = s.adversary.as_ref().map(|a| a.strategy);
-    for k in 0..n_bad {
-        let id = k * n / n_bad.max(1);
-        class[id] = match strategy {
-            Some(Strategy::AlwaysBad) => Class::AlwaysBad,
-            Some(Strategy::Camouflaged) => Class::Camouflaged,
-            Some(Strategy::Collective) => Class::Collective,
-            // Half spies, half the always-bad agents they vouch for.
-            Some(Strategy::Spy) if k % 2 == 0 => Class::Spy,
-            Some(Strategy::Spy) => Class::AlwaysBad,
-            Some(Strategy::Sybil) => Class::Sybil,
-            Some(Strategy::Equivocating) => Class::Equivocating,
-            Some(Strategy::FreeRider) => Class::FreeRider,
-            None => Class::Honest,
-        };
-    }
-    class.into_iter().zip(org_of).collect()
-}
-
-/// For each workload capability, the orgs whose policy allows its
-/// resource (the gate's cross-org rule). Shared by both modes.
-pub fn capable_orgs(s: &Scenario) -> Vec<Vec<usize>> {
-    s.workload
-        .capabilities
-        .iter()
-        .map(|(resource, _)| {
-            let r = mesh_iatp::CapabilityPattern::parse(resource).ok();
-            (0..s.orgs.len())
-                .filter(|&k| {
-                    r.as_ref()
-                        .is_some_and(|r| s.orgs[k].capabilities.iter().any(|p| p.contains(r)))
-                })
-                .collect()
-        })
-        .collect()
 }
 
 struct World<'a> {
@@ -218,8 +64,18 @@ struct World<'a> {
     /// Direct evidence of each agent: subject → what it saw.
     direct: Vec<HashMap<u32, Tally>>,
     global: Vec<f64>,
+    /// Whether credible reports spoke well of each agent in the last epoch
+    /// (a global score with weight, at or above its initial trust).
+    reported: Vec<bool>,
+    /// What the last epoch believed of each reporter's claims: subject →
+    /// evidence (the engine's claim cap, TRUST.md §5 "Claims").
+    believed: Vec<HashMap<u32, u32>>,
     credibility: Option<Vec<f64>>,
     severe: Vec<bool>,
+    /// Adaptive agents spending their trust this epoch.
+    defecting: Vec<bool>,
+    /// Identities whitewashers have discarded.
+    new_identities: u64,
     work: Work,
     rng: ChaCha20Rng,
 }
@@ -305,6 +161,10 @@ impl<'a> World<'a> {
             cfg,
             direct: (0..total).map(|_| HashMap::new()).collect(),
             severe: vec![false; total],
+            defecting: vec![false; total],
+            new_identities: 0,
+            believed: vec![HashMap::new(); total],
+            reported: vec![false; total],
             global,
             credibility: None,
             work: Work::default(),
@@ -329,6 +189,16 @@ impl<'a> World<'a> {
         scoring::final_score(blended, a.ceiling)
     }
 
+    /// Whether `i` has seen `j` work, or credible reports speak well of it
+    /// (the engine's `is_proven`).
+    fn proven(&self, i: u32, j: u32) -> bool {
+        self.severe[j as usize]
+            || self.reported[j as usize]
+            || self.direct[i as usize]
+                .get(&j)
+                .is_some_and(|seen| scoring::has_worked(&seen.masses))
+    }
+
     /// `i` records one item of `kind` about `j`.
     fn observe(&mut self, i: u32, j: u32, kind: EvidenceKind) {
         self.direct[i as usize]
@@ -339,7 +209,8 @@ impl<'a> World<'a> {
 
     fn behaves(&mut self, j: u32) -> bool {
         let good = self.s.adversary.as_ref().map_or(0.0, |a| a.good_fraction);
-        behaves(self.agents[j as usize].class, good, &mut self.rng)
+        let j = j as usize;
+        behaves(self.agents[j].class, good, self.defecting[j], &mut self.rng)
     }
 
     /// Up to `candidates` distinct agents other than `i` whose org may take
@@ -386,9 +257,15 @@ impl<'a> World<'a> {
         }
         let chosen = if self.s.gate_enabled {
             let min = f64::from(self.s.min_trust.get());
-            let scores: Vec<f64> = cands.iter().map(|&j| self.score(i, j)).collect();
+            let seen: Vec<Candidate> = cands
+                .iter()
+                .map(|&j| Candidate {
+                    score: self.score(i, j),
+                    proven: self.proven(i, j),
+                })
+                .collect();
             let (explore, draw) = (unit(&mut self.rng), unit(&mut self.rng));
-            match Selection::default().pick(&scores, min, explore, draw) {
+            match Selection::default().pick(&seen, min, explore, draw) {
                 Some(k) => cands[k],
                 None => {
                     stats.refused += 1;
@@ -437,57 +314,60 @@ impl<'a> World<'a> {
     /// The reports of one epoch, then credibility and global scores.
     fn aggregate(&mut self) {
         let n = self.agents.len();
-        let k = self.cfg.blend_evidence;
-        let crafted_confidence = scoring::confidence(CRAFTED_EVIDENCE, k);
-        let mut opinions: Vec<Opinion> = Vec::new();
+        // (reporter, subject, score, claimed evidence), capped below.
+        let mut claims: Vec<(usize, usize, f64, u32)> = Vec::new();
         let mut reporters: Vec<usize> = Vec::new();
         let classes: Vec<Class> = self.agents.iter().map(|a| a.class).collect();
         let cast = Cast::new(&classes);
         let colluding = colluding(self.s);
+        let padding = self.s.adversary.as_ref().is_some_and(|a| a.padding);
         for i in 0..n {
-            let before = opinions.len();
+            let before = claims.len();
             let parent = self.agents[i].parent.map(|p| p as usize);
             let class = self.agents[i].class;
             match crafted(i, class, parent, &cast, colluding, &mut self.rng) {
-                Some(entries) => opinions.extend(entries.into_iter().map(|(j, score)| Opinion {
-                    reporter: i,
-                    subject: j,
-                    score: f64::from(score),
-                    confidence: crafted_confidence,
-                })),
-                None => {
-                    // Honest reporting, as the engine's `make_report`: bad
-                    // news first, then the most-evidenced, score rounded,
-                    // evidence rounded up.
-                    let mut mine: Vec<(u32, f64, f64, f64)> = self.direct[i]
-                        .iter()
-                        .map(|(&j, seen)| {
-                            let initial = self.agents[j as usize].initial;
-                            let (score, mass) =
-                                scoring::direct_score(&seen.masses, initial / 1000.0, &self.cfg);
-                            (j, score, mass, initial)
-                        })
-                        .filter(|(_, _, mass, _)| *mass > 0.0)
-                        .collect();
-                    mine.sort_by(|a, b| {
-                        scoring::report_order((a.1, a.2, a.3), (b.1, b.2, b.3)).then(a.0.cmp(&b.0))
-                    });
-                    mine.truncate(self.cfg.aggregation.max_report_entries);
-                    for (j, score, mass, _) in mine {
-                        let (score, evidence) = scoring::report_entry(score, mass);
-                        opinions.push(Opinion {
-                            reporter: i,
-                            subject: j as usize,
-                            score: f64::from(score),
-                            confidence: scoring::confidence(f64::from(evidence), k),
-                        });
+                Some(entries) => {
+                    let named: std::collections::HashSet<usize> =
+                        entries.iter().map(|(j, _)| *j).collect();
+                    claims.extend(
+                        entries
+                            .into_iter()
+                            .map(|(j, score)| (i, j, f64::from(score), CRAFTED_EVIDENCE)),
+                    );
+                    // A padding spy (who delegates nothing, so has no
+                    // opinions of its own) echoes its org's anchor's
+                    // report, read off the gossip, so most of its report
+                    // agrees with the pre-trusted peers exactly.
+                    if class == Class::Spy && padding {
+                        let room = self
+                            .cfg
+                            .aggregation
+                            .max_report_entries
+                            .saturating_sub(named.len());
+                        let org = self.agents[i].org;
+                        let echoed = self.anchors.iter().find(|&&a| self.agents[a].org == org);
+                        claims.extend(
+                            echoed
+                                .map(|&a| self.honest_report(a))
+                                .unwrap_or_default()
+                                .into_iter()
+                                .filter(|(j, _, _)| *j != i && !named.contains(j))
+                                .take(room)
+                                .map(|(j, score, evidence)| (i, j, score, evidence)),
+                        );
                     }
                 }
+                None => claims.extend(
+                    self.honest_report(i)
+                        .into_iter()
+                        .map(|(j, score, evidence)| (i, j, score, evidence)),
+                ),
             }
-            if opinions.len() > before {
+            if claims.len() > before {
                 reporters.push(i);
             }
         }
+        let opinions = self.believe(claims);
         let result = scoring::global_trust(
             GlobalInputs {
                 peers: n,
@@ -502,6 +382,8 @@ impl<'a> World<'a> {
         );
         for (j, g) in result.scores.iter().enumerate() {
             self.global[j] = g.map_or(self.agents[j].initial, |g| g.score);
+            self.reported[j] =
+                g.is_some_and(|g| g.weight > 0.0 && g.score >= self.agents[j].initial);
         }
         self.credibility = Some(result.credibility);
         // Witnesses have caught every fork signed before this epoch.
@@ -510,6 +392,95 @@ impl<'a> World<'a> {
                 self.severe[j] = true;
             }
         }
+        self.adapt();
+    }
+
+    /// Adaptive agents decide whether to defect until the next epoch;
+    /// caught whitewashers come back as strangers: nobody has evidence of
+    /// the new identity or hears reports of it, it has no credibility and
+    /// reports nothing it saw as the old one.
+    fn adapt(&mut self) {
+        let mut caught_now = std::collections::HashSet::new();
+        for j in 0..self.agents.len() {
+            let reputation = self.global[j].min(self.agents[j].ceiling);
+            match self.agents[j].class {
+                Class::Adaptive => self.defecting[j] = defects(reputation, self.s),
+                Class::Whitewasher if caught(reputation, self.s) => {
+                    caught_now.insert(j as u32);
+                }
+                _ => {}
+            }
+        }
+        if caught_now.is_empty() {
+            return;
+        }
+        for (seen, believed) in self.direct.iter_mut().zip(&mut self.believed) {
+            seen.retain(|j, _| !caught_now.contains(j));
+            believed.retain(|j, _| !caught_now.contains(j));
+        }
+        for &j in &caught_now {
+            let j = j as usize;
+            self.direct[j].clear();
+            self.believed[j].clear();
+            self.global[j] = self.agents[j].initial;
+            self.reported[j] = false;
+            if let Some(c) = self.credibility.as_mut() {
+                c[j] = 0.0;
+            }
+        }
+        self.new_identities += caught_now.len() as u64;
+    }
+
+    /// Agent `i`'s real report as `(subject, score, evidence)`, as the
+    /// engine's `make_report` builds it: bad news first, then the
+    /// most-evidenced, score rounded, evidence rounded up.
+    fn honest_report(&self, i: usize) -> Vec<(usize, f64, u32)> {
+        let mut mine: Vec<(u32, f64, f64, f64)> = self.direct[i]
+            .iter()
+            .map(|(&j, seen)| {
+                let initial = self.agents[j as usize].initial;
+                let (score, mass) =
+                    scoring::direct_score(&seen.masses, initial / 1000.0, &self.cfg);
+                (j, score, mass, initial)
+            })
+            .filter(|(_, _, mass, _)| *mass > 0.0)
+            .collect();
+        mine.sort_by(|a, b| {
+            scoring::report_order((a.1, a.2, a.3), (b.1, b.2, b.3)).then(a.0.cmp(&b.0))
+        });
+        mine.truncate(self.cfg.aggregation.max_report_entries);
+        mine.into_iter()
+            .map(|(j, score, mass, _)| {
+                let (score, evidence) = scoring::report_entry(score, mass);
+                (j as usize, f64::from(score), evidence)
+            })
+            .collect()
+    }
+
+    /// Opinions from one epoch's claims, each believed up to the engine's
+    /// claim cap given what the reporter's previous report was believed
+    /// (reports are `report_every` rounds apart).
+    fn believe(&mut self, claims: Vec<(usize, usize, f64, u32)>) -> Vec<Opinion> {
+        let cfg = &self.cfg.aggregation;
+        let elapsed = (self.s.report_every * self.s.round_secs) as f64;
+        let mut now: Vec<HashMap<u32, u32>> = vec![HashMap::new(); self.agents.len()];
+        let opinions = claims
+            .into_iter()
+            .map(|(i, j, score, claimed)| {
+                let before = self.believed[i].get(&(j as u32)).map(|&e| f64::from(e));
+                let cap = scoring::claim_cap(before, elapsed, cfg);
+                let evidence = f64::from(claimed).min(cap).floor() as u32;
+                now[i].insert(j as u32, evidence);
+                Opinion {
+                    reporter: i,
+                    subject: j,
+                    score,
+                    confidence: scoring::confidence(f64::from(evidence), self.cfg.blend_evidence),
+                }
+            })
+            .collect();
+        self.believed = now;
+        opinions
     }
 
     fn mean_scores(&self) -> (f64, f64) {
@@ -584,5 +555,6 @@ pub fn run(scenario: &Scenario, mut progress: impl FnMut(u64)) -> Run {
         aggregations,
     );
     results.note_work(&classes, &w.work);
+    results.new_identities = w.new_identities;
     Run { results, timeline }
 }

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,14 +29,14 @@ use mesh_node::node::gossip::Topic;
 use mesh_node::node::{
     Clock, DelegateOptions, Limits, Node, NodeError, SpawnOptions, Task, TaskOutcome,
 };
-use mesh_trust::report::{ReportEntry, TrustReport, seal_report};
-use mesh_trust::select::Selection;
+use mesh_trust::select::{Candidate, Selection};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
-use crate::model::{self, Class, Results, RoundStats, Run, below, unit};
+use crate::model::{self, Class, Results, RoundStats, Run};
+use crate::roles::{self, below, crafted_entries, crafted_report, unit};
 use crate::scenario::{Scenario, Strategy};
 
 /// Why a protocol run failed.
@@ -53,6 +53,9 @@ pub enum ProtocolError {
     /// Setting up identities or the bundle failed.
     #[error("setup: {0}")]
     Setup(String),
+    /// The scenario asks for something network mode does not play.
+    #[error("{0} runs in model and protocol modes only (network mode does not play it yet)")]
+    Unsupported(String),
 }
 
 /// Simulated time shared by every node.
@@ -67,8 +70,6 @@ impl Clock for SimClock {
 
 /// Simulated time starts here (2026-01-01T00:00:00Z).
 const T0: u64 = 1_767_225_600;
-/// Epoch of crafted reports: above any node's own, so they replace them.
-const CRAFTED_EPOCH: u64 = 1 << 40;
 /// Peers each node connects to beyond its ring neighbour, when the mesh is
 /// too large to connect fully.
 pub(crate) const EXTRA_LINKS: usize = 7;
@@ -83,6 +84,8 @@ struct Member {
     class: Class,
     org: usize,
     parent: Option<usize>,
+    /// An adaptive agent spending its trust (its task handler reads it).
+    defecting: Arc<AtomicBool>,
 }
 
 fn identity(seed: u64, label: &str) -> Identity {
@@ -133,6 +136,7 @@ impl Setup<'_> {
         id: Identity,
         class: Class,
         org: usize,
+        defecting: Arc<AtomicBool>,
     ) -> Result<Node, ProtocolError> {
         let local = agent(&self.org_keys[org], id, name, self.until)?;
         let good = self.s.adversary.as_ref().map_or(0.0, |a| a.good_fraction);
@@ -167,7 +171,12 @@ impl Setup<'_> {
             .task_handler(move |_: &Did, _: &Task| {
                 let mut rng = rng.lock().unwrap_or_else(|e| e.into_inner());
                 TaskOutcome {
-                    success: model::behaves(class, good, &mut rng),
+                    success: roles::behaves(
+                        class,
+                        good,
+                        defecting.load(Ordering::Relaxed),
+                        &mut rng,
+                    ),
                     output: ByteBuf::new(),
                     stopped: None,
                 }
@@ -206,55 +215,20 @@ async fn connect(members: &[Member], a: usize, b: usize) -> Result<(), ProtocolE
         })
 }
 
-/// A crafted report by `identity`: `entries` as (subject, score).
-pub(crate) fn crafted_report(
-    identity: &Identity,
-    entries: &[(Did, u16)],
-    round: u64,
-    now: Timestamp,
-) -> Option<Vec<u8>> {
-    let report = TrustReport {
-        reporter: identity.did().clone(),
-        epoch: CRAFTED_EPOCH,
-        sequence: round,
-        issued: now,
-        entries: entries
-            .iter()
-            .map(|(d, s)| ReportEntry {
-                subject: d.as_str().to_string(),
-                score: Score::saturating(*s),
-                evidence: model::CRAFTED_EVIDENCE as u32,
-            })
-            .collect(),
-    };
-    seal_report(&report, identity).ok()
-}
-
-/// An adversary's crafted report entries ([`model::crafted`]) by DID.
-pub(crate) fn crafted_entries(
-    i: usize,
-    class: Class,
-    parent: Option<usize>,
-    dids: &[Did],
-    cast: &model::Cast,
-    colluding: bool,
-    rng: &mut ChaCha20Rng,
-) -> Option<Vec<(Did, u16)>> {
-    let entries = model::crafted(i, class, parent, cast, colluding, rng)?;
-    let mut named: Vec<(Did, u16)> = entries
-        .into_iter()
-        .map(|(j, score)| (dids[j].clone(), score))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    Some(named)
-}
-
 /// Run `s` with real nodes; their data goes under `dir`.
 pub async fn run(
     s: &Scenario,
     dir: &Path,
     mut progress: impl FnMut(u64),
 ) -> Result<Run, ProtocolError> {
+    if let Some(a) = s.adversary.as_ref() {
+        if a.strategy == Strategy::Whitewashing {
+            return Err(ProtocolError::Unsupported("strategy `whitewashing`".into()));
+        }
+        if a.padding {
+            return Err(ProtocolError::Unsupported("`adversary.padding`".into()));
+        }
+    }
     let org_keys: Vec<Identity> = s
         .orgs
         .iter()
@@ -288,10 +262,18 @@ pub async fn run(
 
     // The agents, as real nodes.
     let mut members: Vec<Member> = Vec::new();
-    for (i, (class, org)) in model::population(s).into_iter().enumerate() {
+    for (i, (class, org)) in roles::population(s).into_iter().enumerate() {
         let id = identity(s.seed, &format!("agent {i}"));
+        let defecting = Arc::new(AtomicBool::new(false));
         let node = setup
-            .start(i, &format!("agent-{i}"), id.clone(), class, org)
+            .start(
+                i,
+                &format!("agent-{i}"),
+                id.clone(),
+                class,
+                org,
+                Arc::clone(&defecting),
+            )
             .await?;
         members.push(Member {
             node,
@@ -299,6 +281,7 @@ pub async fn run(
             class,
             org,
             parent: None,
+            defecting,
         });
     }
     let n = members.len();
@@ -345,8 +328,16 @@ pub async fn run(
                 let index = members.len();
                 let name = format!("agent-{p}-child-{k}");
                 let org = members[p].org;
+                let defecting = Arc::new(AtomicBool::new(false));
                 let node = setup
-                    .start(index, &name, child.identity.clone(), Class::SybilChild, org)
+                    .start(
+                        index,
+                        &name,
+                        child.identity.clone(),
+                        Class::SybilChild,
+                        org,
+                        Arc::clone(&defecting),
+                    )
                     .await?;
                 members.push(Member {
                     node,
@@ -354,6 +345,7 @@ pub async fn run(
                     class: Class::SybilChild,
                     org,
                     parent: Some(p),
+                    defecting,
                 });
                 connect(&members, index, p).await?;
                 for _ in 0..3 {
@@ -366,7 +358,7 @@ pub async fn run(
     let honest: Vec<usize> = (0..members.len())
         .filter(|&i| members[i].class == Class::Honest)
         .collect();
-    let capable = model::capable_orgs(s);
+    let capable = roles::capable_orgs(s);
     let index_of: BTreeMap<Did, usize> = members
         .iter()
         .enumerate()
@@ -412,13 +404,13 @@ pub async fn run(
                     None
                 } else if s.gate_enabled {
                     let min = f64::from(s.min_trust.get());
-                    let mut scores: Vec<f64> = Vec::with_capacity(cands.len());
+                    let mut seen: Vec<Candidate> = Vec::with_capacity(cands.len());
                     for &j in &cands {
-                        scores.push(score_of(&members[i], &members[j]).await);
+                        seen.push(candidate(&members[i], &members[j]).await);
                     }
                     let (explore, draw) = (unit(&mut rng), unit(&mut rng));
                     Selection::default()
-                        .pick(&scores, min, explore, draw)
+                        .pick(&seen, min, explore, draw)
                         .map(|k| cands[k])
                 } else {
                     Some(cands[below(&mut rng, cands.len())])
@@ -506,7 +498,7 @@ pub async fn run(
         }
 
         if round % s.report_every == 0 {
-            epoch(&members, round, clock.now(), model::colluding(s), &mut rng).await;
+            epoch(&members, round, clock.now(), roles::colluding(s), &mut rng).await;
             if !equivocated {
                 equivocated = true;
                 equivocate(&members).await;
@@ -516,6 +508,14 @@ pub async fn run(
                 let _ = m.node.refresh_trust().await;
             }
             aggregations += 1;
+            let observers = observers(&honest);
+            for (j, m) in members.iter().enumerate() {
+                if m.class == Class::Adaptive {
+                    let reputation = seen(&members, &observers, j).await;
+                    m.defecting
+                        .store(roles::defects(reputation, s), Ordering::Relaxed);
+                }
+            }
         }
         let (h, mal) = mean_scores(&members, &honest).await;
         stats.mean_score_honest = h;
@@ -556,7 +556,7 @@ async fn epoch(
     colluding: bool,
     rng: &mut ChaCha20Rng,
 ) {
-    let cast = model::Cast::new(&members.iter().map(|m| m.class).collect::<Vec<_>>());
+    let cast = roles::Cast::new(&members.iter().map(|m| m.class).collect::<Vec<_>>());
     let dids: Vec<Did> = members.iter().map(|m| m.node.did().clone()).collect();
     for (i, m) in members.iter().enumerate() {
         match crafted_entries(i, m.class, m.parent, &dids, &cast, colluding, rng) {
@@ -564,7 +564,7 @@ async fn epoch(
                 let _ = m.node.publish_trust_report().await;
             }
             Some(entries) => {
-                if let Some(bytes) = crafted_report(&m.identity, &entries, round, now) {
+                if let Some(bytes) = crafted_report(&m.identity, &entries, Vec::new(), round, now) {
                     let _ = m.node.publish_raw(Topic::Trust, bytes).await;
                 }
             }
@@ -606,6 +606,21 @@ async fn seen(members: &[Member], observers: &[usize], j: usize) -> f64 {
         views.push(score_of(&members[o], &members[j]).await);
     }
     views.iter().sum::<f64>() / views.len().max(1) as f64
+}
+
+/// `subject` as `viewer` sees it when choosing (score 0, unproven, if the
+/// viewer's node stopped).
+async fn candidate(viewer: &Member, subject: &Member) -> Candidate {
+    viewer.node.explain(subject.node.did()).await.map_or(
+        Candidate {
+            score: 0.0,
+            proven: false,
+        },
+        |e| Candidate {
+            score: f64::from(e.score.get()),
+            proven: e.is_proven(),
+        },
+    )
 }
 
 /// `viewer`'s trust in `subject` (0 if the viewer's node stopped).

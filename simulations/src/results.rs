@@ -114,6 +114,9 @@ pub struct Results {
     pub gini_honest_work: f64,
     /// Honest agents that received no task at all.
     pub honest_without_work: u64,
+    /// New identities whitewashers took after being caught (0 for other
+    /// strategies).
+    pub new_identities: u64,
 }
 
 /// A run: results and the per-round timeline.
@@ -194,6 +197,7 @@ impl Results {
             aggregations,
             gini_honest_work: 0.0,
             honest_without_work: 0,
+            new_identities: 0,
         }
     }
 

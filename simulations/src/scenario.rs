@@ -13,6 +13,11 @@ use mesh_iatp::{CapabilityPattern, Score};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod adversary;
+
+pub use adversary::{Adversary, DEFAULT_TRUSTED_AT, Strategy};
+use adversary::{RawAdversary, validate_adversary};
+
 /// Most agents a scenario may ask for.
 pub const MAX_AGENTS: u64 = 1_000_000;
 /// Most rounds.
@@ -51,53 +56,6 @@ pub enum ScenarioError {
         /// Why.
         reason: String,
     },
-}
-
-/// How malicious agents behave (docs/SIMULATIONS.md §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Fail or abuse every task.
-    AlwaysBad,
-    /// Behave well a fraction of the time (`good_fraction`).
-    Camouflaged,
-    /// Fail tasks, praise each other in trust reports, slander others.
-    Collective,
-    /// Behave well to earn trust, then vouch for always-bad agents.
-    Spy,
-    /// Fail tasks and spawn children (`sybils_per_agent`) that vote for
-    /// their parent.
-    Sybil,
-    /// Behave on tasks but sign two histories of their ledger.
-    Equivocating,
-    /// Do no work and flood peers with requests (`flood_per_round`).
-    FreeRider,
-}
-
-impl Strategy {
-    /// Every strategy, in table order.
-    pub const ALL: [Strategy; 7] = [
-        Strategy::AlwaysBad,
-        Strategy::Camouflaged,
-        Strategy::Collective,
-        Strategy::Spy,
-        Strategy::Sybil,
-        Strategy::Equivocating,
-        Strategy::FreeRider,
-    ];
-
-    /// The name used in scenarios and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::AlwaysBad => "always_bad",
-            Strategy::Camouflaged => "camouflaged",
-            Strategy::Collective => "collective",
-            Strategy::Spy => "spy",
-            Strategy::Sybil => "sybil",
-            Strategy::Equivocating => "equivocating",
-            Strategy::FreeRider => "free_rider",
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -186,17 +144,6 @@ fn four_hundred() -> Spanned<u16> {
     Spanned::new(0..0, 400)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAdversary {
-    strategy: Spanned<Strategy>,
-    fraction: Spanned<f64>,
-    good_fraction: Option<Spanned<f64>>,
-    collusion: Option<Spanned<bool>>,
-    sybils_per_agent: Option<Spanned<u32>>,
-    flood_per_round: Option<Spanned<u32>>,
-}
-
 /// An organisation and its trust-bundle policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Org {
@@ -223,24 +170,6 @@ pub struct Workload {
     pub delegation_depth: u8,
     /// Delegatees considered per task.
     pub candidates: u32,
-}
-
-/// The adversaries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Adversary {
-    /// How they behave.
-    pub strategy: Strategy,
-    /// Fraction of the agents, in [0, 1).
-    pub fraction: f64,
-    /// Camouflaged: how often they behave.
-    pub good_fraction: f64,
-    /// Camouflaged: whether they also report as a collective (praise each
-    /// other, slander the honest), EigenTrust's threat model C.
-    pub collusion: bool,
-    /// Sybil: children each spawns.
-    pub sybils_per_agent: u32,
-    /// Free-rider: requests each sends per round.
-    pub flood_per_round: u32,
 }
 
 /// A validated scenario.
@@ -504,112 +433,6 @@ impl Scenario {
     }
 }
 
-fn validate_adversary(
-    a: &RawAdversary,
-    agents: u64,
-    invalid: &dyn Fn(&str, Range<usize>, String) -> ScenarioError,
-) -> Result<Adversary, ScenarioError> {
-    let strategy = *a.strategy.get_ref();
-    let fraction = *a.fraction.get_ref();
-    if !(0.0..1.0).contains(&fraction) {
-        return Err(invalid(
-            "adversary.fraction",
-            a.fraction.span(),
-            format!(
-                "{fraction} is impossible: must be at least 0 and below 1 (someone must be honest)"
-            ),
-        ));
-    }
-    let _ = agents;
-    // Each strategy's own knob is required for it and refused for others,
-    // so a typo'd scenario does not silently run something else.
-    let only = |present: bool, key: &str, span: Range<usize>, owner: Strategy| {
-        if present && strategy != owner {
-            Err(invalid(
-                &format!("adversary.{key}"),
-                span,
-                format!("only applies to strategy `{}`", owner.name()),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    only(
-        a.good_fraction.is_some(),
-        "good_fraction",
-        a.good_fraction.as_ref().map_or(0..0, |v| v.span()),
-        Strategy::Camouflaged,
-    )?;
-    only(
-        a.collusion.is_some(),
-        "collusion",
-        a.collusion.as_ref().map_or(0..0, |v| v.span()),
-        Strategy::Camouflaged,
-    )?;
-    only(
-        a.sybils_per_agent.is_some(),
-        "sybils_per_agent",
-        a.sybils_per_agent.as_ref().map_or(0..0, |v| v.span()),
-        Strategy::Sybil,
-    )?;
-    only(
-        a.flood_per_round.is_some(),
-        "flood_per_round",
-        a.flood_per_round.as_ref().map_or(0..0, |v| v.span()),
-        Strategy::FreeRider,
-    )?;
-    let good_fraction = match (&a.good_fraction, strategy) {
-        (Some(v), _) if !(0.0..=1.0).contains(v.get_ref()) => {
-            return Err(invalid(
-                "adversary.good_fraction",
-                v.span(),
-                "must be in [0, 1]".into(),
-            ));
-        }
-        (Some(v), _) => *v.get_ref(),
-        (None, Strategy::Camouflaged) => {
-            return Err(invalid(
-                "adversary.good_fraction",
-                a.strategy.span(),
-                "strategy `camouflaged` needs good_fraction".into(),
-            ));
-        }
-        (None, _) => 0.0,
-    };
-    let sybils_per_agent = match &a.sybils_per_agent {
-        Some(v) if *v.get_ref() == 0 || *v.get_ref() > 1000 => {
-            return Err(invalid(
-                "adversary.sybils_per_agent",
-                v.span(),
-                "must be 1 to 1000".into(),
-            ));
-        }
-        Some(v) => *v.get_ref(),
-        None if strategy == Strategy::Sybil => 10,
-        None => 0,
-    };
-    let flood_per_round = match &a.flood_per_round {
-        Some(v) if *v.get_ref() == 0 || *v.get_ref() > 100_000 => {
-            return Err(invalid(
-                "adversary.flood_per_round",
-                v.span(),
-                "must be 1 to 100000".into(),
-            ));
-        }
-        Some(v) => *v.get_ref(),
-        None if strategy == Strategy::FreeRider => 100,
-        None => 0,
-    };
-    Ok(Adversary {
-        strategy,
-        fraction,
-        good_fraction,
-        collusion: a.collusion.as_ref().is_some_and(|v| *v.get_ref()),
-        sybils_per_agent,
-        flood_per_round,
-    })
-}
-
 /// Set dotted `path`s in the TOML text to TOML `value`s (validation then
 /// checks them like any value).
 fn apply_overrides(text: &str, overrides: &[(&str, &str)]) -> Result<String, ScenarioError> {
@@ -758,6 +581,19 @@ fraction = 0.2
             (
                 GOOD.replace("fraction = 0.2", "fraction = 0.2\ncollusion = true"),
                 "`adversary.collusion`",
+            ),
+            (
+                GOOD.replace("fraction = 0.2", "fraction = 0.2\npadding = true"),
+                "`adversary.padding`",
+            ),
+            (
+                GOOD.replace("fraction = 0.2", "fraction = 0.2\ntrusted_at = 600"),
+                "`adversary.trusted_at`",
+            ),
+            (
+                GOOD.replace("strategy = \"always_bad\"", "strategy = \"adaptive\"")
+                    .replace("fraction = 0.2", "fraction = 0.2\ntrusted_at = 1001"),
+                "`adversary.trusted_at`",
             ),
             (GOOD.replace("rounds = 20", "rounds = 0"), "`rounds`"),
             (

@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use mesh_iatp::Did;
 
+use crate::claims::HeldReport;
 use crate::config::AggregationConfig;
 use crate::policy::AgentPolicy;
-use crate::report::VerifiedReport;
 use crate::scoring::{self, GlobalInputs, Opinion};
 
 /// Figures from one aggregation.
@@ -64,8 +64,8 @@ pub struct Aggregation {
     pub(crate) local: Did,
     /// This node's direct opinions: `(subject, score, confidence)`.
     pub(crate) own: Vec<(Did, f64, f64)>,
-    /// The fresh reports of others.
-    pub(crate) fresh: Vec<Arc<VerifiedReport>>,
+    /// The fresh reports of others, with what this node believes of them.
+    pub(crate) fresh: Vec<HeldReport>,
     pub(crate) pre_trusted: Vec<Did>,
     /// The previous result, to start from.
     pub(crate) previous: Arc<GlobalView>,
@@ -109,10 +109,10 @@ impl Aggregation {
         let named = std::iter::once(&self.local)
             .chain(&self.pre_trusted)
             .chain(self.own.iter().map(|(s, _, _)| s));
-        let reported = self
-            .fresh
-            .iter()
-            .flat_map(|r| std::iter::once(&r.reporter).chain(r.entries.iter().map(|(s, _, _)| s)));
+        let reported =
+            self.fresh.iter().map(|h| &h.report).flat_map(|r| {
+                std::iter::once(&r.reporter).chain(r.entries.iter().map(|(s, _, _)| s))
+            });
         for did in named.chain(reported) {
             index.entry(did).or_insert(0);
         }
@@ -134,14 +134,20 @@ impl Aggregation {
                 confidence: *conf,
             })
             .collect();
-        for r in &self.fresh {
-            let i = index[&r.reporter];
-            opinions.extend(r.entries.iter().map(|(s, score, evidence)| Opinion {
-                reporter: i,
-                subject: index[s],
-                score: f64::from(score.get()),
-                confidence: self.confidence(f64::from(*evidence)),
-            }));
+        for h in &self.fresh {
+            let i = index[&h.report.reporter];
+            opinions.extend(
+                h.report
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (s, score, _))| Opinion {
+                        reporter: i,
+                        subject: index[s],
+                        score: f64::from(score.get()),
+                        confidence: self.confidence(f64::from(h.evidence(k))),
+                    }),
+            );
         }
         let pre: Vec<usize> = self.pre_trusted.iter().map(|d| index[d]).collect();
         let start: Option<Vec<f64>> = (!self.previous.credibility.is_empty()).then(|| {
@@ -150,7 +156,11 @@ impl Aggregation {
                 .map(|d| self.previous.credibility.get(*d).copied().unwrap_or(0.0))
                 .collect()
         });
-        let reporters: Vec<usize> = self.fresh.iter().map(|r| index[&r.reporter]).collect();
+        let reporters: Vec<usize> = self
+            .fresh
+            .iter()
+            .map(|h| index[&h.report.reporter])
+            .collect();
         let result = scoring::global_trust(
             GlobalInputs {
                 peers: n,

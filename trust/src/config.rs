@@ -212,6 +212,14 @@ pub struct AggregationConfig {
     /// discounts a reporter (TRUST.md §5): its opinions weigh `agreement^k`
     /// (default 2; 0 turns the discount off).
     pub agreement_power: f64,
+    /// Evidence a claim is always believed up to, and all a reporter's
+    /// first report is (TRUST.md §5, "Claims"; default 10 = the default
+    /// `blend_evidence`, so a first claim weighs at most half).
+    pub claim_floor: f64,
+    /// How fast a reporter's believed claim about one subject may grow, in
+    /// evidence mass per hour between its reports (default 60: ten
+    /// failures, or twenty successes, an hour of one subject).
+    pub claim_rate_per_hour: f64,
 }
 
 impl Default for AggregationConfig {
@@ -228,6 +236,8 @@ impl Default for AggregationConfig {
             report_ttl_secs: 86_400,
             max_clock_skew_secs: 60,
             agreement_power: 2.0,
+            claim_floor: 10.0,
+            claim_rate_per_hour: 60.0,
         }
     }
 }
@@ -378,6 +388,14 @@ impl TrustConfig {
                 "aggregation.agreement_power",
                 format!("= {} must be in [0, 8]", a.agreement_power),
             ));
+        }
+        for (field, v) in [
+            ("aggregation.claim_floor", a.claim_floor),
+            ("aggregation.claim_rate_per_hour", a.claim_rate_per_hour),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(field, format!("= {v} must be a number ≥ 0")));
+            }
         }
         if a.max_report_entries == 0 || a.max_report_entries > crate::report::MAX_REPORT_ENTRIES {
             return Err(invalid(

@@ -25,11 +25,12 @@ use mesh_iatp::handshake::PeerTrust;
 use mesh_iatp::{Did, Identity, OrgPolicy, Score, Timestamp};
 
 use crate::aggregation::{Aggregated, Aggregation, AggregationStats, GlobalScore, GlobalView};
+use crate::claims::HeldReport;
 use crate::config::{ConfigError, TrustConfig};
 use crate::direct::{DirectRecord, Masses, SevereMark};
 use crate::evidence::{Dimension, Evidence};
 use crate::policy::AgentPolicy;
-use crate::report::{self, ReportEntry, ReportError, TrustReport, VerifiedReport};
+use crate::report::{self, ReportEntry, ReportError, TrustReport};
 use crate::scoring;
 use crate::tier::Tier;
 
@@ -84,6 +85,18 @@ pub struct Explanation {
     pub recent_evidence: Vec<Evidence>,
 }
 
+impl Explanation {
+    /// [`TrustEngine::is_proven`], from an explanation.
+    pub fn is_proven(&self) -> bool {
+        let worked = self.dimensions.iter().any(|d| {
+            d.dimension == Dimension::OutputQuality && d.masses.positive + d.masses.negative > 0.0
+        });
+        let spoken_well =
+            self.global.weight > 0.0 && self.global.score >= f64::from(self.policy.initial.get());
+        worked || self.severe.is_some() || spoken_well
+    }
+}
+
 /// One node's trust state. See the module docs for the formulas.
 #[derive(Debug, Clone)]
 pub struct TrustEngine {
@@ -92,7 +105,8 @@ pub struct TrustEngine {
     /// Shared with a running [`Aggregation`] (copied on write).
     policies: Arc<BTreeMap<Did, AgentPolicy>>,
     direct: BTreeMap<Did, DirectRecord>,
-    reports: BTreeMap<Did, std::sync::Arc<VerifiedReport>>,
+    /// Each reporter's latest report, with what this node believes of it.
+    reports: BTreeMap<Did, HeldReport>,
     pre_trusted: BTreeSet<Did>,
     /// The last aggregation's result, shared with a running one (its
     /// warm start).
@@ -198,7 +212,7 @@ impl TrustEngine {
             now,
             agg.max_clock_skew_secs,
         )?;
-        if let Some(held) = self.reports.get(&report.reporter) {
+        if let Some(held) = self.reports.get(&report.reporter).map(|h| &h.report) {
             if report.position < held.position {
                 return Err(ReportError::Stale {
                     have: held.position,
@@ -228,7 +242,12 @@ impl TrustEngine {
                 self.make_room_for(&reporter)?;
             }
         }
-        self.reports.insert(reporter.clone(), report);
+        let held = HeldReport::new(
+            report,
+            self.reports.get(&reporter),
+            &self.config.aggregation,
+        );
+        self.reports.insert(reporter.clone(), held);
         Ok((ReportOutcome::Accepted, reporter))
     }
 
@@ -270,16 +289,11 @@ impl TrustEngine {
         self.reports.contains_key(reporter)
     }
 
-    /// This node's direct opinions as a signed report, at most
-    /// `max_report_entries` of them, bad news first
-    /// ([`scoring::report_order`]).
-    pub fn make_report(
-        &self,
-        identity: &Identity,
-        epoch: u64,
-        sequence: u64,
-        now: Timestamp,
-    ) -> Result<Vec<u8>, mesh_iatp::EnvelopeError> {
+    /// The entries this node's report would carry now: its direct opinions
+    /// backed by work (task outcomes), and bad news of any kind, bad news
+    /// first, then the most-evidenced ([`scoring::report_order`]),
+    /// at most `max_report_entries`.
+    pub fn opinions(&self, now: Timestamp) -> Vec<ReportEntry> {
         let mut opinions: Vec<(f64, &Did, f64, f64)> = self
             .direct
             .iter()
@@ -287,15 +301,20 @@ impl TrustEngine {
             .map(|(subject, record)| {
                 let initial = f64::from(self.policy(subject).initial.get());
                 let (score, mass) = record.score(now, initial / 1000.0, &self.config);
-                (mass, subject, score, initial)
+                let masses = record.masses_at(now, self.config.half_life_secs);
+                // An opinion backed by work, or bad news: a handshake
+                // alone says nothing of how an agent behaves.
+                let said = mass > 0.0 && (scoring::has_worked(&masses) || score < initial);
+                (mass, subject, score, initial, said)
             })
-            .filter(|(mass, _, _, _)| *mass > 0.0)
+            .filter(|o| o.4)
+            .map(|(mass, subject, score, initial, _)| (mass, subject, score, initial))
             .collect();
         opinions.sort_by(|a, b| {
             scoring::report_order((a.2, a.0, a.3), (b.2, b.0, b.3)).then_with(|| a.1.cmp(b.1))
         });
         opinions.truncate(self.config.aggregation.max_report_entries);
-        let entries = opinions
+        opinions
             .into_iter()
             .map(|(mass, subject, score, _)| {
                 let (score, evidence) = scoring::report_entry(score, mass);
@@ -305,7 +324,18 @@ impl TrustEngine {
                     evidence,
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// This node's direct opinions as a signed report ([`Self::opinions`]).
+    pub fn make_report(
+        &self,
+        identity: &Identity,
+        epoch: u64,
+        sequence: u64,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, mesh_iatp::EnvelopeError> {
+        let entries = self.opinions(now);
         report::seal_report(
             &TrustReport {
                 reporter: identity.did().clone(),
@@ -344,7 +374,7 @@ impl TrustEngine {
         let fresh = self
             .reports
             .values()
-            .filter(|r| r.issued >= oldest && r.reporter != self.local)
+            .filter(|h| h.report.issued >= oldest && h.report.reporter != self.local)
             .cloned()
             .collect();
         Aggregation {
@@ -429,6 +459,26 @@ impl TrustEngine {
     pub fn score(&self, subject: &Did, now: Timestamp) -> Score {
         let policy = self.policy(subject);
         Self::finish(self.blend(subject, policy, now).0, policy).0
+    }
+
+    /// Whether `subject` has shown how it works: this node's own task
+    /// outcomes with it (or a severe mark), or credible reports speaking
+    /// well of it (a global score with weight, at or above its initial
+    /// trust). A fresh identity is unproven however many handshakes it
+    /// made, and so is one known only for misbehaving (rate-limit strikes,
+    /// bad reports); a delegator gives either work only by exploring
+    /// ([`crate::select`]).
+    pub fn is_proven(&self, subject: &Did, now: Timestamp) -> bool {
+        let seen = self.direct.get(subject).is_some_and(|r| {
+            r.severe().is_some()
+                || scoring::has_worked(&r.masses_at(now, self.config.half_life_secs))
+        });
+        let initial = f64::from(self.policy(subject).initial.get());
+        seen || self
+            .global
+            .scores
+            .get(subject)
+            .is_some_and(|g| g.weight > 0.0 && g.score >= initial)
     }
 
     /// The subject's tier now.

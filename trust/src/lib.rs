@@ -43,6 +43,7 @@
 #![warn(unnameable_types)]
 
 mod aggregation;
+mod claims;
 pub mod config;
 pub mod direct;
 pub mod eigentrust;

@@ -63,6 +63,14 @@ pub(crate) fn add_weight(masses: &mut [Masses; 5], kind: EvidenceKind, weight: f
     }
 }
 
+/// Whether these masses hold evidence of work: task outcomes, the only
+/// kinds that speak to output quality. A handshake proves a key, not an
+/// agent: a fresh identity gets one from every peer it dials.
+pub fn has_worked(masses: &[Masses; 5]) -> bool {
+    let q = masses[Dimension::OutputQuality as usize];
+    q.positive + q.negative > 0.0
+}
+
 /// Per-dimension estimates in [0, 1] and the total evidence mass:
 /// `s_d = (P_d + α·p) / (P_d + N_d + α)`, with prior `p` (the subject's
 /// initial trust / 1000).
@@ -119,6 +127,19 @@ pub fn final_score(blended: f64, ceiling: f64) -> f64 {
 pub fn report_order(a: (f64, f64, f64), b: (f64, f64, f64)) -> std::cmp::Ordering {
     let bad = |(score, _, initial): (f64, f64, f64)| score < initial;
     bad(b).cmp(&bad(a)).then(b.1.total_cmp(&a.1))
+}
+
+/// The most evidence a reporter's claim about one subject is believed
+/// (TRUST.md §5, "Claims"): what it was believed in the reporter's previous
+/// report (`None` if that did not name the subject, or there was none)
+/// plus `claim_rate_per_hour` for the seconds between the two reports, and
+/// never less than `claim_floor`. A reporter cannot have observed a
+/// subject faster than tasks can run, so a spy that claims a hundred
+/// observations of a protégé it names for the first time is believed for
+/// ten, and gains weight no faster than an honest partner would.
+pub fn claim_cap(previous: Option<f64>, elapsed_secs: f64, config: &AggregationConfig) -> f64 {
+    let grown = previous.unwrap_or(0.0) + config.claim_rate_per_hour * elapsed_secs / 3600.0;
+    grown.max(config.claim_floor)
 }
 
 /// What a report says of one subject: the direct score rounded to an
@@ -371,6 +392,23 @@ mod tests {
         assert_eq!(final_score(900.0, 850.0), 850.0);
         assert_eq!(final_score(-3.0, 850.0), 0.0);
         assert_eq!(report_entry(499.5, 2.01), (500, 3));
+    }
+
+    #[test]
+    fn a_claim_grows_no_faster_than_observations_could() {
+        let cfg = AggregationConfig::default();
+        // A first report: the floor.
+        assert_eq!(claim_cap(None, 0.0, &cfg), cfg.claim_floor);
+        // Later: what was believed plus the rate for the time between the
+        // reports (a subject not named before starts from 0).
+        assert_eq!(claim_cap(Some(10.0), 1800.0, &cfg), 40.0);
+        assert_eq!(claim_cap(None, 86_400.0, &cfg), 1440.0);
+        assert_eq!(claim_cap(Some(0.0), 0.0, &cfg), cfg.claim_floor);
+        let off = AggregationConfig {
+            claim_floor: f64::from(u32::MAX),
+            ..cfg
+        };
+        assert_eq!(claim_cap(None, 0.0, &off), f64::from(u32::MAX));
     }
 
     #[test]

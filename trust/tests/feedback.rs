@@ -146,7 +146,11 @@ fn padding_a_report_with_truths_does_not_buy_weight_for_a_lie() {
         .map(|i| identity(&format!("agent known {i}")))
         .collect();
     let everyone: Vec<&Identity> = known.iter().chain([&spy, &protege]).collect();
-    let mut engine = engine(&me, TrustConfig::default(), &everyone);
+    // Claims believed as made: this test is about agreement alone (the
+    // claim cap is tests/claims.rs's).
+    let mut config = TrustConfig::default();
+    config.aggregation.claim_floor = f64::from(u32::MAX);
+    let mut engine = engine(&me, config, &everyone);
     for a in known.iter().chain([&spy]) {
         saw(&mut engine, a, EvidenceKind::TaskSuccess, 30, 100);
     }

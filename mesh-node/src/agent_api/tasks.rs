@@ -14,6 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use mesh_delegation::{Capability, LinkHash};
 use mesh_iatp::{CapabilityPattern, Did, Score};
+use mesh_trust::select::{Candidate, Selection};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use tokio::sync::{Notify, watch};
@@ -205,17 +206,32 @@ pub(super) fn parse_did(field: &'static str, s: &str) -> Result<Did, ApiError> {
     Did::parse(s).map_err(|e| ApiError::field(field, e.to_string()))
 }
 
-/// The best candidate connected for `resource`: its card offers it, its
-/// trust is at least `min`; the most trusted, ties by DID.
+/// The candidate chosen among those connected for `resource`: its card
+/// offers it and its trust is at least `min`; among those, drawn as
+/// TRUST.md §5b says (in proportion to trust above `min`, proven agents
+/// only, with 5% exploration), so work spreads over the trusted agents
+/// and a newcomer gets some.
 async fn best_candidate(app: &App, resource: &str, min: Score) -> Result<Did, ApiError> {
     let wanted = CapabilityPattern::parse(resource)
         .map_err(|e| ApiError::field("resource", e.to_string()))?;
-    let peers = app.node.peers().await?;
-    peers
+    let peers: Vec<_> = app
+        .node
+        .peers()
+        .await?
         .into_iter()
-        .filter(|p| p.score >= min && p.capabilities.iter().any(|c| c.contains(&wanted)))
-        .max_by(|a, b| a.score.cmp(&b.score).then_with(|| b.did.cmp(&a.did)))
-        .map(|p| p.did)
+        .filter(|p| p.capabilities.iter().any(|c| c.contains(&wanted)))
+        .collect();
+    let seen: Vec<Candidate> = peers
+        .iter()
+        .map(|p| Candidate {
+            score: f64::from(p.score.get()),
+            proven: p.proven,
+        })
+        .collect();
+    let (explore, draw) = (unit_draw()?, unit_draw()?);
+    Selection::default()
+        .pick(&seen, f64::from(min.get()), explore, draw)
+        .map(|k| peers[k].did.clone())
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::CONFLICT,
@@ -226,6 +242,19 @@ async fn best_candidate(app: &App, resource: &str, min: Score) -> Result<Did, Ap
                 ),
             )
         })
+}
+
+/// A uniform draw in [0, 1) from the system's randomness.
+fn unit_draw() -> Result<f64, ApiError> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no_randomness",
+            format!("no system randomness to choose a candidate: {e}"),
+        )
+    })?;
+    Ok((u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// `POST /v1/tasks`.

@@ -68,6 +68,9 @@ pub struct PeerInfo {
     pub org: String,
     /// Our trust in it now.
     pub score: Score,
+    /// Whether anything but its org's policy speaks for that score (our
+    /// evidence or credible reports; `TrustEngine::is_proven`).
+    pub proven: bool,
     /// What it offers, from its card.
     pub capabilities: Vec<mesh_iatp::CapabilityPattern>,
 }
@@ -233,6 +236,7 @@ impl Node {
                         name: s.remote_card.name.clone(),
                         org: s.policy.name.clone(),
                         score: agent.trust_of(&s.remote, now),
+                        proven: agent.trust().is_proven(&s.remote, now),
                         capabilities: s.remote_card.capabilities.clone(),
                     })
                 })

@@ -9,13 +9,25 @@ use mesh_trust::{ReportEntry, TrustReport};
 pub const NOW: mesh_iatp::Timestamp = FIXTURE_NOW;
 
 /// A sealed report from `from`: `(subject, score, evidence)` entries.
+#[allow(dead_code)] // not every test file uses it
 pub fn report(from: &Identity, sequence: u64, entries: Vec<(Did, u16, u32)>) -> Vec<u8> {
+    report_at(from, sequence, NOW, entries)
+}
+
+/// [`report`], issued at `issued`.
+#[allow(dead_code)] // not every test file dates its reports
+pub fn report_at(
+    from: &Identity,
+    sequence: u64,
+    issued: mesh_iatp::Timestamp,
+    entries: Vec<(Did, u16, u32)>,
+) -> Vec<u8> {
     seal_report(
         &TrustReport {
             reporter: from.did().clone(),
             epoch: 1,
             sequence,
-            issued: NOW,
+            issued,
             entries: entries
                 .into_iter()
                 .map(|(s, score, evidence)| ReportEntry {
