@@ -12,7 +12,7 @@ use crate::model;
 use crate::scenario::{Scenario, ScenarioError};
 
 /// `(to malicious, inauthentic)` of one run.
-type Fractions = (f64, f64);
+pub type Fractions = (f64, f64);
 
 /// One scenario with the gate on or off, in both modes.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,10 +21,10 @@ pub struct Cell {
     pub scenario: String,
     /// Gate on?
     pub gate: bool,
-    /// Model mode's `(to malicious, inauthentic)`.
-    pub model: (f64, f64),
+    /// Model mode's.
+    pub model: Fractions,
     /// Protocol mode's.
-    pub protocol: (f64, f64),
+    pub protocol: Fractions,
 }
 
 impl Cell {

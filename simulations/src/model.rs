@@ -34,7 +34,7 @@ pub use crate::class::Class;
 pub use crate::results::{Results, RoundStats, Run, Work, gini};
 use crate::roles::{
     CRAFTED_EVIDENCE, Cast, behaves, below, capable_orgs, caught, colluding, crafted, defects,
-    population, unit,
+    pads, population, unit,
 };
 use crate::scenario::{Scenario, Strategy};
 
@@ -66,7 +66,7 @@ struct World<'a> {
     global: Vec<f64>,
     /// Whether credible reports spoke well of each agent in the last epoch
     /// (a global score with weight, at or above its initial trust).
-    reported: Vec<bool>,
+    spoken_well: Vec<bool>,
     /// What the last epoch believed of each reporter's claims: subject →
     /// evidence (the engine's claim cap, TRUST.md §5 "Claims").
     believed: Vec<HashMap<u32, u32>>,
@@ -164,7 +164,7 @@ impl<'a> World<'a> {
             defecting: vec![false; total],
             new_identities: 0,
             believed: vec![HashMap::new(); total],
-            reported: vec![false; total],
+            spoken_well: vec![false; total],
             global,
             credibility: None,
             work: Work::default(),
@@ -193,7 +193,7 @@ impl<'a> World<'a> {
     /// (the engine's `is_proven`).
     fn proven(&self, i: u32, j: u32) -> bool {
         self.severe[j as usize]
-            || self.reported[j as usize]
+            || self.spoken_well[j as usize]
             || self.direct[i as usize]
                 .get(&j)
                 .is_some_and(|seen| scoring::has_worked(&seen.masses))
@@ -320,7 +320,8 @@ impl<'a> World<'a> {
         let classes: Vec<Class> = self.agents.iter().map(|a| a.class).collect();
         let cast = Cast::new(&classes);
         let colluding = colluding(self.s);
-        let padding = self.s.adversary.as_ref().is_some_and(|a| a.padding);
+        // Anchor → its report, computed once however many spies echo it.
+        let mut echoes: HashMap<usize, Vec<(usize, f64, u32)>> = HashMap::new();
         for i in 0..n {
             let before = claims.len();
             let parent = self.agents[i].parent.map(|p| p as usize);
@@ -338,7 +339,7 @@ impl<'a> World<'a> {
                     // opinions of its own) echoes its org's anchor's
                     // report, read off the gossip, so most of its report
                     // agrees with the pre-trusted peers exactly.
-                    if class == Class::Spy && padding {
+                    if pads(class, self.s) {
                         let room = self
                             .cfg
                             .aggregation
@@ -346,15 +347,16 @@ impl<'a> World<'a> {
                             .saturating_sub(named.len());
                         let org = self.agents[i].org;
                         let echoed = self.anchors.iter().find(|&&a| self.agents[a].org == org);
-                        claims.extend(
-                            echoed
-                                .map(|&a| self.honest_report(a))
-                                .unwrap_or_default()
-                                .into_iter()
-                                .filter(|(j, _, _)| *j != i && !named.contains(j))
-                                .take(room)
-                                .map(|(j, score, evidence)| (i, j, score, evidence)),
-                        );
+                        if let Some(&a) = echoed {
+                            let report = echoes.entry(a).or_insert_with(|| self.honest_report(a));
+                            claims.extend(
+                                report
+                                    .iter()
+                                    .filter(|(j, _, _)| *j != i && !named.contains(j))
+                                    .take(room)
+                                    .map(|&(j, score, evidence)| (i, j, score, evidence)),
+                            );
+                        }
                     }
                 }
                 None => claims.extend(
@@ -382,8 +384,8 @@ impl<'a> World<'a> {
         );
         for (j, g) in result.scores.iter().enumerate() {
             self.global[j] = g.map_or(self.agents[j].initial, |g| g.score);
-            self.reported[j] =
-                g.is_some_and(|g| g.weight > 0.0 && g.score >= self.agents[j].initial);
+            self.spoken_well[j] =
+                g.is_some_and(|g| scoring::spoken_well(g.weight, g.score, self.agents[j].initial));
         }
         self.credibility = Some(result.credibility);
         // Witnesses have caught every fork signed before this epoch.
@@ -423,7 +425,7 @@ impl<'a> World<'a> {
             self.direct[j].clear();
             self.believed[j].clear();
             self.global[j] = self.agents[j].initial;
-            self.reported[j] = false;
+            self.spoken_well[j] = false;
             if let Some(c) = self.credibility.as_mut() {
                 c[j] = 0.0;
             }
@@ -467,9 +469,8 @@ impl<'a> World<'a> {
         let opinions = claims
             .into_iter()
             .map(|(i, j, score, claimed)| {
-                let before = self.believed[i].get(&(j as u32)).map(|&e| f64::from(e));
-                let cap = scoring::claim_cap(before, elapsed, cfg);
-                let evidence = f64::from(claimed).min(cap).floor() as u32;
+                let before = self.believed[i].get(&(j as u32)).copied();
+                let evidence = scoring::believed_claim(claimed, before, elapsed, cfg);
                 now[i].insert(j as u32, evidence);
                 Opinion {
                     reporter: i,

@@ -618,7 +618,7 @@ async fn candidate(viewer: &Member, subject: &Member) -> Candidate {
         },
         |e| Candidate {
             score: f64::from(e.score.get()),
-            proven: e.is_proven(),
+            proven: e.proven,
         },
     )
 }

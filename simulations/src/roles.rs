@@ -23,7 +23,7 @@ pub const REPORT_ENTRIES: usize = 20;
 
 /// Uniform in [0, 1).
 pub fn unit(rng: &mut ChaCha20Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    mesh_trust::select::unit(rng.next_u64())
 }
 
 /// Uniform in 0..n (n > 0).

@@ -2,7 +2,7 @@
 //! "Claims"). A report entry says how much evidence backs an opinion, and
 //! that number sets the opinion's confidence; nothing in the report proves
 //! it. A node therefore believes a claim only as far as the reporter could
-//! have observed the subject: [`scoring::claim_cap`] of what it believed in
+//! have observed the subject: [`scoring::believed_claim`], given what it believed in
 //! the reporter's previous report and the time between the two.
 //!
 //! Verified reports are shared between engines (the bytes verify the same
@@ -45,16 +45,13 @@ impl HeldReport {
                     .collect()
             })
             .unwrap_or_default();
-        let elapsed = previous.map_or(0, |p| report.issued.0.saturating_sub(p.report.issued.0));
+        let elapsed =
+            previous.map_or(0, |p| report.issued.0.saturating_sub(p.report.issued.0)) as f64;
         let believed: Vec<u32> = report
             .entries
             .iter()
             .map(|(subject, _, claimed)| {
-                let previous = before.get(subject).map(|&e| f64::from(e));
-                let cap = scoring::claim_cap(previous, elapsed as f64, config);
-                // The cap is ≥ 0 and a claim is a u32: the floor of the
-                // smaller is a u32 again.
-                f64::from(*claimed).min(cap).floor() as u32
+                scoring::believed_claim(*claimed, before.get(subject).copied(), elapsed, config)
             })
             .collect();
         let as_claimed = believed

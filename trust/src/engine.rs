@@ -83,18 +83,8 @@ pub struct Explanation {
     pub severe: Option<SevereMark>,
     /// The latest evidence, oldest first.
     pub recent_evidence: Vec<Evidence>,
-}
-
-impl Explanation {
-    /// [`TrustEngine::is_proven`], from an explanation.
-    pub fn is_proven(&self) -> bool {
-        let worked = self.dimensions.iter().any(|d| {
-            d.dimension == Dimension::OutputQuality && d.masses.positive + d.masses.negative > 0.0
-        });
-        let spoken_well =
-            self.global.weight > 0.0 && self.global.score >= f64::from(self.policy.initial.get());
-        worked || self.severe.is_some() || spoken_well
-    }
+    /// [`TrustEngine::is_proven`].
+    pub proven: bool,
 }
 
 /// One node's trust state. See the module docs for the formulas.
@@ -478,7 +468,7 @@ impl TrustEngine {
             .global
             .scores
             .get(subject)
-            .is_some_and(|g| g.weight > 0.0 && g.score >= initial)
+            .is_some_and(|g| scoring::spoken_well(g.weight, g.score, initial))
     }
 
     /// The subject's tier now.
@@ -524,6 +514,7 @@ impl TrustEngine {
             recent_evidence: record
                 .map(|r| r.recent().cloned().collect())
                 .unwrap_or_default(),
+            proven: self.is_proven(subject, now),
         }
     }
 

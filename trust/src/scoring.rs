@@ -142,6 +142,28 @@ pub fn claim_cap(previous: Option<f64>, elapsed_secs: f64, config: &AggregationC
     grown.max(config.claim_floor)
 }
 
+/// How much of a `claimed` evidence count is believed: the claim, at most
+/// [`claim_cap`] (rounded down). `previous` is what was believed of the
+/// same subject in the reporter's previous report.
+pub fn believed_claim(
+    claimed: u32,
+    previous: Option<u32>,
+    elapsed_secs: f64,
+    config: &AggregationConfig,
+) -> u32 {
+    let cap = claim_cap(previous.map(f64::from), elapsed_secs, config);
+    // The cap is ≥ 0 and a claim is a u32: the floor of the smaller is a
+    // u32 again.
+    f64::from(claimed).min(cap).floor() as u32
+}
+
+/// Whether credible reports speak well of a subject (part of being
+/// proven, TRUST.md §5b): a global score with weight, at or above the
+/// subject's initial trust.
+pub fn spoken_well(weight: f64, score: f64, initial: f64) -> bool {
+    weight > 0.0 && score >= initial
+}
+
 /// What a report says of one subject: the direct score rounded to an
 /// integer and the evidence mass rounded up (the bytes of a
 /// [`crate::ReportEntry`]).

@@ -13,6 +13,12 @@
 //! org's initial trust once per name. Pure: the caller passes its random
 //! draws.
 
+/// A uniform draw in [0, 1) from 64 random bits (the top 53), as
+/// [`Selection::pick`] takes them.
+pub fn unit(word: u64) -> f64 {
+    (word >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// One candidate as the delegator sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {

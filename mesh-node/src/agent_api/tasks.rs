@@ -254,7 +254,7 @@ fn unit_draw() -> Result<f64, ApiError> {
             format!("no system randomness to choose a candidate: {e}"),
         )
     })?;
-    Ok((u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64)
+    Ok(mesh_trust::select::unit(u64::from_le_bytes(b)))
 }
 
 /// `POST /v1/tasks`.

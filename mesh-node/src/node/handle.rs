@@ -68,8 +68,8 @@ pub struct PeerInfo {
     pub org: String,
     /// Our trust in it now.
     pub score: Score,
-    /// Whether anything but its org's policy speaks for that score (our
-    /// evidence or credible reports; `TrustEngine::is_proven`).
+    /// Whether it has shown how it works (`TrustEngine::is_proven`): only
+    /// proven peers share the proportional draw of TRUST.md §5b.
     pub proven: bool,
     /// What it offers, from its card.
     pub capabilities: Vec<mesh_iatp::CapabilityPattern>,

@@ -179,30 +179,32 @@ pub(super) fn validate_adversary(
         }
         (None, _) => 0.0,
     };
-    let sybils_per_agent = match &a.sybils_per_agent {
-        Some(v) if *v.get_ref() == 0 || *v.get_ref() > 1000 => {
-            return Err(invalid(
-                "adversary.sybils_per_agent",
-                v.span(),
-                "must be 1 to 1000".into(),
-            ));
-        }
-        Some(v) => *v.get_ref(),
-        None if strategy == Strategy::Sybil => 10,
-        None => 0,
+    // A strategy's count: 1 to `max` when given, `default` otherwise.
+    let count = |key: &str, v: &Option<Spanned<u32>>, max: u32, default: u32| match v {
+        Some(v) if !(1..=max).contains(v.get_ref()) => Err(invalid(
+            &format!("adversary.{key}"),
+            v.span(),
+            format!("must be 1 to {max}"),
+        )),
+        Some(v) => Ok(*v.get_ref()),
+        None => Ok(default),
     };
-    let flood_per_round = match &a.flood_per_round {
-        Some(v) if *v.get_ref() == 0 || *v.get_ref() > 100_000 => {
-            return Err(invalid(
-                "adversary.flood_per_round",
-                v.span(),
-                "must be 1 to 100000".into(),
-            ));
-        }
-        Some(v) => *v.get_ref(),
-        None if strategy == Strategy::FreeRider => 100,
-        None => 0,
-    };
+    let sybils_per_agent = count(
+        "sybils_per_agent",
+        &a.sybils_per_agent,
+        1000,
+        if strategy == Strategy::Sybil { 10 } else { 0 },
+    )?;
+    let flood_per_round = count(
+        "flood_per_round",
+        &a.flood_per_round,
+        100_000,
+        if strategy == Strategy::FreeRider {
+            100
+        } else {
+            0
+        },
+    )?;
     Ok(Adversary {
         strategy,
         fraction,
