@@ -1,14 +1,17 @@
 //! The storage-independent half of verification: records are fed in index
 //! order (from a database, an export file, anywhere) and checked as they
 //! pass; checkpoints are checked against the roots the records give.
-//! Memory stays flat: one page of signatures, the tree's right edge, the
-//! roots at checkpoint sizes and the few nodes the consistency proofs
-//! between successive checkpoints need.
+//! Memory stays flat: a few chunks of records for the signature workers
+//! ([`crate::batch`]), the tree's right edge, the roots at checkpoint sizes
+//! and the few nodes the consistency proofs between successive checkpoints
+//! need.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::Receiver;
 
 use mesh_iatp::Did;
 
+use crate::batch::{self, CHUNK, Leaves, Pool};
 use crate::checkpoint::{
     Checkpoint, log_verifier, open_checkpoint, verify_cosignature, witness_verifier,
 };
@@ -16,7 +19,6 @@ use crate::merkle::{
     self, CompactRange, Hash, NodeMap, NodeRecorder, leaf_hash, verify_consistency,
 };
 use crate::note::{Note, NoteVerifier};
-use crate::record::{CoSignedRecord, RecordParts};
 
 /// One thing found wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +143,20 @@ pub struct Audit {
     /// Nodes the consistency proofs between successive good checkpoints need.
     keep: BTreeSet<(u32, u64)>,
     kept: NodeMap,
-    batch: SignatureBatch,
-    faults: Vec<Fault>,
+    /// Records not yet handed to the signature workers.
+    chunk: Leaves,
+    /// The workers, started with the first full chunk.
+    pool: Option<Pool>,
+    /// Faults in the order they are reported: the walker's as they come,
+    /// each chunk's where it was handed over.
+    faults: Vec<Segment>,
+}
+
+/// A stretch of the fault list.
+enum Segment {
+    Found(Vec<Fault>),
+    /// A chunk's, once its worker is done.
+    Awaited(Receiver<Vec<Fault>>),
 }
 
 impl Audit {
@@ -196,8 +210,9 @@ impl Audit {
             roots_at: BTreeMap::new(),
             keep: recorder.positions().into_iter().collect(),
             kept: NodeMap::default(),
-            batch: SignatureBatch::default(),
-            faults,
+            chunk: Vec::with_capacity(CHUNK),
+            pool: None,
+            faults: vec![Segment::Found(faults)],
         };
         audit.capture_root();
         audit
@@ -210,37 +225,19 @@ impl Audit {
 
     /// Note a fault found by the storage walking the log.
     pub fn push_fault(&mut self, f: Fault) {
-        self.faults.push(f);
+        match self.faults.last_mut() {
+            Some(Segment::Found(found)) => found.push(f),
+            _ => self.faults.push(Segment::Found(vec![f])),
+        }
     }
 
     /// Feed the next record's stored bytes; returns the tree nodes it
     /// completes, `(level, index, hash)`, for a store to compare with what
     /// it holds.
     pub fn record(&mut self, leaf: &[u8]) -> Vec<(u32, u64, Hash)> {
-        let idx = self.range.size();
-        match RecordParts::decode(leaf) {
-            Err(e) => self
-                .faults
-                .push(fault(format!("record {idx}"), e.to_string())),
-            Ok(parts) => {
-                let r = &parts.record;
-                if let Some(agent) = self.agent.as_ref()
-                    && r.actor != *agent
-                    && r.counterparty != *agent
-                {
-                    self.faults.push(fault(
-                        format!("record {idx}"),
-                        format!(
-                            "between {} and {}: not an action of the log's agent",
-                            r.actor, r.counterparty
-                        ),
-                    ));
-                }
-                match self.batch.add(&parts) {
-                    Err(why) => self.faults.push(fault(format!("record {idx}"), why)),
-                    Ok(()) => self.batch.records.push((idx, leaf.to_vec())),
-                }
-            }
+        self.chunk.push((self.range.size(), leaf.to_vec()));
+        if self.chunk.len() >= CHUNK {
+            self.hand_over();
         }
         let created = self.range.append(leaf_hash(leaf));
         for (level, index, hash) in &created {
@@ -259,27 +256,58 @@ impl Audit {
         }
     }
 
-    /// Verify the signatures fed since the last page (in one batch; if it
-    /// fails, each record strictly, so the faulty ones are named).
+    /// Hand the records fed since the last chunk to the signature workers
+    /// (a page boundary of the walker). Their faults are reported here, in
+    /// order, whichever worker finishes first.
     pub fn end_page(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
-        if !batch.verify() {
-            for (idx, leaf) in &batch.records {
-                if let Err(e) = CoSignedRecord::from_bytes(leaf) {
-                    self.faults
-                        .push(fault(format!("record {idx}"), e.to_string()));
-                }
+        if !self.chunk.is_empty() {
+            self.hand_over();
+        }
+    }
+
+    fn hand_over(&mut self) {
+        let leaves = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        // A log smaller than a chunk is checked here, without threads.
+        if self.pool.is_none() && leaves.len() < CHUNK {
+            let found = batch::check(self.agent.as_ref(), &leaves);
+            for f in found {
+                self.push_fault(f);
+            }
+            return;
+        }
+        let agent = self.agent.clone();
+        let pool = self.pool.get_or_insert_with(|| Pool::new(agent));
+        let answer = pool.submit(self.agent.as_ref(), leaves);
+        self.faults.push(Segment::Awaited(answer));
+    }
+
+    /// Every fault so far, in report order (waiting for the workers).
+    fn collect_faults(&mut self) -> Vec<Fault> {
+        let mut all = Vec::new();
+        for segment in std::mem::take(&mut self.faults) {
+            match segment {
+                Segment::Found(found) => all.extend(found),
+                Segment::Awaited(answer) => match answer.recv() {
+                    Ok(found) => all.extend(found),
+                    Err(_) => all.push(fault(
+                        "signatures",
+                        "a verification worker stopped before answering",
+                    )),
+                },
             }
         }
+        all
     }
 
     /// Check the checkpoints against the records read, with `witnesses`'
     /// cosignatures; `claimed` is the size the log says it has.
     pub fn finish(mut self, claimed: u64, witnesses: &[NoteVerifier]) -> LogReport {
         self.end_page();
+        let mut faults = self.collect_faults();
+        self.pool = None;
         if self.range.size() != claimed {
             let read = self.range.size();
-            self.faults.push(fault(
+            faults.push(fault(
                 "log size",
                 format!("the log claims {claimed} records but {read} were read"),
             ));
@@ -293,19 +321,15 @@ impl Audit {
             let at = format!("checkpoint at size {size}");
             let (cp, parsed) = match opened {
                 Opened::Bad(why) => {
-                    self.faults.push(fault(at, why));
+                    faults.push(fault(at, why));
                     continue;
                 }
                 Opened::Good(cp, parsed) => (cp, parsed),
             };
             match self.roots_at.get(&cp.size) {
                 Some(root) if *root == cp.root => {}
-                Some(_) => self
-                    .faults
-                    .push(fault(&at, "signed root does not match the records")),
-                None => self
-                    .faults
-                    .push(fault(&at, "beyond the records that could be read")),
+                Some(_) => faults.push(fault(&at, "signed root does not match the records")),
+                None => faults.push(fault(&at, "beyond the records that could be read")),
             }
             let mut cosigners = Vec::new();
             for line in parsed.signatures.iter().filter(|l| l.name != origin) {
@@ -334,7 +358,7 @@ impl Audit {
                         cosigners.push(w.name.clone());
                     }
                     Ok(_) => unknown += 1,
-                    Err(e) => self.faults.push(fault(
+                    Err(e) => faults.push(fault(
                         format!("{at}, cosignature by {}", w.name),
                         e.to_string(),
                     )),
@@ -349,7 +373,7 @@ impl Audit {
                         verify_consistency(old, cp.size, &p, &old_root, &cp.root).is_ok()
                     });
                 if !consistent {
-                    self.faults.push(fault(
+                    faults.push(fault(
                         &at,
                         format!("not consistent with the checkpoint at size {old}"),
                     ));
@@ -365,67 +389,7 @@ impl Audit {
             cosignatures,
             unknown_cosigners: unknown,
             latest,
-            faults: self.faults,
+            faults,
         }
-    }
-}
-
-/// A page's signatures, verified together.
-///
-/// ed25519-dalek's batch equation is cofactorless, like single
-/// verification, so with the two extra checks `verify_strict` makes — no
-/// small-order public key, no small-order `R` — a batch accepts exactly what
-/// strict one-by-one verification accepts (up to the negligible chance of
-/// the random coefficients cancelling).
-#[derive(Default)]
-struct SignatureBatch {
-    messages: Vec<Vec<u8>>,
-    signatures: Vec<ed25519_dalek::Signature>,
-    keys: Vec<ed25519_dalek::VerifyingKey>,
-    records: Vec<(u64, Vec<u8>)>,
-}
-impl SignatureBatch {
-    /// Queue a record's two signatures, after the strict pre-checks.
-    fn add(&mut self, parts: &RecordParts<'_>) -> Result<(), String> {
-        let (actor_msg, counter_msg) = parts.messages();
-        for (who, key, sig) in [
-            (
-                "actor",
-                parts.record.actor.verifying_key(),
-                &parts.actor_sig,
-            ),
-            (
-                "counterparty",
-                parts.record.counterparty.verifying_key(),
-                &parts.counterparty_sig,
-            ),
-        ] {
-            if key.is_weak() {
-                return Err(format!("{who} key is a small-order point"));
-            }
-            let r = curve25519_dalek::edwards::CompressedEdwardsY(sig.r_bytes().to_owned());
-            match r.decompress() {
-                None => return Err(format!("{who} signature's R is not a curve point")),
-                Some(p) if p.is_small_order() => {
-                    return Err(format!("{who} signature's R is a small-order point"));
-                }
-                Some(_) => {}
-            }
-        }
-        self.messages.push(actor_msg);
-        self.messages.push(counter_msg);
-        self.signatures.push(parts.actor_sig);
-        self.signatures.push(parts.counterparty_sig);
-        self.keys.push(*parts.record.actor.verifying_key());
-        self.keys.push(*parts.record.counterparty.verifying_key());
-        Ok(())
-    }
-
-    fn verify(&self) -> bool {
-        if self.signatures.is_empty() {
-            return true;
-        }
-        let refs: Vec<&[u8]> = self.messages.iter().map(Vec::as_slice).collect();
-        ed25519_dalek::verify_batch(&refs, &self.signatures, &self.keys).is_ok()
     }
 }

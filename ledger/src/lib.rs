@@ -10,6 +10,7 @@
 #![warn(unnameable_types)]
 
 pub mod audit;
+mod batch;
 pub mod checkpoint;
 pub mod equivocation;
 #[cfg(feature = "store")]
