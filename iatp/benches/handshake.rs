@@ -247,6 +247,10 @@ fn parts(c: &mut Criterion) {
             w.alice.card().credential.verify_signature().expect("valid")
         })
     });
+    // A peer reconnecting: its credential was verified before (by digest).
+    g.bench_function("credential_verify_signature_warm", |b| {
+        b.iter(|| w.alice.card().credential.verify_signature().expect("valid"))
+    });
     g.finish();
 }
 

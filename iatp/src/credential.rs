@@ -202,12 +202,44 @@ impl SignedCredential {
     /// Decode and verify the org's signature (not the window, not the
     /// bundle: see [`OrgCredential::check_window`] and the handshake).
     pub fn verify_signature(&self) -> Result<OrgCredential, CredentialError> {
+        // The outcome is a function of these bytes alone, and the digest
+        // covers all of them, signature included: a credential verified
+        // before (a peer reconnecting) costs a hash, not a verification.
+        let digest = self.digest();
+        if let Some(known) = VERIFIED.with(|v| v.borrow().get(&digest).cloned()) {
+            return Ok(known);
+        }
         let unverified = envelope::open::<OrgCredential>(&self.0)?;
         let org = unverified.claimed().org.clone();
         let cred = unverified.verify(&org)?;
         cred.check_well_formed()?;
+        VERIFIED.with(|v| {
+            let mut v = v.borrow_mut();
+            // Bounded: past its capacity it starts over (as the DID cache does).
+            if v.len() >= VERIFIED_CREDENTIALS_CAPACITY {
+                v.clear();
+            }
+            v.insert(digest, cred.clone());
+        });
         Ok(cred)
     }
+}
+
+/// Most verified credentials remembered per thread by
+/// [`SignedCredential::verify_signature`], by digest. Only credentials that
+/// verified are remembered; a handshake reaches the verification only for
+/// an org in the trust bundle.
+pub const VERIFIED_CREDENTIALS_CAPACITY: usize = 4096;
+
+thread_local! {
+    static VERIFIED: std::cell::RefCell<std::collections::HashMap<[u8; 32], OrgCredential>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Forget this thread's verified credentials (with [`crate::clear_parse_cache`],
+/// which calls this: a benchmark measuring a peer never seen before).
+pub(crate) fn clear_verified() {
+    VERIFIED.with(|v| v.borrow_mut().clear());
 }
 
 impl std::fmt::Debug for SignedCredential {
@@ -363,5 +395,44 @@ mod tests {
                 EnvelopeError::BadSignature { .. }
             ))
         ));
+    }
+
+    #[test]
+    fn a_verified_credential_is_remembered_by_its_exact_bytes_only() {
+        clear_verified();
+        let signed = cred().sign(&org()).expect("signs");
+        assert_eq!(signed.verify_signature().expect("verifies"), cred());
+        let held = |d: &[u8; 32]| VERIFIED.with(|v| v.borrow().contains_key(d));
+        assert!(held(&signed.digest()));
+        // Remembered: the same answer again.
+        assert_eq!(signed.verify_signature().expect("verifies"), cred());
+        // Any other bytes — a flipped signature bit, Mallory's seal over the
+        // same credential — are verified afresh and refused, not answered
+        // from the remembered one.
+        let mut flipped = signed.clone();
+        let last = flipped.0.len() - 1;
+        flipped.0[last] ^= 0x01;
+        assert!(flipped.verify_signature().is_err());
+        assert!(!held(&flipped.digest()));
+        let mallory = Identity::from_secret_bytes(&[12; 32]);
+        let forged = SignedCredential(envelope::seal(&cred(), &mallory).expect("seals"));
+        assert!(forged.verify_signature().is_err());
+        // Bounded: past its capacity the memory starts over.
+        VERIFIED.with(|v| {
+            let mut v = v.borrow_mut();
+            for i in 0..VERIFIED_CREDENTIALS_CAPACITY as u32 {
+                let mut d = [0u8; 32];
+                d[..4].copy_from_slice(&i.to_be_bytes());
+                v.insert(d, cred());
+            }
+        });
+        let other = {
+            let mut c = cred();
+            c.roles = vec!["other".into()];
+            c.sign(&org()).expect("signs")
+        };
+        other.verify_signature().expect("verifies");
+        VERIFIED.with(|v| assert_eq!(v.borrow().len(), 1));
+        clear_verified();
     }
 }

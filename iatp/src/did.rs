@@ -247,10 +247,12 @@ thread_local! {
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// Forget this thread's parsed DIDs, so a benchmark can measure cold parsing.
+/// Forget this thread's parsed DIDs and verified org credentials, so a
+/// benchmark can measure a peer never seen before.
 pub fn clear_parse_cache() {
     PARSED.with(|cache| cache.borrow_mut().clear());
     FROM_KEY.with(|cache| cache.borrow_mut().clear());
+    crate::credential::clear_verified();
 }
 
 /// Unsigned LEB128 varint as multicodec uses it (at most 9 bytes).
