@@ -113,12 +113,14 @@ function describe(a) {
     case "cosigned": return `${nameOf(a.witness)} cosigned our checkpoint at size ${a.size}`;
     case "equivocation": return `EQUIVOCATION proven against ${nameOf(a.offender)}`;
     case "trust_report": return `trust report from ${nameOf(a.reporter)}`;
+    case "report_published": return "published this node's trust report";
     default: return a.type;
   }
 }
 
 function addActivity(a, live) {
-  if (a.type === "trust_report") return; // every peer, every second: the chart shows their effect
+  // Reports come from every peer, every few seconds: the chart shows their effect.
+  if (a.type === "trust_report" || a.type === "report_published") return;
   const list = $("#activity");
   list.prepend(el("li", { class: a.type === "refusal" ? "refusal" : "" },
     (live ? new Date().toLocaleTimeString() + "  " : "") + describe(a)));

@@ -259,6 +259,8 @@ pub enum Activity {
         /// Who signed it.
         reporter: String,
     },
+    /// This node published its signed trust report (to time its spread).
+    ReportPublished,
 }
 
 /// A refusal: a handshake refused either way, a gate denial, rejected

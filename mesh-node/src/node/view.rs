@@ -176,11 +176,11 @@ fn activity_of(event: NodeEvent, at: u64) -> Option<Activity> {
         NodeEvent::TrustReport { reporter } => Some(Activity::TrustReport {
             reporter: reporter.to_string(),
         }),
+        NodeEvent::ReportPublished => Some(Activity::ReportPublished),
         NodeEvent::GateDecision { .. }
         | NodeEvent::TaskDone { .. }
         | NodeEvent::TaskAccepted { .. }
         | NodeEvent::TaskAnswered { .. }
-        | NodeEvent::ReportPublished
         | NodeEvent::CheckpointSigned { .. } => None,
     }
 }
