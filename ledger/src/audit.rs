@@ -2,7 +2,7 @@
 //! order (from a database, an export file, anywhere) and checked as they
 //! pass; checkpoints are checked against the roots the records give.
 //! Memory stays flat: a few chunks of records for the signature workers
-//! ([`crate::batch`]), the tree's right edge, the roots at checkpoint sizes
+//! (`batch.rs`), the tree's right edge, the roots at checkpoint sizes
 //! and the few nodes the consistency proofs between successive checkpoints
 //! need.
 
