@@ -11,7 +11,7 @@ use std::sync::mpsc::Receiver;
 
 use mesh_iatp::Did;
 
-use crate::batch::{self, CHUNK, Leaves, Pool};
+use crate::batch::{self, CHUNK, Found, Leaves, Pool};
 use crate::checkpoint::{
     Checkpoint, log_verifier, open_checkpoint, verify_cosignature, witness_verifier,
 };
@@ -120,6 +120,13 @@ pub fn fault(location: impl Into<String>, what: impl Into<String>) -> Fault {
     }
 }
 
+/// What the signature workers found, as faults named by record.
+fn record_faults(found: Vec<Found>) -> impl Iterator<Item = Fault> {
+    found
+        .into_iter()
+        .map(|(idx, what)| fault(format!("record {idx}"), what))
+}
+
 /// A checkpoint note as stored, keyed by the size it was stored under.
 enum Opened {
     /// Signed by the log key, of the size it was stored under.
@@ -156,7 +163,7 @@ pub struct Audit {
 enum Segment {
     Found(Vec<Fault>),
     /// A chunk's, once its worker is done.
-    Awaited(Receiver<Vec<Fault>>),
+    Awaited(Receiver<Vec<Found>>),
 }
 
 impl Audit {
@@ -269,15 +276,14 @@ impl Audit {
         let leaves = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
         // A log smaller than a chunk is checked here, without threads.
         if self.pool.is_none() && leaves.len() < CHUNK {
-            let found = batch::check(self.agent.as_ref(), &leaves);
-            for f in found {
+            for f in record_faults(batch::check(self.agent.as_ref(), &leaves)) {
                 self.push_fault(f);
             }
             return;
         }
-        let agent = self.agent.clone();
-        let pool = self.pool.get_or_insert_with(|| Pool::new(agent));
-        let answer = pool.submit(self.agent.as_ref(), leaves);
+        let agent = &self.agent;
+        let pool = self.pool.get_or_insert_with(|| Pool::new(agent.clone()));
+        let answer = pool.submit(agent.as_ref(), leaves);
         self.faults.push(Segment::Awaited(answer));
     }
 
@@ -288,7 +294,7 @@ impl Audit {
             match segment {
                 Segment::Found(found) => all.extend(found),
                 Segment::Awaited(answer) => match answer.recv() {
-                    Ok(found) => all.extend(found),
+                    Ok(found) => all.extend(record_faults(found)),
                     Err(_) => all.push(fault(
                         "signatures",
                         "a verification worker stopped before answering",

@@ -21,7 +21,6 @@ use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use mesh_iatp::Did;
 use sha2::{Digest, Sha512};
 
-use crate::audit::{Fault, fault};
 use crate::record::{ACTOR_DOMAIN, COUNTERPARTY_DOMAIN, CoSignedRecord, RecordParts};
 
 /// Records per chunk: one batch verification of 4,000 signatures, past the
@@ -35,11 +34,15 @@ const MAX_WORKERS: usize = 32;
 /// Records `(index, leaf bytes)` to check, in index order.
 pub(crate) type Leaves = Vec<(u64, Vec<u8>)>;
 
+/// Something wrong with a record: `(its index, what)`.
+pub(crate) type Found = (u64, String);
+
 /// Check one chunk of records: each decodes, involves the log's `agent`
 /// (when its origin names one) and carries two signatures that verify.
-/// Returns the faults in record order (per record: decoding, the agent, the
-/// pre-checks), then those of signatures that fail strict verification.
-pub(crate) fn check(agent: Option<&Did>, leaves: &[(u64, Vec<u8>)]) -> Vec<Fault> {
+/// Returns what is wrong, by record index, in record order (per record:
+/// decoding, the agent, the pre-checks), then the signatures that fail
+/// strict verification.
+pub(crate) fn check(agent: Option<&Did>, leaves: &[(u64, Vec<u8>)]) -> Vec<Found> {
     let mut faults = Vec::new();
     let mut batch = SignatureBatch::default();
     let mut queued = Vec::with_capacity(leaves.len());
@@ -47,7 +50,7 @@ pub(crate) fn check(agent: Option<&Did>, leaves: &[(u64, Vec<u8>)]) -> Vec<Fault
         let parts = match RecordParts::decode(leaf) {
             Ok(parts) => parts,
             Err(e) => {
-                faults.push(fault(format!("record {idx}"), e.to_string()));
+                faults.push((*idx, e.to_string()));
                 continue;
             }
         };
@@ -56,8 +59,8 @@ pub(crate) fn check(agent: Option<&Did>, leaves: &[(u64, Vec<u8>)]) -> Vec<Fault
             && r.actor != *agent
             && r.counterparty != *agent
         {
-            faults.push(fault(
-                format!("record {idx}"),
+            faults.push((
+                *idx,
                 format!(
                     "between {} and {}: not an action of the log's agent",
                     r.actor, r.counterparty
@@ -65,7 +68,7 @@ pub(crate) fn check(agent: Option<&Did>, leaves: &[(u64, Vec<u8>)]) -> Vec<Fault
             ));
         }
         match batch.add(&parts) {
-            Err(why) => faults.push(fault(format!("record {idx}"), why)),
+            Err(why) => faults.push((*idx, why)),
             Ok(()) => queued.push((*idx, leaf)),
         }
     }
@@ -73,7 +76,7 @@ pub(crate) fn check(agent: Option<&Did>, leaves: &[(u64, Vec<u8>)]) -> Vec<Fault
         // Name the faulty ones: each record strictly, one by one.
         for (idx, leaf) in queued {
             if let Err(e) = CoSignedRecord::from_bytes(leaf) {
-                faults.push(fault(format!("record {idx}"), e.to_string()));
+                faults.push((idx, e.to_string()));
             }
         }
     }
@@ -83,7 +86,7 @@ pub(crate) fn check(agent: Option<&Did>, leaves: &[(u64, Vec<u8>)]) -> Vec<Fault
 /// A chunk handed to the pool.
 struct Job {
     leaves: Leaves,
-    reply: mpsc::Sender<Vec<Fault>>,
+    reply: mpsc::Sender<Vec<Found>>,
 }
 
 /// Worker threads checking one log's chunks.
@@ -121,7 +124,7 @@ impl Pool {
     /// Queue `leaves` (waiting while every worker is busy and the queue is
     /// full); their faults arrive on the returned channel. `agent` is only
     /// used when the pool has no worker and the chunk is checked here.
-    pub(crate) fn submit(&self, agent: Option<&Did>, leaves: Leaves) -> Receiver<Vec<Fault>> {
+    pub(crate) fn submit(&self, agent: Option<&Did>, leaves: Leaves) -> Receiver<Vec<Found>> {
         let (reply, answer) = mpsc::channel();
         let job = Job { leaves, reply };
         let unsent = match &self.jobs {
@@ -390,7 +393,7 @@ mod tests {
             chunk[i].1[last] ^= 0x80;
         }
         let faults = check(None, &chunk);
-        let named: Vec<String> = faults.iter().map(|f| f.location.clone()).collect();
+        let named: Vec<String> = faults.iter().map(|(i, _)| format!("record {i}")).collect();
         let strict: Vec<String> = chunk
             .iter()
             .filter(|(_, leaf)| CoSignedRecord::from_bytes(leaf).is_err())

@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mesh_iatp::testing::identity;
-use mesh_ledger::LogStore;
 use mesh_ledger::export::{export, verify_export};
 use mesh_ledger::store::Store;
 use mesh_ledger::testing::{agents, record};
 use mesh_ledger::verify::{LogReport, verify_log};
+use mesh_ledger::{CoSignedRecord, LogStore};
 use sqlx::Connection;
 
 const ORIGIN: &str = "mesh.example/log/workers";
@@ -19,18 +19,33 @@ const RECORDS: u64 = 4_500;
 /// Damaged records: in the first, second and last chunk.
 const DAMAGED: [u64; 3] = [5, 2_345, 4_499];
 
-async fn damaged_store(dir: &tempfile::TempDir) -> Store {
+/// A SQLite ledger in `dir` holding one log of [`RECORDS`] records among
+/// `agents`: its path, the store, the log's root and the records.
+async fn ledger(
+    dir: &tempfile::TempDir,
+    agents_in_it: usize,
+) -> (
+    String,
+    Store,
+    mesh_ledger::merkle::Hash,
+    Vec<CoSignedRecord>,
+) {
     let path = dir.path().join("w.db").to_string_lossy().into_owned();
     let store = Store::open(&path).await.unwrap();
     let mut log = store
         .create_log(ORIGIN, identity("log workers").did())
         .await
         .unwrap();
-    let people = agents(6);
+    let people = agents(agents_in_it);
     let records: Vec<_> = (0..RECORDS).map(|i| record(i, &people)).collect();
     for chunk in records.chunks(1_000) {
         log.append(chunk).await.unwrap();
     }
+    (path, store, log.root(), records)
+}
+
+async fn damaged_store(dir: &tempfile::TempDir) -> Store {
+    let (path, store, _, records) = ledger(dir, 6).await;
     // Flip a bit of each damaged record's countersignature, as an attacker
     // with the database would.
     sqlx::any::install_default_drivers();
@@ -106,17 +121,9 @@ async fn faults_found_by_several_workers_are_reported_in_log_order() {
 #[tokio::test]
 async fn a_sound_log_over_several_chunks_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db").to_string_lossy().into_owned();
-    let store = Store::open(&path).await.unwrap();
-    let mut log = store
-        .create_log(ORIGIN, identity("log workers").did())
-        .await
-        .unwrap();
-    let people = agents(4);
-    let records: Vec<_> = (0..RECORDS).map(|i| record(i, &people)).collect();
-    log.append(&records).await.unwrap();
+    let (_, store, root, _) = ledger(&dir, 4).await;
     let report = verify_log(&store, ORIGIN, &[], |_, _| {}).await.unwrap();
     assert!(report.is_sound(), "{:?}", report.faults);
     assert_eq!(report.records, RECORDS);
-    assert_eq!(report.root, log.root());
+    assert_eq!(report.root, root);
 }
