@@ -272,10 +272,26 @@ async fn the_demo_serves_the_first_agents_agent_api() {
 
     let me = api.get("/v1/agent").await.unwrap();
     assert_eq!(me["name"], "acme-1", "{me}");
+    // Name the delegatee: left to the API, the draw may pick the agent the
+    // demo makes fail (exploration, or its trust still above the floor).
+    let failing = text
+        .lines()
+        .find(|l| l.contains("(will fail its tasks)"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no failing agent in:\n{text}"))
+        .to_string();
+    let peers = api.get("/v1/peers").await.unwrap();
+    let good = peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] != failing.as_str())
+        .unwrap_or_else(|| panic!("no peer but {failing} in {peers}"))["did"]
+        .clone();
     let (status, task) = api
         .post(
             "/v1/tasks",
-            &serde_json::json!({"resource": "search", "action": "read",
+            &serde_json::json!({"to": good, "resource": "search", "action": "read",
                                 "input": "through the demo", "wait_secs": 30}),
         )
         .await
