@@ -464,6 +464,16 @@ impl Agent {
         self.sessions.get(peer).filter(|_| self.usable(peer))
     }
 
+    /// Whether `peer` has work with us in flight: a request of ours
+    /// awaiting its answer, a task it delegated running here, or a task we
+    /// delegated to it not yet answered. Closing such a session would cut
+    /// the work off, so a shell trimming its sessions keeps it.
+    pub fn busy_with(&self, peer: &Did) -> bool {
+        self.pending.values().any(|p| p.peer() == peer)
+            || self.tasks.values().any(|t| &t.delegator == peer)
+            || self.awaited.values().any(|a| &a.delegatee == peer)
+    }
+
     /// Whether we may send `peer` requests: both sides hold the session
     /// (an initiator holds it from the Response, so it can already serve
     /// the responder, but waits for `Accepted` before asking anything).

@@ -49,6 +49,13 @@ pub struct Limits {
     /// fewer connected peers than this (a node needs a few good links, not
     /// the whole mesh).
     pub discovery_target: u32,
+    /// Sessions held at most (the high watermark): beyond it the node's
+    /// shell closes idle sessions down to three quarters of it (never below
+    /// `discovery_target`), untrusted peers first (PROTOCOL.md §8.1). A session younger than 30 s,
+    /// with a bootstrap peer, with a peer the embedder connected to, or
+    /// with work in flight ([`Agent::busy_with`](crate::Agent::busy_with))
+    /// is kept.
+    pub max_sessions: u32,
     /// Delegated tasks run at once, all delegators together; one more is
     /// refused `busy` (a task costs a handler's run and a stored fact).
     pub max_running_tasks: usize,
@@ -74,6 +81,7 @@ impl Default for Limits {
             max_strangers_per_ip: 16,
             handshake_deadline: Duration::from_secs(10),
             discovery_target: 16,
+            max_sessions: 64,
             max_running_tasks: 1024,
             max_running_tasks_per_peer: 256,
         }

@@ -432,3 +432,38 @@ fn a_delegatee_cannot_claim_cancelled_or_early_expiry() {
         None
     );
 }
+
+/// While a task is out, both sides are busy with each other (a shell
+/// trimming its sessions keeps this one); once it is answered and
+/// co-signed, neither stays so, and an unrelated agent never was.
+#[test]
+fn both_sides_are_busy_with_each_other_while_a_task_is_out() {
+    let mut mesh = pair(41, Duration::from_secs(60));
+    let (a, b, c) = (
+        mesh.did(0).clone(),
+        mesh.did(1).clone(),
+        mesh.did(2).clone(),
+    );
+    // Just after the handshake the anti-entropy digests are out: busy
+    // until they are answered.
+    assert!(mesh.run_until(LIMIT, |m| {
+        !m.agent(0).busy_with(&b) && !m.agent(1).busy_with(&a)
+    }));
+    let op = delegate(&mut mesh, None);
+    accepted(&mut mesh, op);
+    assert!(
+        mesh.agent(0).busy_with(&b),
+        "the delegator awaits the answer"
+    );
+    assert!(
+        mesh.agent(1).busy_with(&a),
+        "the task runs at the delegatee"
+    );
+    assert!(!mesh.agent(0).busy_with(&c));
+    assert!(mesh.run_until(HOUR, |m| m.is_done(0, op)));
+    // Once the answer is co-signed, nothing holds either side (the
+    // checkpoint witnessing between them comes and goes on its own).
+    assert!(mesh.run_until(LIMIT, |m| {
+        !m.agent(0).busy_with(&b) && !m.agent(1).busy_with(&a)
+    }));
+}

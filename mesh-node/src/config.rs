@@ -11,6 +11,8 @@
 //! listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 //! bootstrap = ["/ip4/10.0.0.5/tcp/4001"]   # peers to dial (default none)
 //! mdns = false                       # LAN discovery (default false)
+//! max_sessions = 64                  # sessions held at most; beyond, idle ones
+//!                                    # are closed, untrusted first (default 64)
 //! http = "127.0.0.1:7777"            # dashboard address (default: no dashboard)
 //! http_token = "…"                   # bearer token for the dashboard's writes
 //!                                    # (revoke); none: read-only. The file must
@@ -101,6 +103,7 @@ struct Raw {
     bootstrap: Vec<Spanned<String>>,
     #[serde(default)]
     mdns: bool,
+    max_sessions: Option<Spanned<i64>>,
     http: Option<Spanned<String>>,
     http_token: Option<Spanned<String>>,
     revoked_credentials: Option<Spanned<String>>,
@@ -130,6 +133,8 @@ pub struct NodeConfigFile {
     pub bootstrap: Vec<Multiaddr>,
     /// mDNS on?
     pub mdns: bool,
+    /// Sessions held at most (`Limits::max_sessions`); none: the default.
+    pub max_sessions: Option<u32>,
     /// Dashboard address.
     pub http: Option<SocketAddr>,
     /// Bearer token for the dashboard's writes.
@@ -293,6 +298,26 @@ impl NodeConfigFile {
                 "tasks go to the agent API's inbox: set `api` too".into(),
             ));
         }
+        let max_sessions = raw
+            .max_sessions
+            .as_ref()
+            .map(|m| {
+                u32::try_from(*m.get_ref())
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        invalid(
+                            m.span(),
+                            "max_sessions",
+                            format!(
+                                "{} is not a count of sessions: give at least 1 (a node \
+                                 with no session cannot take part), e.g. 64",
+                                m.get_ref()
+                            ),
+                        )
+                    })
+            })
+            .transpose()?;
         let data_dir = file(&raw.data_dir, "data_dir")?;
         let api_token_file = match &raw.api_token_file {
             Some(f) => file(f, "api_token_file")?,
@@ -312,6 +337,7 @@ impl NodeConfigFile {
             listen,
             bootstrap: addrs(&raw.bootstrap, "bootstrap")?,
             mdns: raw.mdns,
+            max_sessions,
             http,
             http_token,
             revoked_credentials: raw
@@ -406,6 +432,24 @@ http_token = "0123456789abcdef0123"
             .unwrap_err()
             .to_string();
         assert!(e.contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn max_sessions_is_optional_and_at_least_one() {
+        assert_eq!(parse(GOOD).unwrap().max_sessions, None);
+        let c = parse(&format!("{GOOD}max_sessions = 24\n")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.max_sessions, Some(24));
+        let e = parse(&format!("{GOOD}max_sessions = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`max_sessions`") && e.contains("at least 1"),
+            "{e}"
+        );
+        let e = parse(&format!("{GOOD}max_sessions = -3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`max_sessions`") && e.contains("-3"), "{e}");
     }
 
     #[test]

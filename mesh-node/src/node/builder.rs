@@ -295,6 +295,9 @@ impl NodeBuilder {
             .bundle(crate::load::bundle(&config.trust_bundle)?)
             .data_dir(&config.data_dir)
             .mdns(config.mdns);
+        if let Some(max) = config.max_sessions {
+            builder.settings.limits.max_sessions = max;
+        }
         if let Some(file) = &config.revoked_credentials {
             builder = builder.revoked_credentials(crate::revoked::read(file)?);
         }

@@ -67,6 +67,7 @@ pub struct NodeMetrics {
     gate: Family<GateLabels, Counter>,
     reports: Family<DirectionLabels, Counter>,
     refused: Family<RefusedLabels, Counter>,
+    trimmed: Counter,
     append: Histogram,
     verify: HistogramFamily<VerifyLabels>,
     aggregation: Histogram,
@@ -117,6 +118,12 @@ impl Default for NodeMetrics {
             "Gossip or requests rejected or throttled",
             refused.clone(),
         );
+        let trimmed = Counter::default();
+        registry.register(
+            "mesh_sessions_trimmed",
+            "Sessions closed because the node held more than max_sessions",
+            trimmed.clone(),
+        );
         let append = latency_histogram();
         registry.register(
             "mesh_ledger_append_seconds",
@@ -143,6 +150,7 @@ impl Default for NodeMetrics {
             gate,
             reports,
             refused,
+            trimmed,
             append,
             verify,
             aggregation,
@@ -216,6 +224,11 @@ impl NodeMetrics {
             .inc();
     }
 
+    /// A session was closed to stay within `max_sessions`.
+    pub fn session_trimmed(&self) {
+        self.trimmed.inc();
+    }
+
     /// One trust aggregation took `d`.
     pub fn aggregation_took(&self, d: Duration) {
         self.aggregation.observe(d.as_secs_f64());
@@ -268,12 +281,14 @@ mod tests {
             }),
         );
         m.report_published();
+        m.session_trimmed();
         m.append_took(Duration::from_micros(300), 4);
         m.verify_took("full_log", Duration::from_millis(20));
         let text = m.encode(3, 41);
         for line in [
             "mesh_peers 3",
             "mesh_ledger_records 41",
+            "mesh_sessions_trimmed_total 1",
             "mesh_gate_decisions_total{request=\"delegate\",result=\"allow\",rule=\"\"} 2",
             "mesh_gate_decisions_total{request=\"spawn\",result=\"deny\",rule=\"spawn_budget_exhausted\"} 1",
             "mesh_trust_reports_total{direction=\"published\"} 1",

@@ -22,6 +22,8 @@ struct Entry {
     peer: Option<PeerId>,
     next: Instant,
     wait: Duration,
+    /// When it was last dialled.
+    dialled_at: Option<Instant>,
 }
 
 /// The bootstrap peers and when each is next dialled.
@@ -47,6 +49,7 @@ impl BootstrapPeers {
                     peer: None,
                     next: now + FIRST_WAIT,
                     wait: FIRST_WAIT,
+                    dialled_at: None,
                 })
                 .collect(),
         )
@@ -62,11 +65,22 @@ impl BootstrapPeers {
         }
     }
 
+    /// Whether `peer` is one of the bootstrap peers.
+    pub fn is_bootstrap(&self, peer: &PeerId) -> bool {
+        self.0.iter().any(|e| e.peer.as_ref() == Some(peer))
+    }
+
     /// The addresses to dial now. `connected` says whether a connection to
-    /// a peer stands, `session` whether it is authenticated.
+    /// a peer stands, `session` whether it is authenticated. With `enough`
+    /// sessions elsewhere (half the discovery target), a lost bootstrap peer is
+    /// dialled at most every [`MAX_WAIT`]: it most likely closed the
+    /// session to stay within its own session limit, and redialling it at
+    /// once would only be closed again; the slow redial still heals a
+    /// partition.
     pub fn due(
         &mut self,
         now: Instant,
+        enough: bool,
         connected: impl Fn(&PeerId) -> bool,
         session: impl Fn(&PeerId) -> bool,
     ) -> Vec<Multiaddr> {
@@ -82,7 +96,11 @@ impl BootstrapPeers {
                     continue;
                 }
             }
-            if now >= e.next {
+            let recently = e
+                .dialled_at
+                .is_some_and(|at| now.saturating_duration_since(at) < MAX_WAIT);
+            if now >= e.next && !(enough && recently) {
+                e.dialled_at = Some(now);
                 out.push(e.addr.clone());
                 e.next = now + e.wait;
                 e.wait = (e.wait * 2).min(MAX_WAIT);
@@ -106,11 +124,11 @@ mod tests {
         let mut b = BootstrapPeers::new(vec![addr.clone()], start);
         let never = |_: &PeerId| false;
         // Not before the first wait; then 5, 10, 20 … s apart, capped.
-        assert!(b.due(start, never, never).is_empty());
+        assert!(b.due(start, false, never, never).is_empty());
         let mut at = start + FIRST_WAIT;
         let mut dials = Vec::new();
         for _ in 0..2000 {
-            if !b.due(at, never, never).is_empty() {
+            if !b.due(at, false, never, never).is_empty() {
                 dials.push(at.duration_since(start).as_secs());
             }
             at += Duration::from_secs(1);
@@ -127,12 +145,56 @@ mod tests {
             peer,
         );
         let yes = |p: &PeerId| *p == peer;
-        assert!(b.due(at, yes, never).is_empty());
-        assert!(b.due(at, yes, yes).is_empty());
+        assert!(b.due(at, false, yes, never).is_empty());
+        assert!(b.due(at, false, yes, yes).is_empty());
         assert!(
-            b.due(at + FIRST_WAIT - Duration::from_secs(1), never, never)
+            b.due(
+                at + FIRST_WAIT - Duration::from_secs(1),
+                false,
+                never,
+                never
+            )
+            .is_empty()
+        );
+        assert_eq!(b.due(at + FIRST_WAIT, false, never, never), vec![addr]);
+    }
+
+    /// A node with enough sessions elsewhere redials a lost bootstrap peer
+    /// at most every MAX_WAIT (the peer most likely trimmed it), but does
+    /// redial it (a partition heals); without enough, as soon as it is due.
+    #[test]
+    fn with_enough_sessions_a_lost_bootstrap_peer_is_redialled_slowly() {
+        let start = Instant::now();
+        let addr: Multiaddr = "/ip4/10.0.0.2/tcp/4001"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let peer = PeerId::random();
+        let mut b = BootstrapPeers::new(vec![addr.clone()], start);
+        let never = |_: &PeerId| false;
+        let t1 = start + FIRST_WAIT;
+        assert_eq!(b.due(t1, true, never, never), vec![addr.clone()]);
+        b.dialled(&addr, peer);
+        // A session, then the peer closes it.
+        let yes = |p: &PeerId| *p == peer;
+        assert!(
+            b.due(t1 + Duration::from_secs(1), true, yes, yes)
                 .is_empty()
         );
-        assert_eq!(b.due(at + FIRST_WAIT, never, never), vec![addr]);
+        let lost = t1 + Duration::from_secs(30);
+        assert!(b.due(lost + FIRST_WAIT, true, never, never).is_empty());
+        assert!(
+            b.due(t1 + MAX_WAIT - Duration::from_secs(1), true, never, never)
+                .is_empty()
+        );
+        assert_eq!(b.due(t1 + MAX_WAIT, true, never, never), vec![addr.clone()]);
+        // Without enough sessions the same loss is redialled when due.
+        let mut b = BootstrapPeers::new(vec![addr.clone()], start);
+        assert_eq!(b.due(t1, false, never, never), vec![addr.clone()]);
+        b.dialled(&addr, peer);
+        assert!(
+            b.due(t1 + Duration::from_secs(1), false, yes, yes)
+                .is_empty()
+        );
+        assert_eq!(b.due(lost + FIRST_WAIT, false, never, never), vec![addr]);
     }
 }

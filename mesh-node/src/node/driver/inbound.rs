@@ -72,9 +72,15 @@ impl Driver {
                     let did = peer_id.as_ref().and_then(did_of);
                     match did {
                         Some(did) if self.agent.session(&did).is_some() => {
+                            if let Some(p) = peer_id {
+                                self.links.chose(p);
+                            }
                             let _ = reply.send(Ok(did));
                         }
                         Some(did) if peer_id.is_some_and(|p| self.swarm.is_connected(&p)) => {
+                            if let Some(p) = peer_id {
+                                self.links.chose(p);
+                            }
                             self.connecting.entry(did).or_default().push(reply);
                         }
                         _ => {
@@ -89,6 +95,7 @@ impl Driver {
                 ..
             } => {
                 self.announced.remove(&peer_id);
+                self.links.closed(&peer_id);
                 if let Some(peer) = did_of(&peer_id) {
                     for reply in self.connecting.remove(&peer).unwrap_or_default() {
                         let _ = reply.send(Err(NodeError::Dial(format!(
@@ -121,7 +128,11 @@ impl Driver {
             }
             return;
         };
+        if established == 1 {
+            self.links.opened(peer_id, tokio::time::Instant::now());
+        }
         if let Some(reply) = self.dialing.remove(&connection) {
+            self.links.chose(peer_id);
             if self.agent.session(&peer).is_some() {
                 let _ = reply.send(Ok(peer.clone()));
             } else {

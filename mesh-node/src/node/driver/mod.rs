@@ -24,10 +24,11 @@ mod bootstrap;
 mod commit;
 mod inbound;
 mod outbound;
+mod trim;
 
 use super::ledger::NodeLedger;
 use super::net::{MeshBehaviour, MeshBehaviourEvent};
-use super::{Clock, NodeError, NodeEvent, Runner, did_of};
+use super::{Clock, NodeError, NodeEvent, Runner, did_of, peer_of};
 
 /// What the handle asks of the driver.
 pub enum Command {
@@ -95,6 +96,8 @@ pub struct Driver {
     connecting: HashMap<Did, Vec<oneshot::Sender<Result<Did, NodeError>>>>,
     closing: Vec<(Instant, libp2p::PeerId)>,
     last_dht_walk: Option<Instant>,
+    /// Connected peers' ages and which the embedder chose, for trimming.
+    pub(super) links: trim::Links,
     /// The bootstrap peers, kept connected.
     bootstrap: bootstrap::BootstrapPeers,
     /// The addresses connected peers announced (identify), entered into
@@ -161,6 +164,7 @@ impl Driver {
             connecting: HashMap::new(),
             closing: Vec::new(),
             last_dht_walk: None,
+            links: trim::Links::default(),
             bootstrap: bootstrap::BootstrapPeers::default(),
             announced: HashMap::new(),
             unsaved_facts: Vec::new(),
@@ -329,11 +333,22 @@ impl Driver {
         self.bootstrap.dialled(address, peer);
     }
 
+    /// Whether the node holds so few sessions that it looks for more (DHT
+    /// walks, prompt bootstrap redials): fewer than half its discovery
+    /// target. Half, not all: trimming leaves a node at its low watermark,
+    /// and one lost session must not start a walk that reconnects it to a
+    /// dozen peers at once.
+    fn needs_peers(&self) -> bool {
+        self.agent.sessions().count() < (self.discovery_target as usize / 2).max(2)
+    }
+
     fn redial_bootstrap(&mut self, now: Instant) {
         let swarm = &self.swarm;
         let agent = &self.agent;
+        let enough = !self.needs_peers();
         let due = self.bootstrap.due(
             now,
+            enough,
             |p| swarm.is_connected(p),
             |p| did_of(p).is_some_and(|d| agent.session(&d).is_some()),
         );
@@ -342,6 +357,40 @@ impl Driver {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::debug!(%addr, error = %e, "redialling a bootstrap peer");
             }
+        }
+    }
+
+    /// Close the least valuable sessions above `Limits::max_sessions`
+    /// (see [`trim`]).
+    fn trim_sessions(&mut self, now: Instant) {
+        let limits = &self.agent.settings().limits;
+        let high = limits.max_sessions as usize;
+        let low = trim::low_watermark(limits.max_sessions, self.discovery_target);
+        let wall = self.clock.now();
+        let floor = self.trust_floor;
+        let held: Vec<trim::Held> = self
+            .agent
+            .sessions()
+            .filter_map(|s| {
+                let peer = peer_of(&s.remote)?;
+                Some(trim::Held {
+                    peer,
+                    untrusted: self.agent.trust_of(&s.remote, wall) < floor,
+                    since: self.links.since(&peer, now),
+                    protected: self.bootstrap.is_bootstrap(&peer)
+                        || self.links.is_chosen(&peer)
+                        || self.agent.busy_with(&s.remote),
+                })
+            })
+            .collect();
+        if held.len() <= high {
+            return;
+        }
+        let victims = trim::victims(self.swarm.local_peer_id(), held, high, low, now);
+        for peer in victims {
+            tracing::debug!(%peer, high, low, "closing a session above max_sessions");
+            self.metrics.session_trimmed();
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -375,12 +424,22 @@ impl Driver {
             let trust = self.agent.trust_of(&s.remote, wall);
             gossip.set_trust(&s.remote, trust, self.trust_floor);
         }
-        // Walk the DHT after the first session and every 30 s: peers it
-        // turns up are dialled and authenticated.
+        self.trim_sessions(now);
+        // Walk the DHT after the first session and every 30 s while the
+        // node has fewer than half its discovery target in sessions: peers
+        // it turns up are dialled and authenticated. A walk connects to
+        // every peer it asks (a dozen or more sessions at once), so walking
+        // whenever a session or two is lost would add sessions faster than
+        // trimming removes them.
         let walk_due = self
             .last_dht_walk
             .is_none_or(|at| now.duration_since(at) >= DHT_WALK_INTERVAL);
-        if walk_due && self.agent.sessions().next().is_some() {
+        if !self.needs_peers()
+            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+        {
+            kad.stop_walk();
+        }
+        if walk_due && self.agent.sessions().next().is_some() && self.needs_peers() {
             self.last_dht_walk = Some(now);
             if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                 kad.walk();

@@ -43,6 +43,8 @@ pub struct Dht {
     connections: HashMap<PeerId, Vec<ConnectionId>>,
     /// Gate changes waiting to reach the connections.
     gates: VecDeque<(PeerId, ConnectionId, bool)>,
+    /// The walk the driver asked for: the only bootstrap query let run.
+    walking: Option<kad::QueryId>,
 }
 
 impl Dht {
@@ -53,7 +55,10 @@ impl Dht {
         let mut config = kad::Config::new(KAD_PROTOCOL);
         config
             .set_kbucket_inserts(kad::BucketInserts::Manual)
-            .set_record_filtering(kad::StoreInserts::FilterBoth);
+            .set_record_filtering(kad::StoreInserts::FilterBoth)
+            // The driver decides when to walk (below its discovery
+            // target); see `poll` for the automatic walks this leaves.
+            .set_periodic_bootstrap_interval(None);
         let mut inner = Kad::with_config(local, MemoryStore::new(local), config);
         inner.set_mode(Some(kad::Mode::Server));
         Dht {
@@ -61,6 +66,7 @@ impl Dht {
             admitted: HashSet::new(),
             connections: HashMap::new(),
             gates: VecDeque::new(),
+            walking: None,
         }
     }
 
@@ -88,7 +94,29 @@ impl Dht {
     /// ones, through the peers with a session).
     pub fn walk(&mut self) {
         // With no peer in the table there is nothing to walk; not an error.
-        let _ = self.inner.bootstrap();
+        self.walking = self.inner.bootstrap().ok();
+    }
+
+    /// Stop the walk under way, if any: the node has enough sessions, and
+    /// every further peer a walk asks becomes one more.
+    pub fn stop_walk(&mut self) {
+        if let Some(mut q) = self.walking.take().and_then(|id| self.inner.query_mut(&id)) {
+            q.finish();
+        }
+    }
+
+    /// Stop every bootstrap query the driver did not ask for. libp2p-kad
+    /// starts one by itself whenever a peer enters a routing table of
+    /// fewer than 20 (and cannot be told not to): every such walk asks,
+    /// and so connects to and handshakes with, most of a small mesh — each
+    /// new session would undo the session limit's trimming.
+    fn stop_unasked_walks(&mut self) {
+        let walking = self.walking;
+        for mut q in self.inner.iter_queries_mut() {
+            if matches!(q.info(), kad::QueryInfo::Bootstrap { .. }) && Some(q.id()) != walking {
+                q.finish();
+            }
+        }
     }
 
     fn set_gates(&mut self, peer: PeerId, open: bool) {
@@ -216,7 +244,12 @@ impl NetworkBehaviour for Dht {
                 event: Either::Right(open),
             });
         }
-        self.inner.poll(cx).map(|e| e.map_in(Either::Left))
+        self.stop_unasked_walks();
+        let polled = self.inner.poll(cx);
+        // A walk started inside that poll has made at most its first
+        // request (the event returned now); stop it before the next.
+        self.stop_unasked_walks();
+        polled.map(|e| e.map_in(Either::Left))
     }
 }
 
