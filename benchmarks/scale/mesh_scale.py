@@ -5,8 +5,9 @@ and the DHT, run delegations and trust gossip, and report what it cost.
 
 Measures (README.md beside this file says how and why):
   - time to full authentication: from the first process's start until every
-    node holds min(16, N-1) authenticated sessions (16 is the DHT discovery
-    target), and until every node holds at least one;
+    node holds min(8, N-1) authenticated sessions (8, half the discovery
+    target, is where a node stops looking for more), and until every node
+    holds at least one;
   - idle CPU per node (% of one core) and RSS per node, from /proc;
   - delegated tasks: K nodes serve their inbox, every other node delegates;
   - a trust report's spread: from the publisher's `report_published`
@@ -25,6 +26,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -37,7 +39,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DISCOVERY_TARGET = 16  # agent/src/limits.rs: Limits::discovery_target
+# A node stops looking for peers (DHT walks, prompt bootstrap redials) at
+# half its discovery target (agent/src/limits.rs: Limits::discovery_target,
+# 16; mesh-node/src/node/driver/mod.rs: needs_peers).
+SETTLED = 8
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -117,7 +122,7 @@ class Node:
         return cpu, rss, fds, threads
 
 
-def make_mesh(binary, work, n, servers):
+def make_mesh(binary, work, n, servers, max_sessions=None):
     acme = run(binary, "org", "new", "--out", "acme.key", cwd=work)
     globex = run(binary, "org", "new", "--out", "globex.key", cwd=work)
     with open(work / "bundle.toml", "w") as f:
@@ -144,6 +149,7 @@ def make_mesh(binary, work, n, servers):
             f'listen = ["/ip4/127.0.0.1/tcp/{node.p2p}"]\nbootstrap = [{bootstrap}]\n'
             f'http = "127.0.0.1:{node.http}"\napi = "127.0.0.1:{node.api}"\n'
             f'serve_tasks = {"true" if node.serve else "false"}\n'
+            + (f"max_sessions = {max_sessions}\n" if max_sessions else "")
         )
         nodes.append(node)
     return nodes
@@ -178,6 +184,26 @@ def peers_of(node):
         return body["peers"] if status == 200 else -1
     except (OSError, ValueError, KeyError, http.client.HTTPException):
         return -1
+
+
+def metric(node, prefix):
+    """The sum of the node's /metrics samples whose line starts with
+    `prefix` (0 if it does not answer)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", node.http, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    except (OSError, http.client.HTTPException):
+        return 0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(prefix))
+
+
+CHURN = ('mesh_handshakes_total{outcome="established"', "mesh_sessions_trimmed_total")
+
+
+def churn(nodes):
+    return [sum(metric(n, p) for n in nodes) for p in CHURN]
 
 
 class Events:
@@ -269,6 +295,8 @@ def main():
     ap.add_argument("--auth-timeout", type=float, default=300)
     ap.add_argument("--gossip-secs", type=float, default=40,
                     help="how long to watch trust reports spread after the tasks")
+    ap.add_argument("--max-sessions", type=int,
+                    help="each node's max_sessions (node.toml; default: the node's own, 64)")
     ap.add_argument("--binary", default=os.environ.get("MESH_NODE"))
     ap.add_argument("--keep", action="store_true", help="keep the nodes' directory")
     ap.add_argument("--out", help="write the figures as JSON here")
@@ -286,11 +314,11 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="mesh-scale-"))
     nodes = []
-    figures = {"nodes": args.nodes}
+    figures = {"nodes": args.nodes, "max_sessions": args.max_sessions}
     try:
         log(f"preparing {args.nodes} agents in {work}")
-        nodes = make_mesh(binary, work, args.nodes, args.servers)
-        target = min(DISCOVERY_TARGET, args.nodes - 1)
+        nodes = make_mesh(binary, work, args.nodes, args.servers, args.max_sessions)
+        target = min(SETTLED, args.nodes - 1)
 
         t0 = time.monotonic()
         start(binary, nodes[0])
@@ -323,11 +351,20 @@ def main():
 
         # Idle: nothing asked of the nodes but their own timers.
         time.sleep(5)
+        churn_before = churn(nodes)
         before = [n.proc_stat() for n in nodes]
         t_idle = time.monotonic()
         time.sleep(args.idle_secs)
         after = [n.proc_stat() for n in nodes]
         span = time.monotonic() - t_idle
+        churn_after = churn(nodes)
+        counts = [peers_of(n) for n in nodes]
+        figures["idle_churn"] = {
+            "handshakes": churn_after[0] - churn_before[0],
+            "sessions_trimmed": churn_after[1] - churn_before[1],
+            "sessions_after": {"min": min(counts), "median": statistics.median(counts),
+                               "max": max(counts)}}
+        log(f"during the idle period, all nodes: {figures['idle_churn']}")
         cpu = [100 * (a[0] - b[0]) / span for a, b in zip(after, before)]
         rss = [a[1] / 1024 for a in after]
         figures["idle_cpu_percent_of_a_core"] = {
@@ -346,8 +383,20 @@ def main():
         results, lock = [], threading.Lock()
 
         def delegate(node):
+            # A node delegates to a server it holds a session with (a node
+            # holds at most max_sessions, so not every server is one).
+            try:
+                status, body = node.api_call("GET", "/v1/peers")
+                held = {p["did"] for p in body["peers"]} if status == 200 else set()
+            except (OSError, ValueError, KeyError, http.client.HTTPException):
+                held = set()
+            near = [s for s in servers if s.did in held]
             for _ in range(args.tasks):
-                to = random.choice(servers)
+                if not near:
+                    with lock:
+                        results.append(("no server among its sessions", 0.0))
+                    continue
+                to = random.choice(near)
                 started = time.monotonic()
                 try:
                     status, task = node.api_call("POST", "/v1/tasks", {
@@ -369,7 +418,8 @@ def main():
         failures = {}
         for o, _ in results:
             if o != "succeeded":
-                failures[o[:120]] = failures.get(o[:120], 0) + 1
+                o = re.sub(r"did:key:z[1-9A-HJ-NP-Za-km-z]+", "did:…", o)[:120]
+                failures[o] = failures.get(o, 0) + 1
         figures["tasks"] = {"sent": len(results), "succeeded": len(ok),
                             "p50_ms": round(1000 * pct(ok, 0.5), 1),
                             "p95_ms": round(1000 * pct(ok, 0.95), 1), "failures": failures}

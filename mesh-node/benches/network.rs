@@ -4,7 +4,9 @@
 //!   libp2p connection (request-response, CBOR codec, a Yamux stream per
 //!   message), both ends in this process. Criterion's figure is the mean;
 //!   separate passes print p50/p95/p99 for a peer seen before (its
-//!   credential's verification remembered) and for a first contact.
+//!   credential's verification remembered) and for a first contact, and
+//!   for two bare request-response round trips over the same connection
+//!   (what the handshake's messaging costs without its crypto).
 //! - `report_to_100_nodes`: 100 real nodes, each connected to 4 earlier
 //!   ones at random (Kademlia off, so no other links are made); one
 //!   publishes a trust report; the time until all 99 others have verified
@@ -171,6 +173,37 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// Two request-response exchanges over the same connection, codec and
+    /// kind of stream as the handshake's, with nothing to check: an empty
+    /// Confirm answered `Accepted` unread. What the handshake's two round
+    /// trips cost without its crypto.
+    async fn bare_round_trips(&mut self) -> Duration {
+        let b_peer = *self.b.local_peer_id();
+        let started = Instant::now();
+        for _ in 0..2 {
+            self.a
+                .behaviour_mut()
+                .send_request(&b_peer, Ok(IatpRequest::Confirm(ByteBuf::new())));
+            loop {
+                tokio::select! {
+                    e = self.a.select_next_some() => if let SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { .. }, ..
+                    }) = e {
+                        break;
+                    },
+                    e = self.b.select_next_some() => if let SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Request { channel, .. }, ..
+                    }) = e {
+                        self.b.behaviour_mut().send_response(channel, Ok(IatpResponse::Accepted)).unwrap();
+                    },
+                }
+            }
+        }
+        started.elapsed()
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -219,6 +252,22 @@ fn handshake_open_connection(c: &mut Criterion) {
         percentile(&samples, 0.50),
         percentile(&samples, 0.95),
         percentile(&samples, 0.99)
+    );
+    // The same two round trips with no crypto at all.
+    let mut bare: Vec<Duration> = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..2000 {
+            v.push(pair.bare_round_trips().await);
+        }
+        v
+    });
+    bare.sort();
+    println!(
+        "network/two_bare_round_trips over 2000 (same connection, codec and streams, \
+         nothing checked): p50 {:?}  p95 {:?}  p99 {:?}",
+        percentile(&bare, 0.50),
+        percentile(&bare, 0.95),
+        percentile(&bare, 0.99)
     );
     // First contact: nothing remembered (3 signs + 5 verifies).
     let mut cold: Vec<Duration> = rt.block_on(async {
