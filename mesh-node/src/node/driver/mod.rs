@@ -365,6 +365,10 @@ impl Driver {
     fn trim_sessions(&mut self, now: Instant) {
         let limits = &self.agent.settings().limits;
         let high = limits.max_sessions as usize;
+        // Every tick: count before weighing anyone.
+        if self.agent.sessions().count() <= high {
+            return;
+        }
         let low = trim::low_watermark(limits.max_sessions, self.discovery_target);
         let wall = self.clock.now();
         let floor = self.trust_floor;
@@ -383,9 +387,6 @@ impl Driver {
                 })
             })
             .collect();
-        if held.len() <= high {
-            return;
-        }
         let victims = trim::victims(self.swarm.local_peer_id(), held, high, low, now);
         for peer in victims {
             tracing::debug!(%peer, high, low, "closing a session above max_sessions");
@@ -434,14 +435,13 @@ impl Driver {
         let walk_due = self
             .last_dht_walk
             .is_none_or(|at| now.duration_since(at) >= DHT_WALK_INTERVAL);
-        if !self.needs_peers()
-            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
-        {
-            kad.stop_walk();
-        }
-        if walk_due && self.agent.sessions().next().is_some() && self.needs_peers() {
-            self.last_dht_walk = Some(now);
-            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+        let needs_peers = self.needs_peers();
+        let has_session = self.agent.sessions().next().is_some();
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            if !needs_peers {
+                kad.stop_walk();
+            } else if walk_due && has_session {
+                self.last_dht_walk = Some(now);
                 kad.walk();
             }
         }

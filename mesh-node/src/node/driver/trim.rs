@@ -29,8 +29,9 @@ use tokio::time::Instant;
 pub const GRACE: Duration = Duration::from_secs(30);
 
 /// Sessions are trimmed down to this many: three quarters of the high
-/// watermark, but never below the discovery target (else the node would
-/// trim, then walk the DHT for more, then trim again).
+/// watermark, but never below the discovery target (the other end trims
+/// too, so a node ends somewhat below this; it walks the DHT for more only
+/// under half the target).
 pub fn low_watermark(max_sessions: u32, discovery_target: u32) -> usize {
     (max_sessions as usize * 3 / 4).max(discovery_target as usize)
 }
