@@ -28,6 +28,7 @@ use crate::durable::Fact;
 use crate::io::{Command, Effect, Event, Input, OpId, RequestId, TaskId};
 use crate::knowledge::Knowledge;
 use crate::limits::RateLimiter;
+use crate::schedule::ReportSchedule;
 use crate::time::{Millis, Now};
 
 /// How many peers may hold strikes at once (an outsider can make keys).
@@ -81,11 +82,11 @@ pub struct Agent {
     strikes: HashMap<Did, u32>,
     pub(crate) banned: HashMap<Did, Millis>,
     pub(crate) now: Now,
-    last_report: Millis,
+    /// When to aggregate and publish our report.
+    pub(crate) reports: ReportSchedule,
     last_checkpoint: Millis,
     report_epoch: u64,
     report_sequence: u64,
-    report_due: bool,
     /// When the aggregation out with the driver ([`Effect::Aggregate`])
     /// was handed out, if one is.
     pub(crate) aggregating: Option<Millis>,
@@ -172,11 +173,10 @@ impl Agent {
             strikes: HashMap::new(),
             banned: HashMap::new(),
             now,
-            last_report: now.mono,
+            reports: ReportSchedule::new(now.mono),
             last_checkpoint: now.mono,
             report_epoch: now.wall.0,
             report_sequence: 0,
-            report_due: false,
             aggregating: None,
             on_return: AfterAggregation::Install,
             out: Vec::new(),
@@ -281,11 +281,15 @@ impl Agent {
             self.banned.remove(&peer);
             self.emit(Effect::Unban { peer });
         }
-        let since_report = mono.since(self.last_report);
-        if since_report >= self.settings.report_interval
-            || (self.report_due && since_report >= Duration::from_millis(500))
-        {
+        let due = self.reports.tick(
+            mono,
+            self.settings.report_interval,
+            self.settings.report_refresh,
+        );
+        if due.aggregate {
             self.aggregate();
+        }
+        if due.publish {
             self.publish_report();
         }
         if mono.since(self.last_checkpoint) >= self.settings.checkpoint_interval {
@@ -299,8 +303,7 @@ impl Agent {
     /// Publish our signed report (our direct opinions: it does not wait
     /// for an aggregation).
     fn publish_report(&mut self) {
-        self.last_report = self.now.mono;
-        self.report_due = false;
+        self.reports.published(self.now.mono);
         let now = self.now.wall;
         self.report_sequence += 1;
         // Signing our own report fails only with a broken encoder: then
@@ -315,7 +318,9 @@ impl Agent {
                 topic: crate::topic::Topic::Trust,
                 data,
             });
-            self.event(Event::ReportPublished);
+            self.event(Event::ReportPublished {
+                sequence: self.report_sequence,
+            });
         }
     }
 
@@ -327,9 +332,8 @@ impl Agent {
         self.emit(Effect::Persist(Fact::Evidence((&evidence).into())));
         self.k.trust.record(evidence);
         let after = self.k.trust.score(&subject, now).get();
-        if before.abs_diff(after) >= self.settings.significant_change {
-            self.report_due = true;
-        }
+        self.reports
+            .evidence(before.abs_diff(after) >= self.settings.significant_change);
     }
 
     /// Record evidence of `kind` about `subject` now.

@@ -40,6 +40,7 @@ impl Agent {
         // None out, or the one out never came back (its driver dropped or
         // lost it): hand out a fresh one.
         self.aggregating = Some(now);
+        self.reports.aggregation_started(now);
         self.on_return = AfterAggregation::Install;
         let job = self.k.trust.aggregation(self.now.wall);
         self.emit(Effect::Aggregate(Box::new(job)));

@@ -15,8 +15,14 @@ use crate::limits::Limits;
 /// Timings and thresholds of the agent's periodic work.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Publish a trust report this often (and on significant change).
+    /// Publish a trust report at most this often when our opinions moved
+    /// (evidence) or a new peer joined, and aggregate the reports held at
+    /// most this often when they moved; a significant change publishes at
+    /// once.
     pub report_interval: Duration,
+    /// Publish and aggregate at least this often even when nothing moved,
+    /// so a peer that missed a report hears the next (default 5 min).
+    pub report_refresh: Duration,
     /// Sign and gossip a checkpoint this often, if the log grew.
     pub checkpoint_interval: Duration,
     /// A score change of at least this many points triggers a report.
@@ -33,6 +39,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             report_interval: Duration::from_secs(10),
+            report_refresh: Duration::from_secs(300),
             checkpoint_interval: Duration::from_secs(5),
             significant_change: 50,
             limits: Limits::default(),

@@ -43,13 +43,18 @@ impl Agent {
         match topic {
             Topic::Trust => match self.k.trust.receive_report_from(data, self.now.wall) {
                 Ok((ReportOutcome::Accepted, reporter)) => {
+                    let (_, sequence) = self
+                        .k
+                        .trust
+                        .held_report_position(&reporter)
+                        .unwrap_or_default();
                     self.emit(Effect::Persist(crate::Fact::Report {
-                        reporter,
+                        reporter: reporter.clone(),
                         bytes: serde_bytes::ByteBuf::from(data.to_vec()),
                     }));
-                    if let Some(reporter) = author {
-                        self.event(Event::TrustReport { reporter });
-                    }
+                    self.reports.report_accepted();
+                    // The signer, which a re-publisher cannot change.
+                    self.event(Event::TrustReport { reporter, sequence });
                     Verdict::Accept
                 }
                 // A valid report we hold no room for is not the sender's

@@ -405,6 +405,7 @@ impl Agent {
                 if let Some(session) = session {
                     self.learn_session(&session);
                     self.event(Event::SessionEstablished(Box::new(session)));
+                    self.reports.session_established();
                     self.resend_answers(&peer_for_sync);
                     self.start_sync(peer_for_sync, 0);
                 }
@@ -472,6 +473,7 @@ impl Agent {
                 self.peers.insert(peer.clone(), Phase::Established);
                 if let Some(session) = self.sessions.get(&peer).cloned() {
                     self.event(Event::SessionEstablished(Box::new(session)));
+                    self.reports.session_established();
                     self.resend_answers(&peer);
                     self.start_sync(peer, 0);
                 }

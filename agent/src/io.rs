@@ -514,9 +514,15 @@ pub enum Event {
     TrustReport {
         /// Who signed it.
         reporter: Did,
+        /// Its sequence number within the reporter's epoch.
+        sequence: u64,
     },
     /// We published our trust report.
-    ReportPublished,
+    ReportPublished {
+        /// Its sequence number within our epoch (a receiver's
+        /// [`Event::TrustReport`] names the same one).
+        sequence: u64,
+    },
     /// A revocation was learned or issued.
     Revocation {
         /// Who revoked.

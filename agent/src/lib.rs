@@ -45,6 +45,7 @@ pub mod limits;
 mod lineage;
 mod refusal;
 mod restore;
+mod schedule;
 pub mod sim;
 mod sync;
 pub mod tasks;

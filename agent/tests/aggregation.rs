@@ -1,6 +1,6 @@
 //! The periodic trust aggregation leaves the agent as a job for its driver
-//! (a node runs it on a worker thread, off the network path): the report
-//! does not wait for it, at most one is out at a time, it is in force only
+//! (a node runs it on a worker thread, off the network path) when what it
+//! weighs moved: the report does not wait for it, at most one is out at a time, it is in force only
 //! once it returns, and one overtaken by an in-place refresh is dropped.
 
 use mesh_agent::{Agent, AgentConfig, Command, Effect, Input, Millis, Now, OpId};
@@ -68,6 +68,7 @@ fn the_tick_hands_out_one_aggregation_at_a_time_and_installs_it_on_return() {
     assert!(published, "the report does not wait for it");
     assert_eq!(agent.trust().credibility(&peer), 0.0, "not in force yet");
 
+    praise(&mut agent, &peer, 1, 21);
     let (more, published) = jobs(agent.handle(Input::Tick, at(22)));
     assert!(more.is_empty(), "one is out: no second");
     assert!(published);
@@ -86,6 +87,8 @@ fn the_tick_hands_out_one_aggregation_at_a_time_and_installs_it_on_return() {
 fn an_aggregation_overtaken_by_a_refresh_in_place_is_dropped() {
     let mut agent = agent();
     let peer = identity("aggregation peer").did().clone();
+    let other = identity("another peer").did().clone();
+    praise(&mut agent, &other, 1, 1);
     let (mut out, _) = jobs(agent.handle(Input::Tick, at(11)));
     let stale = out.remove(0);
     praise(&mut agent, &peer, 20, 12);
@@ -112,14 +115,17 @@ fn an_aggregation_overtaken_by_a_refresh_in_place_is_dropped() {
 }
 
 /// A driver that loses an aggregation (drops the effect, or its worker
-/// panics) does not stop aggregation for good: after a minute the next
-/// report interval hands out a fresh one.
+/// panics) does not stop aggregation for good: one due after a minute is
+/// handed out fresh.
 #[test]
 fn an_aggregation_that_never_returns_is_replaced_after_a_minute() {
     let mut agent = agent();
+    let peer = identity("aggregation peer").did().clone();
+    praise(&mut agent, &peer, 1, 1);
     let (lost, _) = jobs(agent.handle(Input::Tick, at(11)));
     assert_eq!(lost.len(), 1);
     drop(lost);
+    praise(&mut agent, &peer, 1, 59);
     let (none, _) = jobs(agent.handle(Input::Tick, at(60)));
     assert!(none.is_empty(), "within the minute it is still awaited");
     let (fresh, _) = jobs(agent.handle(Input::Tick, at(72)));

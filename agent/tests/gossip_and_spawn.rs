@@ -31,11 +31,26 @@ fn a_trust_report_crosses_a_line_of_twelve_checked_at_every_hop() {
     // Agent 0 is eleven hops from agent 11: every relay verifies the
     // report before passing it on, and every agent hears it once.
     let origin = mesh.did(0).clone();
+    let published: Vec<u64> = mesh
+        .events()
+        .iter()
+        .filter_map(|(_, at, e)| match e {
+            Event::ReportPublished { sequence } if *at == 0 => Some(*sequence),
+            _ => None,
+        })
+        .collect();
+    let [sequence] = published[..] else {
+        panic!("agent 0 published one report, not {published:?}");
+    };
+    // Each receiver names the report it accepted by the publisher's
+    // sequence number.
     let heard = |m: &Mesh, n: usize| {
         m.events()
             .iter()
             .filter(|(_, at, e)| {
-                *at == n && matches!(e, Event::TrustReport { reporter } if *reporter == origin)
+                *at == n
+                    && matches!(e, Event::TrustReport { reporter, sequence: s }
+                        if *reporter == origin && *s == sequence)
             })
             .count()
     };

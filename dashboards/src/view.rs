@@ -258,9 +258,18 @@ pub enum Activity {
     TrustReport {
         /// Who signed it.
         reporter: String,
+        /// Its sequence number within the reporter's epoch.
+        sequence: u64,
+        /// When this node accepted it, Unix milliseconds.
+        at_ms: u64,
     },
     /// This node published its signed trust report (to time its spread).
-    ReportPublished,
+    ReportPublished {
+        /// Its sequence number within this node's epoch.
+        sequence: u64,
+        /// When, Unix milliseconds.
+        at_ms: u64,
+    },
 }
 
 /// A refusal: a handshake refused either way, a gate denial, rejected

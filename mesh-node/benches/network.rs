@@ -347,7 +347,7 @@ fn report_to_100_nodes(_: &mut Criterion) {
             let tx = tx.clone();
             tokio::spawn(async move {
                 while let Ok(e) = events.recv().await {
-                    if let NodeEvent::TrustReport { reporter } = e {
+                    if let NodeEvent::TrustReport { reporter, .. } = e {
                         let _ = tx.send((i, reporter, Instant::now()));
                     }
                 }

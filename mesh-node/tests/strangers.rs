@@ -124,7 +124,7 @@ async fn a_peer_without_a_session_gets_no_gossip() {
                 _ => {}
             },
             event = alice_events.recv() => {
-                if let Ok(NodeEvent::TrustReport { reporter }) = event {
+                if let Ok(NodeEvent::TrustReport { reporter, .. }) = event {
                     alice_heard |= reporter == bob_did;
                 }
             }

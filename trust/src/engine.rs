@@ -279,6 +279,11 @@ impl TrustEngine {
         self.reports.contains_key(reporter)
     }
 
+    /// The (epoch, sequence) of the report held from `reporter`.
+    pub fn held_report_position(&self, reporter: &Did) -> Option<(u64, u64)> {
+        self.reports.get(reporter).map(|h| h.report.position)
+    }
+
     /// The entries this node's report would carry now: its direct opinions
     /// backed by work (task outcomes), and bad news of any kind, bad news
     /// first, then the most-evidenced ([`scoring::report_order`]),

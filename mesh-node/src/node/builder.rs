@@ -25,8 +25,13 @@ use crate::transport_key;
 /// Timings and thresholds of the node's periodic work and its transport.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Publish a trust report this often (and on significant change).
+    /// Publish a trust report at most this often when our opinions moved
+    /// or a peer joined, and aggregate at most this often when the reports
+    /// held moved; a significant change publishes at once.
     pub report_interval: Duration,
+    /// Publish and aggregate at least this often even when nothing moved
+    /// (never more often than `report_interval`; default 5 min).
+    pub report_refresh: Duration,
     /// Sign and gossip a checkpoint this often, if the log grew.
     pub checkpoint_interval: Duration,
     /// A score change of at least this many points triggers a report.
@@ -53,6 +58,7 @@ impl Default for Settings {
         let agent = mesh_agent::Settings::default();
         Settings {
             report_interval: agent.report_interval,
+            report_refresh: agent.report_refresh,
             checkpoint_interval: agent.checkpoint_interval,
             significant_change: agent.significant_change,
             request_timeout: Duration::from_secs(10),
@@ -70,6 +76,7 @@ impl Settings {
     pub fn agent(&self) -> mesh_agent::Settings {
         mesh_agent::Settings {
             report_interval: self.report_interval,
+            report_refresh: self.report_refresh,
             checkpoint_interval: self.checkpoint_interval,
             significant_change: self.significant_change,
             limits: self.limits.clone(),
@@ -222,7 +229,9 @@ impl NodeBuilder {
         self
     }
 
-    /// How often trust reports and checkpoints are published.
+    /// How often trust reports (at most, when something moved: see
+    /// [`Settings::report_interval`]) and checkpoints (when the log grew)
+    /// are published.
     pub fn intervals(mut self, report: Duration, checkpoint: Duration) -> Self {
         self.settings.report_interval = report;
         self.settings.checkpoint_interval = checkpoint;

@@ -189,7 +189,7 @@ impl NodeMetrics {
             NodeEvent::GateDecision {
                 request, decision, ..
             } => self.gate(request.name(), decision),
-            NodeEvent::ReportPublished => self.report_published(),
+            NodeEvent::ReportPublished { .. } => self.report_published(),
             _ => {}
         }
     }

@@ -45,6 +45,14 @@ fn hex(bytes: &[u8]) -> String {
     mesh_delegation::grant::hex(bytes)
 }
 
+/// The wall clock in Unix milliseconds, for events timed across
+/// processes on one host (`benchmarks/scale/`).
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -173,10 +181,15 @@ fn activity_of(event: NodeEvent, at: u64) -> Option<Activity> {
         NodeEvent::Equivocation { offender } => Some(Activity::Equivocation {
             offender: offender.to_string(),
         }),
-        NodeEvent::TrustReport { reporter } => Some(Activity::TrustReport {
+        NodeEvent::TrustReport { reporter, sequence } => Some(Activity::TrustReport {
             reporter: reporter.to_string(),
+            sequence,
+            at_ms: unix_millis(),
         }),
-        NodeEvent::ReportPublished => Some(Activity::ReportPublished),
+        NodeEvent::ReportPublished { sequence } => Some(Activity::ReportPublished {
+            sequence,
+            at_ms: unix_millis(),
+        }),
         NodeEvent::GateDecision { .. }
         | NodeEvent::TaskDone { .. }
         | NodeEvent::TaskAccepted { .. }
