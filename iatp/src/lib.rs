@@ -46,6 +46,7 @@ pub mod cbor;
 pub mod credential;
 mod did;
 pub mod envelope;
+pub mod error_chain;
 pub mod handshake;
 mod identity;
 mod peer_id;

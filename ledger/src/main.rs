@@ -16,10 +16,22 @@ use mesh_ledger::verify::{LogReport, orphan_rows, verify_log};
 use mesh_ledger::{LogStore, MemoryLog};
 use serde_json::json;
 
+/// The exit code of a command that could not do its job: a usage error
+/// (clap's own code), a missing or unreadable ledger, a bad argument value.
+/// Distinct from 1, which `verify` gives a ledger with faults.
+const CANNOT_RUN: u8 = 2;
+
 /// Audit agent-mesh ledgers: verify every signature and root, prove
 /// inclusion and consistency, inspect records and checkpoints.
 #[derive(Parser)]
-#[command(name = "mesh-ledger", version, about)]
+#[command(
+    name = "mesh-ledger",
+    version,
+    about,
+    after_help = "Exit codes: 0 success (for verify: the ledger is sound); 1 verify found \
+                  faults; 2 the command could not run (usage error, missing or unreadable \
+                  ledger, bad value). Formats and checks: docs/LEDGER.md."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,7 +40,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check every record signature and countersignature, the tree, every
-    /// checkpoint signature, cosignature and consistency. Exit 1 on any fault.
+    /// checkpoint signature, cosignature and consistency. Exit 1 on any
+    /// fault, 2 if the ledger could not be read.
     Verify {
         /// A SQLite ledger file, a postgres:// URL or an export file.
         path: String,
@@ -153,14 +166,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(CANNOT_RUN);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", mesh_iatp::error_chain::one_line(e.as_ref()));
+            ExitCode::from(CANNOT_RUN)
         }
     }
 }
@@ -414,6 +427,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     for f in &r.faults {
                         out!("  FAULT {f}");
                     }
+                }
+                let unknown: usize = reports.iter().map(|r| r.unknown_cosigners).sum();
+                if unknown > 0 {
+                    out!(
+                        "{unknown} cosignatures are by witnesses not given, so not checked: name \
+                         them with --witness VKEY, --witness-did DID or --bundle FILE"
+                    );
                 }
                 out!(
                     "{}",

@@ -54,7 +54,18 @@ fn a_sound_ledger_verifies_with_its_witness() {
     assert!(
         s.contains("300 records")
             && s.contains("3 cosignatures verified")
-            && s.contains("0 faults"),
+            && s.contains("0 faults")
+            && !s.contains("not checked"),
+        "{s}"
+    );
+    // Without the witness, its cosignatures are counted and the way to
+    // check them is named.
+    let out = tool(&["verify", "l.db"], dir.path());
+    let s = text(&out.stdout);
+    assert!(
+        out.status.success()
+            && s.contains("3 cosignatures are by witnesses not given")
+            && s.contains("--witness VKEY"),
         "{s}"
     );
     let out = tool(&["verify", "l.db", "--json"], dir.path());
@@ -184,25 +195,25 @@ fn proofs_printed_by_the_tool_verify() {
 fn auditing_never_creates_or_alters_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = tool(&["verify", "missing.db"], dir.path());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no ledger file at missing.db"));
     assert!(!dir.path().join("missing.db").exists());
     std::fs::write(dir.path().join("notes.txt"), b"not a database").unwrap();
     let out = tool(&["verify", "notes.txt"], dir.path());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         std::fs::read(dir.path().join("notes.txt")).unwrap(),
         b"not a database"
     );
     let out = tool(&["prove", "missing.db", "--index", "0"], dir.path());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn out_of_range_requests_and_usage_errors_are_clear() {
     let dir = populated();
     let out = tool(&["prove", "l.db", "--index", "300"], dir.path());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("not covered by the latest checkpoint"),
         "{}",
@@ -252,7 +263,7 @@ fn an_export_verifies_like_the_database_and_is_never_overwritten() {
     assert_eq!(files(), listed, "auditing an export writes nothing");
     let before = std::fs::read(dir.path().join("l.export")).unwrap();
     let again = tool(&["export", "l.db", "--out", "l.export"], dir.path());
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(2));
     assert_eq!(std::fs::read(dir.path().join("l.export")).unwrap(), before);
 }
 
@@ -322,7 +333,7 @@ fn witnesses_named_by_did_are_accepted_from_a_bundle() {
         &["verify", "w.db", "--witness-did", "did:key:nope"],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("--witness-did"),
         "{}",

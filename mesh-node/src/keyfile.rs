@@ -46,6 +46,17 @@ pub enum KeyFileError {
         /// What was wrong.
         source: IdentityError,
     },
+    /// Not a private key at all (a credential, a config, a binary file).
+    #[error(
+        "{path} is not a private key: it holds {found}; expected an Ed25519 PKCS#8 PEM \
+         key (`-----BEGIN PRIVATE KEY-----`, as `mesh-node identity new` and `org new` write)"
+    )]
+    NotAKey {
+        /// The file.
+        path: PathBuf,
+        /// What it holds instead, as far as can be told.
+        found: String,
+    },
     /// Larger than any PEM key; not read.
     #[error("{path} is {len} bytes, too large to be an Ed25519 PEM key")]
     TooLarge {
@@ -104,9 +115,46 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyFileErro
     Ok(())
 }
 
-/// Read a key file, refusing it if group or others have any access.
+/// What a file that is not a PEM private key holds, for the error.
+fn what_it_holds(bytes: &[u8]) -> Option<String> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Some("binary data".into());
+    };
+    let label = |line: &str| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+            .map(str::to_owned)
+    };
+    match text.lines().find_map(label) {
+        Some(l) if l == "PRIVATE KEY" => None,
+        Some(l) => Some(format!("a PEM block `{l}`")),
+        None if text.trim().is_empty() => Some("nothing".into()),
+        None => {
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let first: String = first.chars().take(40).collect();
+            Some(format!("text starting `{first}`"))
+        }
+    }
+}
+
+/// Read a key file: first that it is one at all, then refusing it if
+/// group or others have any access.
 pub fn read(path: &Path) -> Result<Identity, KeyFileError> {
     let meta = fs::metadata(path).map_err(io(path))?;
+    if meta.len() > MAX_KEY_FILE {
+        return Err(KeyFileError::TooLarge {
+            path: path.to_owned(),
+            len: meta.len(),
+        });
+    }
+    let bytes = zeroize::Zeroizing::new(fs::read(path).map_err(io(path))?);
+    if let Some(found) = what_it_holds(&bytes) {
+        return Err(KeyFileError::NotAKey {
+            path: path.to_owned(),
+            found,
+        });
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -118,13 +166,8 @@ pub fn read(path: &Path) -> Result<Identity, KeyFileError> {
             });
         }
     }
-    if meta.len() > MAX_KEY_FILE {
-        return Err(KeyFileError::TooLarge {
-            path: path.to_owned(),
-            len: meta.len(),
-        });
-    }
-    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(io(path))?);
+    // what_it_holds found a PEM private key, so the bytes are UTF-8.
+    let text = String::from_utf8_lossy(&bytes);
     Identity::from_pkcs8_pem(&text).map_err(|source| KeyFileError::Format {
         path: path.to_owned(),
         source,
@@ -171,6 +214,34 @@ mod tests {
             let msg = err.to_string();
             assert!(
                 msg.contains("chmod 600") && msg.contains("agent.pem"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_no_key_is_named_as_such_before_its_permissions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cases: [(&[u8], &str); 4] = [
+            (b"# Agent mesh\nsome text\n", "text starting `# Agent mesh`"),
+            (
+                b"-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n",
+                "a PEM block `CERTIFICATE`",
+            ),
+            (&[0xa3, 0x01, 0xff, 0x00], "binary data"),
+            (b"", "nothing"),
+        ];
+        for (i, (bytes, found)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("f{i}"));
+            fs::write(&path, bytes).expect("write");
+            // World-readable, as a README or a credential is.
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+            let err = read(&path).expect_err("refused");
+            let msg = err.to_string();
+            assert!(
+                matches!(err, KeyFileError::NotAKey { .. })
+                    && msg.contains(found)
+                    && msg.contains("BEGIN PRIVATE KEY"),
                 "{msg}"
             );
         }

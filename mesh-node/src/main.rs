@@ -213,7 +213,7 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", mesh_iatp::error_chain::one_line(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

@@ -107,6 +107,24 @@ fn readable_key_is_refused_with_the_fix() {
 }
 
 #[test]
+fn errors_say_each_cause_once_and_what_a_file_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = mesh_node(&["identity", "show", "nope.pem"], dir.path());
+    assert_eq!(missing.status.code(), Some(1));
+    let err = stderr(&missing);
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    fs::write(dir.path().join("notes.md"), "# Notes\n").expect("write");
+    let notes = mesh_node(&["identity", "show", "notes.md"], dir.path());
+    let err = stderr(&notes);
+    assert!(
+        err.contains("notes.md is not a private key") && !err.contains("chmod"),
+        "{err}"
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     for args in [

@@ -81,7 +81,7 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", mesh_iatp::error_chain::one_line(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }
