@@ -95,10 +95,17 @@ impl TrustBundle {
     pub fn from_toml_str(text: &str) -> Result<Self, BundleError> {
         let raw: RawBundle = toml::from_str(text).map_err(|e| {
             let (line, column) = line_col(text, e.span().unwrap_or(0..0));
+            let mut message = e.message().trim().to_owned();
+            // `[org]` makes one table where a list of them is wanted.
+            if message.contains("expected a sequence") {
+                message.push_str(
+                    "; write each organisation as its own `[[org]]` table (double brackets)",
+                );
+            }
             BundleError::Toml {
                 line,
                 column,
-                message: e.message().trim().to_owned(),
+                message,
             }
         })?;
         let mut orgs = Vec::with_capacity(raw.org.len());

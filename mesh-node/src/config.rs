@@ -214,7 +214,10 @@ impl NodeConfigFile {
                             invalid(
                                 a.span(),
                                 &format!("{field}[{i}]"),
-                                format!("not a multiaddr: {e}"),
+                                format!(
+                                    "not a multiaddr ({e}); write e.g. \"/ip4/127.0.0.1/tcp/4101\" \
+                                     or \"/ip4/0.0.0.0/udp/4101/quic-v1\""
+                                ),
                             )
                         })
                     })
@@ -432,6 +435,14 @@ http_token = "0123456789abcdef0123"
             .unwrap_err()
             .to_string();
         assert!(e.contains("`listen`"), "{e}");
+        // A host:port where a multiaddr belongs gets an example of one.
+        let e = parse(&GOOD.replace("/ip4/127.0.0.1/tcp/0", "127.0.0.1:4101"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`listen[0]`") && e.contains("\"/ip4/127.0.0.1/tcp/4101\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -20,9 +20,44 @@ mod agent_cli;
 mod demo;
 mod run;
 
-/// A node of the agent mesh: run it, run the demo mesh, manage identities and credentials.
+/// What `mesh-node run --help` adds: every key of node.toml.
+const RUN_HELP: &str = r#"The config file (TOML; paths relative to it; a bad value is reported with
+its field, line and column):
+
+  identity = "alice.pem"                   the agent's key (mesh-node identity new)
+  credential = "alice.cred"                its org credential (mesh-node org issue)
+  name = "alice"                           the name on its card
+  capabilities = ["search"]                resource patterns it offers (optional)
+  trust_bundle = "bundle.toml"             the organisations it accepts (mesh-node bundle check)
+  data_dir = "alice-data"                  its ledger and state (created 700)
+  listen = ["/ip4/0.0.0.0/tcp/4001"]       multiaddrs to listen on (optional;
+                                           QUIC: /ip4/0.0.0.0/udp/4001/quic-v1)
+  bootstrap = ["/ip4/10.0.0.5/tcp/4001"]   peers to dial first (optional)
+  mdns = false                             find peers on the LAN (optional)
+  max_sessions = 64                        beyond it idle sessions close, untrusted first
+  http = "127.0.0.1:7777"                  the dashboard (optional)
+  http_token = "…"                         >= 16 characters; lets the dashboard revoke
+                                           (then the file must be chmod 600)
+  revoked_credentials = "revoked.txt"      credential digests refused (kill -HUP re-reads)
+  api = "127.0.0.1:7800"                   the local agent API, or "unix:api.sock" (optional)
+  api_token_file = "api-token"             its bearer token (default DATA_DIR/api-token)
+  serve_tasks = false                      tasks delegated here go to the API's inbox
+
+More: README.md (a tour), docs/API.md (dashboard and agent API),
+docs/PROTOCOL.md (the wire protocol), docs/SECURITY.md (limits)."#;
+
+/// A node of the agent mesh: run it, run the demo mesh, manage identities
+/// and credentials, delegate through a running node.
 #[derive(Parser)]
-#[command(name = "mesh-node", version, about, propagate_version = true)]
+#[command(
+    name = "mesh-node",
+    version,
+    about = "A node of the agent mesh (IATP handshakes, trust gossip, delegation, co-signed \
+             ledgers over libp2p): run one, run the demo mesh, manage identities, org \
+             credentials and trust bundles, and delegate through a running node. \
+             The tour: README.md.",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,8 +66,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node from a config file until Ctrl-C (logs: RUST_LOG, default info).
+    #[command(after_help = RUN_HELP)]
     Run {
-        /// The node's config (TOML; see `mesh-node run --help` and docs/NODE.md).
+        /// The node's config (TOML; its keys are listed below).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
@@ -297,9 +333,12 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let id = keyfile::read(&file)?;
             print_fields(
                 &[
-                    ("did", id.did().to_string()),
-                    ("peer_id", id.peer_id().to_base58()),
-                    ("public_key_hex", hex::encode(id.did().public_key_bytes())),
+                    ("did", id.did().to_string().into()),
+                    ("peer_id", id.peer_id().to_base58().into()),
+                    (
+                        "public_key_hex",
+                        hex::encode(id.did().public_key_bytes()).into(),
+                    ),
                 ],
                 json,
             )?;
@@ -332,15 +371,16 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let (status, valid) = mesh_node::validity::describe(&cred, unix_now()?);
             print_fields(
                 &[
-                    ("org", cred.org.to_string()),
-                    ("agent", cred.agent.to_string()),
-                    ("roles", cred.roles.join(",")),
-                    ("not_before", cred.not_before.0.to_string()),
-                    ("not_before_utc", cred.not_before.utc()),
-                    ("expires", cred.expires.0.to_string()),
-                    ("expires_utc", cred.expires.utc()),
-                    ("status", status.clone()),
-                    ("digest", hex::encode(signed.digest())),
+                    ("org", cred.org.to_string().into()),
+                    ("agent", cred.agent.to_string().into()),
+                    ("roles", cred.roles.clone().into()),
+                    ("not_before", cred.not_before.0.into()),
+                    ("not_before_utc", cred.not_before.utc().into()),
+                    ("expires", cred.expires.0.into()),
+                    ("expires_utc", cred.expires.utc().into()),
+                    ("status", status.clone().into()),
+                    ("valid", valid.into()),
+                    ("digest", hex::encode(signed.digest()).into()),
                 ],
                 json,
             )?;
@@ -355,6 +395,14 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let text = fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
             let bundle = TrustBundle::from_toml_str(&text)
                 .with_context(|| format!("{} is not a valid trust bundle", file.display()))?;
+            if bundle.orgs().is_empty() {
+                bail!(
+                    "{} accepts no organisation, so a node using it would refuse every peer; \
+                     add an [[org]] table with name, root, initial_trust, trust_ceiling and \
+                     capabilities",
+                    file.display()
+                );
+            }
             let mut out = std::io::stdout().lock();
             for org in bundle.orgs() {
                 let caps: Vec<&str> = org.capabilities.iter().map(|c| c.as_str()).collect();
@@ -393,17 +441,28 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn print_fields(fields: &[(&str, String)], json: bool) -> Result<()> {
+/// `key: value` lines, or one JSON object (numbers, booleans and lists
+/// keep their JSON types; a list is comma-joined in a line).
+fn print_fields(fields: &[(&str, serde_json::Value)], json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
         let map: serde_json::Map<String, serde_json::Value> = fields
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
         writeln!(out, "{}", serde_json::Value::Object(map))?;
     } else {
         for (k, v) in fields {
-            writeln!(out, "{k}: {v}")?;
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            writeln!(out, "{k}: {text}")?;
         }
     }
     Ok(())

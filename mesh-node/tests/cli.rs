@@ -124,6 +124,64 @@ fn errors_say_each_cause_once_and_what_a_file_is() {
     );
 }
 
+/// Every key node.toml accepts is in `run --help`, and every doc any help
+/// names exists.
+#[test]
+fn help_lists_every_config_key_and_names_only_docs_that_exist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let help = |args: &[&str]| stdout(&mesh_node(args, dir.path()));
+    let run = help(&["run", "--help"]);
+    for key in [
+        "identity",
+        "credential",
+        "name",
+        "capabilities",
+        "trust_bundle",
+        "data_dir",
+        "listen",
+        "bootstrap",
+        "mdns",
+        "max_sessions",
+        "http",
+        "http_token",
+        "revoked_credentials",
+        "api",
+        "api_token_file",
+        "serve_tasks",
+    ] {
+        assert!(
+            run.contains(&format!("\n  {key} = ")),
+            "{key} missing:\n{run}"
+        );
+    }
+    // The help's own example is a config the node accepts, key for key.
+    let example: String = run
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| l.contains(" = "))
+        .map(|l| l.split("  ").next().unwrap_or(l).trim().to_owned() + "\n")
+        .collect();
+    let parsed: Result<toml::Table, _> = example.parse();
+    assert!(parsed.is_ok(), "{example}: {parsed:?}");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut all = help(&["--help"]);
+    for sub in [
+        "run", "demo", "identity", "org", "bundle", "task", "grant", "revoke", "mcp", "spawn",
+    ] {
+        all += &help(&[sub, "--help"]);
+    }
+    assert!(!all.contains("for now"), "{all}");
+    for doc in all.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',') {
+        let doc = doc.trim_end_matches(['.', ';', ':']);
+        if doc.ends_with(".md") {
+            assert!(
+                root.join(doc).exists(),
+                "help names {doc}, which does not exist"
+            );
+        }
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -218,6 +276,13 @@ fn org_issue_and_show_a_credential() {
         field(&text, "status").starts_with("valid, expires "),
         "{text}"
     );
+    // JSON keeps the types: times are numbers, roles a list.
+    let json = mesh_node(&["org", "show", "a.cred", "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v["roles"], serde_json::json!(["worker", "reviewer"]));
+    assert_eq!(v["not_before"].as_u64(), Some(nb));
+    assert_eq!(v["expires"].as_u64(), Some(ex));
+    assert_eq!(v["valid"], true);
 
     // A tampered credential file is refused.
     let mut bytes = fs::read(d.join("a.cred")).expect("cred");
@@ -286,6 +351,22 @@ fn bundle_check_lists_orgs_or_names_the_line_and_field() {
         err.contains("line 5") && err.contains("org[0].trust_ceiling"),
         "{err}"
     );
+
+    // A bundle of no organisation would refuse every peer.
+    fs::write(d.join("empty.toml"), "# nobody\n").expect("write");
+    let empty = mesh_node(&["bundle", "check", "empty.toml"], d);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(
+        stderr(&empty).contains("accepts no organisation"),
+        "{}",
+        stderr(&empty)
+    );
+
+    // `[org]` for `[[org]]`: the fix is named.
+    fs::write(d.join("single.toml"), good.replace("[[org]]", "[org]")).expect("write");
+    let single = mesh_node(&["bundle", "check", "single.toml"], d);
+    assert_eq!(single.status.code(), Some(1));
+    assert!(stderr(&single).contains("`[[org]]`"), "{}", stderr(&single));
 }
 
 /// An org key (`org.pem`) and an agent key (`a.pem`) made with the CLI in
