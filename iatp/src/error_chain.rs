@@ -11,7 +11,7 @@ use std::error::Error;
 use std::fmt::Write;
 
 /// `err` and each of its causes not already said, joined by `": "`.
-pub fn one_line(err: &(dyn Error + 'static)) -> String {
+pub fn one_line(err: &dyn Error) -> String {
     let mut line = err.to_string();
     let mut cause = err.source();
     while let Some(c) = cause {

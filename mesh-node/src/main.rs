@@ -424,12 +424,23 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
 
 /// Logs to stderr, filtered by RUST_LOG (default `level` for our crates,
 /// warnings for the rest).
+/// Logs to stderr at `level` for our own crates and `warn` for libraries
+/// (`RUST_LOG` overrides), coloured only on a terminal and without
+/// `NO_COLOR`, so a log file holds no escape codes.
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("warn,mesh_node={level},mesh={level}"))
+        // libp2p-kad warns "Failed to trigger bootstrap: No known peers"
+        // whenever its own automatic walk finds an empty routing table: a
+        // node started alone, or first in a mesh, is not in trouble.
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,libp2p_kad::behaviour=error,mesh_node={level},mesh={level}"
+        ))
     });
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -485,7 +485,8 @@ fn run_warns_of_a_credential_that_expires_within_a_day() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
         .args(["run", "--config", "node.toml"])
         .current_dir(d)
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -499,18 +500,37 @@ fn run_warns_of_a_credential_that_expires_within_a_day() {
     });
     let mut warned = None;
     let mut started = false;
+    let mut lines = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !(warned.is_some() && started) && std::time::Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
             if line.contains("a.cred expires") {
-                warned = Some(line);
+                warned = Some(line.clone());
             } else if line.contains("node started") {
                 started = true;
             }
+            lines.push(line);
+        }
+    }
+    // A little longer: what a node alone logs once it listens.
+    let settle = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while let Some(left) = settle.checked_duration_since(std::time::Instant::now()) {
+        if let Ok(line) = rx.recv_timeout(left) {
+            lines.push(line);
         }
     }
     let _ = child.kill();
     let _ = child.wait();
+    for line in &lines {
+        assert!(
+            !line.contains('\u{1b}'),
+            "no colour codes into a pipe: {line:?}"
+        );
+        assert!(
+            !line.contains("Failed to trigger bootstrap"),
+            "a node alone is not warned about having no peers: {line}"
+        );
+    }
     let warned = warned.expect("a warning about the credential");
     assert!(warned.contains("WARN"), "{warned}");
     assert!(warned.contains("(in 3 hours)"), "{warned}");

@@ -13,7 +13,9 @@ use mesh_agent::{Input, Response};
 use super::super::net::MeshBehaviourEvent;
 use super::super::protocol::ActionResponse;
 use super::super::{NodeError, did_of};
-use super::{Driver, error_chain};
+use mesh_iatp::error_chain::one_line;
+
+use super::Driver;
 
 impl Driver {
     pub(super) fn swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
@@ -84,7 +86,7 @@ impl Driver {
                             self.connecting.entry(did).or_default().push(reply);
                         }
                         _ => {
-                            let _ = reply.send(Err(NodeError::Dial(error_chain(&error))));
+                            let _ = reply.send(Err(NodeError::Dial(one_line(&error))));
                         }
                     }
                 }
@@ -159,7 +161,14 @@ impl Driver {
                 connection,
                 result: Err(failure),
             }) if !matches!(failure, ping::Failure::Unsupported) => {
-                tracing::info!(%peer, %failure, "closing a connection whose pings fail");
+                match did_of(&peer) {
+                    Some(did) => {
+                        tracing::info!(peer = %did, %failure, "closing a connection whose pings fail")
+                    }
+                    None => {
+                        tracing::info!(%peer, %failure, "closing a connection whose pings fail")
+                    }
+                }
                 self.swarm.close_connection(connection);
             }
             // Only agents holding a session enter the DHT (a stranger's

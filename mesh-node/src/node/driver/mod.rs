@@ -17,6 +17,7 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, Swarm};
 use mesh_agent::{Agent, Command as AgentCommand, Effect, Input, Now, OpId, Outcome};
 use mesh_iatp::Did;
+use mesh_iatp::error_chain::one_line;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -291,7 +292,7 @@ impl Driver {
                         self.dialing.insert(id, reply);
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(NodeError::Dial(error_chain(&e))));
+                        let _ = reply.send(Err(NodeError::Dial(one_line(&e))));
                     }
                 }
             }
@@ -446,20 +447,4 @@ impl Driver {
             }
         }
     }
-}
-
-/// An error and its sources, "outer: inner: innermost" (libp2p's dial
-/// errors say little at the top level).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.ends_with(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
