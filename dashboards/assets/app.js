@@ -106,7 +106,7 @@ function describe(a) {
   switch (a.type) {
     case "peer_joined": return `${a.name} (${a.org}) completed the handshake`;
     case "peer_left": return `peer ${shortDid(a.peer_id)} disconnected`;
-    case "refusal": return `refused (${a.kind}): ${a.rule} — ${a.subject}`;
+    case "refusal": return `refused (${a.kind}): ${a.rule} — ${named(a.subject)}`;
     case "recorded": return `record #${a.index}: ${a.kind} with ${nameOf(a.with)}`;
     case "revocation": return `${nameOf(a.revoker)} revoked ${shortHex(a.target)}`;
     case "witnessed": return `cosigned ${nameOf(a.origin)}'s checkpoint at size ${a.size}`;
@@ -380,9 +380,13 @@ async function showProof(index) {
 }
 
 // ----- refusals -----
+// Every DID in a text, by its agent's name where one is known (shortened
+// otherwise); the full text stays in the cell's title.
+const named = (text) => (text || "").replace(/did:key:z[1-9A-HJ-NP-Za-km-z]+/g, (d) => nameOf(d));
 function refusalRow(r) {
-  return el("tr", {}, el("td", {}, time(r.at)), el("td", {}, r.kind), el("td", { title: r.subject }, shortDid(r.subject)),
-    el("td", {}, el("code", {}, r.rule)), el("td", {}, r.reason));
+  return el("tr", {}, el("td", {}, time(r.at)), el("td", {}, r.kind),
+    el("td", { title: r.subject }, named(r.subject)),
+    el("td", {}, el("code", {}, r.rule)), el("td", { title: r.reason }, named(r.reason)));
 }
 async function loadRefusals() {
   const rs = await api("/refusals");

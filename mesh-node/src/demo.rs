@@ -172,6 +172,13 @@ async fn addr_of(node: &Node) -> Result<libp2p::Multiaddr> {
         .context("the node listens nowhere")
 }
 
+/// `text` with each demo agent's DID replaced by its name.
+fn named(text: &str, agents: &[Agent]) -> String {
+    agents.iter().fold(text.to_owned(), |t, a| {
+        t.replace(a.node.did().as_str(), &a.name)
+    })
+}
+
 fn short(did: &mesh_iatp::Did) -> String {
     let s = did.as_str();
     format!(
@@ -182,11 +189,25 @@ fn short(did: &mesh_iatp::Did) -> String {
 }
 
 /// Run the demo; returns whether every ledger verified.
-pub async fn run(options: DemoOptions) -> Result<bool> {
+pub async fn run(mut options: DemoOptions) -> Result<bool> {
     if !(4..=32).contains(&options.agents) {
         bail!("--agents {}: give between 4 and 32 agents", options.agents);
     }
-    let dir = data_dir(options.data_dir)?;
+    let made_here = options.data_dir.is_none();
+    let dir = data_dir(options.data_dir.take())?;
+    let told = tell(options, &dir).await;
+    // A temporary directory the demo made for a run that failed (a port
+    // in use, say) holds nothing anyone asked for: it goes. A directory
+    // the user named stays, with whatever was written.
+    if told.is_err() && made_here {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    told
+}
+
+/// The demo's story, its data in `dir`.
+async fn tell(options: DemoOptions, dir: &Path) -> Result<bool> {
+    let dir = dir.to_path_buf();
     println!(
         "mesh demo: {} agents of two organisations, data in {}",
         options.agents,
@@ -299,15 +320,20 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
         ..DelegateOptions::default()
     };
     let mut refused_bad = false;
+    // Whose trust in the failing agent each round shows: the first
+    // agent's, then that of the agent whose gate refused it, so the
+    // figure and the refusal are one agent's view.
+    let mut viewer = 0;
     while started.elapsed() < Duration::from_secs(options.seconds) || !refused_bad && round < 200 {
         round += 1;
         let stats = delegation_round(&agents, round, &opts).await;
         if let Some((from, to, denial)) = stats.refused_bad.filter(|_| !refused_bad) {
             refused_bad = true;
+            viewer = agents.iter().position(|a| a.name == from).unwrap_or(0);
             println!("  the gate at {from} refuses to delegate to {to}: {denial}");
         }
         let bad_view = match &bad_did {
-            Some(d) => Some(agents[0].node.trust_of(d).await?.get()),
+            Some(d) => Some(agents[viewer].node.trust_of(d).await?.get()),
             None => None,
         };
         println!(
@@ -316,7 +342,7 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
             stats.failed,
             stats.refused,
             bad_view
-                .map(|s| format!("; {} trusts the failing agent at {s}", agents[0].name))
+                .map(|s| format!("; {} trusts the failing agent at {s}", agents[viewer].name))
                 .unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -403,11 +429,28 @@ pub async fn run(options: DemoOptions) -> Result<bool> {
     }
 
     // Checkpoints and witnessing.
-    println!("checkpoints:");
+    println!("checkpoints (each agent signs one; its peers witness it):");
     for a in agents.iter() {
         a.node.checkpoint().await?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    for a in agents.iter() {
+        let note = a.node.latest_checkpoint().await?;
+        let (size, cosigned) = note
+            .as_deref()
+            .and_then(|n| mesh_ledger::note::Note::parse(n).ok())
+            .and_then(|n| {
+                let size = mesh_ledger::checkpoint::Checkpoint::parse_body(&n.text)
+                    .ok()?
+                    .size;
+                Some((size, n.signatures.len().saturating_sub(1)))
+            })
+            .unwrap_or_default();
+        println!(
+            "  {:<9} signed its log at {size} records; {cosigned} witnesses cosigned it",
+            a.name
+        );
+    }
 
     // Trust as each org sees it.
     println!("trust as {} sees it now:", agents[0].name);
@@ -547,7 +590,7 @@ async fn delegation_round(agents: &[Agent], round: usize, opts: &DelegateOptions
                     stats.refused_bad = Some((
                         agents[i].name.clone(),
                         agents[j].name.clone(),
-                        format!("{} ({denial})", denial.rule()),
+                        named(&format!("{} ({denial})", denial.rule()), agents),
                     ));
                 }
             }

@@ -197,6 +197,33 @@ fn the_demo_runs_end_to_end_and_verifies_its_ledgers() {
         .count();
     // The four agents' ledgers and the spawned child's.
     assert_eq!(sound, 5, "{text}");
+    // Each agent's checkpoint is told, with its witnesses.
+    let witnessed = text
+        .lines()
+        .filter(|l| l.contains(" signed its log at ") && !l.contains("; 0 witnesses"))
+        .count();
+    assert_eq!(witnessed, 4, "{text}");
+    // The refusal names agents, and the rounds after it show the trust of
+    // the agent that refused.
+    let refusal = text
+        .lines()
+        .find(|l| l.contains("refuses to delegate to"))
+        .unwrap();
+    assert!(!refusal.contains("did:key:"), "{refusal}");
+    let refuser = refusal
+        .split("the gate at ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap();
+    let after = text
+        .lines()
+        .skip_while(|l| !l.contains("refuses to delegate to"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        after.contains(&format!("; {refuser} trusts the failing agent at")),
+        "{after}"
+    );
     assert!(text.contains("  acme-1-child "), "{text}");
     assert!(data.join("acme-1").join(LEDGER_FILE).exists());
     // The printed command verifies again.
@@ -214,6 +241,24 @@ fn the_demo_runs_end_to_end_and_verifies_its_ledgers() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--data-dir"));
+}
+
+/// A demo that cannot start (its dashboard's port is taken) leaves no
+/// temporary data directory behind.
+#[test]
+fn a_demo_that_fails_to_start_removes_the_directory_it_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mesh-node"))
+        .args(["demo", "--no-api", "--agents", "4", "--http"])
+        .arg(taken.local_addr().unwrap().to_string())
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--http"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// The demo serves the first agent's local agent API (issue 15): its
