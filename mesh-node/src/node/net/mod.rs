@@ -36,6 +36,9 @@ use mesh_agent::{Request, Response};
 
 /// The identify protocol version string.
 pub const IDENTIFY_VERSION: &str = "/mesh/1";
+/// The agent version identify announces: this implementation and its
+/// version, not libp2p's default (`rust-libp2p/…`).
+pub const AGENT_VERSION: &str = concat!("mesh-node/", env!("CARGO_PKG_VERSION"));
 
 /// Every protocol the node speaks, composed.
 #[derive(NetworkBehaviour)]
@@ -163,10 +166,10 @@ pub fn build_swarm(
             let ids = InboundIds::default();
             Ok(MeshBehaviour {
                 limits: connection_limits::Behaviour::new(conn_limits),
-                identify: identify::Behaviour::new(identify::Config::new(
-                    IDENTIFY_VERSION.into(),
-                    key.public(),
-                )),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_VERSION.into(), key.public())
+                        .with_agent_version(AGENT_VERSION.into()),
+                ),
                 ping: ping::Behaviour::new(
                     ping::Config::new()
                         .with_interval(ping_interval)
