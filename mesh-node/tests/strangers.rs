@@ -353,7 +353,22 @@ async fn an_attack_on_the_dashboard_leaves_the_p2p_port_up() {
         }
     }
     let alice = alice(&fed, dir.path(), 52).await;
-    let connected = timeout(WAIT, alice.node.connect(bob.addr.clone())).await;
+    // A dial whose local port (libp2p's TCP transport dials from its
+    // listening port) collides with one of the 1,100 sockets just made
+    // fails at the dialer with EADDRINUSE — a property of this test's
+    // crowded port range, not of bob under attack (seen once in CI,
+    // 2026-12-04): such a dial is tried again, at most twice.
+    let mut connected = timeout(WAIT, alice.node.connect(bob.addr.clone())).await;
+    for _ in 0..2 {
+        match &connected {
+            Ok(Err(mesh_node::node::NodeError::Dial(e)))
+                if e.contains("Address already in use") =>
+            {
+                connected = timeout(WAIT, alice.node.connect(bob.addr.clone())).await;
+            }
+            _ => break,
+        }
+    }
     assert!(
         matches!(connected, Ok(Ok(_))),
         "a member connects during the attack: {connected:?}"
