@@ -117,9 +117,20 @@ mod tests {
     /// Run ticks every 250 ms from `from` to `to` seconds; the times (s)
     /// at which each was due.
     fn run(s: &mut ReportSchedule, from: f64, to: f64) -> (Vec<f64>, Vec<f64>) {
+        run_with(s, from, to, |_| {})
+    }
+
+    /// [`run`], calling `before` ahead of each tick.
+    fn run_with(
+        s: &mut ReportSchedule,
+        from: f64,
+        to: f64,
+        mut before: impl FnMut(&mut ReportSchedule),
+    ) -> (Vec<f64>, Vec<f64>) {
         let (mut published, mut aggregated) = (vec![], vec![]);
         let mut t = from;
         while t <= to {
+            before(s);
             let due = s.tick(at(t), INTERVAL, REFRESH);
             if due.publish {
                 published.push(t);
@@ -180,21 +191,7 @@ mod tests {
     #[test]
     fn reports_heard_are_aggregated_each_interval_without_publishing_ours() {
         let mut s = ReportSchedule::new(at(0.0));
-        let mut published = vec![];
-        let mut aggregated = vec![];
-        let mut t = 0.0;
-        while t <= 60.0 {
-            s.report_accepted();
-            let due = s.tick(at(t), INTERVAL, REFRESH);
-            if due.publish {
-                published.push(t);
-            }
-            if due.aggregate {
-                s.aggregation_started(at(t));
-                aggregated.push(t);
-            }
-            t += 0.25;
-        }
+        let (published, aggregated) = run_with(&mut s, 0.0, 60.0, ReportSchedule::report_accepted);
         assert!(published.is_empty(), "{published:?}");
         assert_eq!(aggregated, vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
     }
