@@ -17,10 +17,15 @@ use crate::{Identity, Score, Timestamp};
 pub const FIXTURE_NOW: Timestamp = Timestamp(1_767_225_600);
 const DAY: u64 = 86_400;
 
+/// The Ed25519 seed (RFC 8032 private key) of the identity named `label`:
+/// SHA-256 of `"mesh-iatp testing key: " ‖ label`.
+pub fn seed(label: &str) -> [u8; 32] {
+    Sha256::digest(format!("mesh-iatp testing key: {label}")).into()
+}
+
 /// The identity deterministically named `label`.
 pub fn identity(label: &str) -> Identity {
-    let seed: [u8; 32] = Sha256::digest(format!("mesh-iatp testing key: {label}")).into();
-    Identity::from_secret_bytes(&seed)
+    Identity::from_secret_bytes(&seed(label))
 }
 
 fn caps(list: &[&str]) -> Vec<CapabilityPattern> {
