@@ -203,6 +203,27 @@ impl Store {
         if facts.is_empty() {
             return Ok(());
         }
+        // One DELETE and one INSERT per chunk, not two statements a fact:
+        // each statement is a round trip to the database's worker thread,
+        // and a busy node saves hundreds of facts at a time. Within the
+        // batch the last fact of each key wins, as it would one by one.
+        let mut last: HashMap<(&str, &[u8]), usize> = HashMap::new();
+        for (i, fact) in facts.iter().enumerate() {
+            if !fact.key.is_empty() {
+                last.insert((fact.kind, fact.key), i);
+            }
+        }
+        let unkeyed = facts.iter().any(|f| f.key.is_empty());
+        let mut replaced: Vec<(&str, &[u8])> = last.keys().copied().collect();
+        replaced.sort_unstable();
+        let kept: Vec<&StoredFact<'_>> = facts
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| {
+                f.key.is_empty() || (last[&(f.kind, f.key)] == *i && !f.body.is_empty())
+            })
+            .map(|(_, f)| f)
+            .collect();
         let mut tx = self.pool.begin().await?;
         let row =
             sqlx::query("SELECT COALESCE(MAX(seq), 0) AS top FROM agent_facts WHERE owner = $1")
@@ -210,32 +231,31 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         let mut seq: i64 = row.try_get("top")?;
-        let mut unkeyed = false;
-        for fact in facts {
-            if fact.key.is_empty() {
-                unkeyed = true;
-            } else {
-                sqlx::query("DELETE FROM agent_facts WHERE owner = $1 AND kind = $2 AND fkey = $3")
+        for chunk in replaced.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from("DELETE FROM agent_facts WHERE (kind, fkey) IN (VALUES ");
+            push_placeholders(&mut sql, chunk.len(), 2);
+            sql.push_str(&format!(") AND owner = ${}", chunk.len() * 2 + 1));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (kind, key) in chunk {
+                q = q.bind(*kind).bind(key.to_vec());
+            }
+            q.bind(owner).execute(&mut *tx).await?;
+        }
+        for chunk in kept.chunks(ROWS_PER_INSERT) {
+            let mut sql =
+                String::from("INSERT INTO agent_facts (owner, seq, kind, fkey, body) VALUES ");
+            push_placeholders(&mut sql, chunk.len(), 5);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for fact in chunk {
+                seq += 1;
+                q = q
                     .bind(owner)
+                    .bind(seq)
                     .bind(fact.kind)
                     .bind(fact.key.to_vec())
-                    .execute(&mut *tx)
-                    .await?;
-                if fact.body.is_empty() {
-                    continue;
-                }
+                    .bind(fact.body.to_vec());
             }
-            seq += 1;
-            sqlx::query(
-                "INSERT INTO agent_facts (owner, seq, kind, fkey, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(owner)
-            .bind(seq)
-            .bind(fact.kind)
-            .bind(fact.key.to_vec())
-            .bind(fact.body.to_vec())
-            .execute(&mut *tx)
-            .await?;
+            q.execute(&mut *tx).await?;
         }
         if unkeyed {
             sqlx::query(

@@ -211,6 +211,47 @@ async fn agent_facts_keep_order_replace_by_key_and_survive_reopening() {
 }
 
 #[tokio::test]
+async fn within_one_batch_the_last_fact_of_a_key_wins_as_one_by_one() {
+    use mesh_ledger::store::StoredFact;
+    for f in fixtures(1).await {
+        let fact = |kind, key: &'static [u8], body: &'static [u8]| StoredFact { kind, key, body };
+        f.store
+            .save_facts(
+                "batch",
+                &[fact("report", b"bob", b"r0"), fact("held", b"g", b"h0")],
+            )
+            .await
+            .unwrap();
+        // Stored and forgotten, replaced twice, forgotten then stored again,
+        // and evidence between them: all in one save.
+        f.store
+            .save_facts(
+                "batch",
+                &[
+                    fact("running", b"t", b"t1"),
+                    fact("report", b"bob", b"r1"),
+                    fact("evidence", b"", b"e1"),
+                    fact("running", b"t", b""),
+                    fact("report", b"bob", b"r2"),
+                    fact("held", b"g", b""),
+                    fact("held", b"g", b"h1"),
+                    // Same key bytes, another kind: a fact of its own.
+                    fact("awaited", b"t", b"a1"),
+                    fact("evidence", b"", b"e2"),
+                ],
+            )
+            .await
+            .unwrap();
+        let facts = f.store.facts("batch").await.unwrap();
+        let expected: Vec<Vec<u8>> = ["e1", "r2", "h1", "a1", "e2"]
+            .iter()
+            .map(|b| b.as_bytes().to_vec())
+            .collect();
+        assert_eq!(facts, expected);
+    }
+}
+
+#[tokio::test]
 async fn proofs_from_the_store_match_the_reference_and_verify() {
     for f in fixtures(77).await {
         let log = f.store.log(ORIGIN).await.unwrap();
