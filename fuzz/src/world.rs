@@ -6,12 +6,8 @@
 
 use std::sync::OnceLock;
 
-use mesh_iatp::credential::RevokedCredentials;
-use mesh_iatp::handshake::{
-    AwaitingConfirm, AwaitingResponse, Context, HandshakeConfig, InitialTrust, Initiator,
-    LocalAgent, NoLineage, NonceCache, Responder,
-};
-use mesh_iatp::testing::{FIXTURE_NOW, Federation, identity};
+use mesh_iatp::handshake::{AwaitingConfirm, AwaitingResponse, Initiator, NonceCache, Responder};
+use mesh_iatp::testing::{FIXTURE_NOW, Handshakers, identity};
 use mesh_iatp::{Identity, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -24,16 +20,10 @@ pub const WITNESS_NAME: &str = "fuzz-witness";
 
 /// The fixed world.
 pub struct World {
-    /// acme (500/900) and globex (400/800).
-    pub fed: Federation,
-    /// An acme agent: the responder of the handshake targets.
-    pub alice: LocalAgent,
-    /// A globex agent: the initiator.
-    pub bob: LocalAgent,
-    /// No revoked credentials.
-    pub revoked: RevokedCredentials,
-    /// Default handshake tunables.
-    pub config: HandshakeConfig,
+    /// acme (500/900) and globex (400/800); alice, an acme agent, is the
+    /// responder of the handshake targets, bob, a globex agent, the
+    /// initiator; no revoked credentials, default handshake tunables.
+    pub agents: Handshakers,
     /// A log's key (its origin is its DID).
     pub log: Identity,
     /// A witness's key.
@@ -50,44 +40,30 @@ pub struct World {
     pub confirm: Vec<u8>,
 }
 
-impl World {
-    /// The handshake context of `local`.
-    pub fn ctx<'a>(&'a self, local: &'a LocalAgent) -> Context<'a> {
-        Context {
-            local,
-            bundle: &self.fed.bundle,
-            revoked: &self.revoked,
-            trust: &InitialTrust,
-            config: &self.config,
-            lineage: &NoLineage,
-        }
+/// `w.alice`, `w.fed`, `w.ctx(…)`: the handshake fixture's parts.
+impl std::ops::Deref for World {
+    type Target = Handshakers;
+    fn deref(&self) -> &Handshakers {
+        &self.agents
     }
+}
 
+impl World {
     /// A fresh replay cache, as a node holds.
     pub fn nonces(&self) -> NonceCache {
         NonceCache::new(1024, self.config.max_skew_secs)
     }
 
     fn build() -> World {
-        let fed = Federation::new();
-        let alice = fed.agent(&fed.acme, "alice", &["tools/github"]);
-        let bob = fed.agent(&fed.globex, "bob", &["search"]);
-        let revoked = RevokedCredentials::default();
-        let config = HandshakeConfig::default();
-        let ctx = |local| Context {
-            local,
-            bundle: &fed.bundle,
-            revoked: &revoked,
-            trust: &InitialTrust,
-            config: &config,
-            lineage: &NoLineage,
-        };
+        let agents = Handshakers::new();
+        let (alice, bob) = (&agents.alice, &agents.bob);
         let mut rng = ChaCha20Rng::seed_from_u64(14);
-        let (bob_awaiting, hello) = Initiator::start(ctx(&bob), alice.peer_id(), NOW, &mut rng)
-            .unwrap_or_else(|e| panic!("fixture Hello: {e:?}"));
-        let mut nonces = NonceCache::new(1024, config.max_skew_secs);
+        let (bob_awaiting, hello) =
+            Initiator::start(agents.ctx(bob), alice.peer_id(), NOW, &mut rng)
+                .unwrap_or_else(|e| panic!("fixture Hello: {e:?}"));
+        let mut nonces = NonceCache::new(1024, agents.config.max_skew_secs);
         let (alice_awaiting, response) = Responder::on_hello(
-            ctx(&alice),
+            agents.ctx(alice),
             bob.peer_id(),
             &hello,
             NOW,
@@ -97,7 +73,7 @@ impl World {
         .unwrap_or_else(|e| panic!("fixture Response: {e:?}"));
         let (_, confirm) = bob_awaiting
             .clone()
-            .on_response(ctx(&bob), &response, NOW)
+            .on_response(agents.ctx(bob), &response, NOW)
             .unwrap_or_else(|e| panic!("fixture Confirm: {e:?}"));
         World {
             log: identity("fuzz log"),
@@ -107,11 +83,7 @@ impl World {
             response,
             alice_awaiting,
             confirm,
-            fed,
-            alice,
-            bob,
-            revoked,
-            config,
+            agents,
         }
     }
 }

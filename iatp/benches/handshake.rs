@@ -10,46 +10,12 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use mesh_iatp::credential::RevokedCredentials;
-use mesh_iatp::handshake::{
-    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NoLineage, NonceCache, Responder,
-};
-use mesh_iatp::testing::{FIXTURE_NOW, Federation, identity};
-use mesh_iatp::{Signature, TrustBundle};
+use mesh_iatp::Signature;
+use mesh_iatp::handshake::{Initiator, NonceCache, Responder};
+use mesh_iatp::testing::{FIXTURE_NOW, Handshakers, identity};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sha2::{Digest, Sha256};
-
-struct World {
-    bundle: TrustBundle,
-    alice: LocalAgent,
-    bob: LocalAgent,
-    revoked: RevokedCredentials,
-    config: HandshakeConfig,
-}
-
-impl World {
-    fn new() -> Self {
-        let fed = Federation::new();
-        World {
-            alice: fed.agent(&fed.acme, "alice", &["tools/github"]),
-            bob: fed.agent(&fed.globex, "bob", &["search"]),
-            bundle: fed.bundle,
-            revoked: RevokedCredentials::default(),
-            config: HandshakeConfig::default(),
-        }
-    }
-    fn ctx<'a>(&'a self, local: &'a LocalAgent) -> Context<'a> {
-        Context {
-            local,
-            bundle: &self.bundle,
-            revoked: &self.revoked,
-            trust: &InitialTrust,
-            config: &self.config,
-            lineage: &NoLineage,
-        }
-    }
-}
 
 fn floor(c: &mut Criterion) {
     let id = identity("bench floor");
@@ -68,7 +34,7 @@ fn floor(c: &mut Criterion) {
 }
 
 fn handshake(c: &mut Criterion) {
-    let w = World::new();
+    let w = Handshakers::new();
     let now = FIXTURE_NOW;
     let mut g = c.benchmark_group("handshake");
 
@@ -215,7 +181,7 @@ fn handshake(c: &mut Criterion) {
 
 /// The non-cryptographic costs inside a handshake step.
 fn parts(c: &mut Criterion) {
-    let w = World::new();
+    let w = Handshakers::new();
     let (_, hello) = Initiator::start(
         w.ctx(&w.alice),
         w.bob.peer_id(),

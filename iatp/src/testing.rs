@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 
 use crate::bundle::{OrgPolicy, TrustBundle};
 use crate::capability::CapabilityPattern;
-use crate::credential::{AgentCard, OrgCredential};
+use crate::credential::{AgentCard, OrgCredential, RevokedCredentials};
 use crate::envelope::PROTOCOL_VERSION;
-use crate::handshake::LocalAgent;
+use crate::handshake::{Context, HandshakeConfig, InitialTrust, LocalAgent, NoLineage};
 use crate::{Identity, Score, Timestamp};
 
 /// A fixed "now" for fixtures: 2026-01-01T00:00:00Z.
@@ -121,6 +121,56 @@ impl Federation {
             lineage: vec![],
         };
         LocalAgent::new(id, card).unwrap_or_else(|e| panic!("fixture card is valid: {e}"))
+    }
+}
+
+/// alice (acme, offering `tools/github`) and bob (globex, offering
+/// `search`), with what a handshaking node holds besides its agent: the
+/// world of handshake benches, comparisons and test vectors.
+#[derive(Debug, Clone)]
+pub struct Handshakers {
+    /// The federation both belong to (its bundle is every node's).
+    pub fed: Federation,
+    /// An acme agent.
+    pub alice: LocalAgent,
+    /// A globex agent.
+    pub bob: LocalAgent,
+    /// Revoked credentials (none to start with).
+    pub revoked: RevokedCredentials,
+    /// The handshake's settings (defaults to start with).
+    pub config: HandshakeConfig,
+}
+
+impl Default for Handshakers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Handshakers {
+    /// Build the fixture.
+    pub fn new() -> Self {
+        let fed = Federation::new();
+        Handshakers {
+            alice: fed.agent(&fed.acme, "alice", &["tools/github"]),
+            bob: fed.agent(&fed.globex, "bob", &["search"]),
+            fed,
+            revoked: RevokedCredentials::default(),
+            config: HandshakeConfig::default(),
+        }
+    }
+
+    /// The handshake context of `local`: everyone at initial trust, no
+    /// spawned agents accepted.
+    pub fn ctx<'a>(&'a self, local: &'a LocalAgent) -> Context<'a> {
+        Context {
+            local,
+            bundle: &self.fed.bundle,
+            revoked: &self.revoked,
+            trust: &InitialTrust,
+            config: &self.config,
+            lineage: &NoLineage,
+        }
     }
 }
 

@@ -18,12 +18,9 @@ use std::io::BufRead;
 use std::time::Instant;
 
 use mesh_delegation::{Capability, Grant, SignedGrant, verify_chain};
-use mesh_iatp::credential::RevokedCredentials;
-use mesh_iatp::handshake::{
-    Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NoLineage, NonceCache, Responder,
-};
-use mesh_iatp::testing::{FIXTURE_NOW, Federation, identity};
-use mesh_iatp::{Did, Score, TrustBundle};
+use mesh_iatp::handshake::{Initiator, NonceCache, Responder};
+use mesh_iatp::testing::{FIXTURE_NOW, Handshakers, identity};
+use mesh_iatp::{Did, Score};
 use mesh_ledger::LogStore;
 use mesh_ledger::store::{Log, Store};
 use mesh_ledger::testing::{agents, record};
@@ -60,48 +57,29 @@ fn checks() -> serde_json::Value {
 }
 
 struct Handshake {
-    bundle: TrustBundle,
-    alice: LocalAgent,
-    bob: LocalAgent,
-    revoked: RevokedCredentials,
-    config: HandshakeConfig,
+    world: Handshakers,
     rng: ChaCha20Rng,
 }
 
 impl Handshake {
     fn new() -> Self {
-        let fed = Federation::new();
         Handshake {
-            alice: fed.agent(&fed.acme, "alice", &["tools/github"]),
-            bob: fed.agent(&fed.globex, "bob", &["search"]),
-            bundle: fed.bundle,
-            revoked: RevokedCredentials::default(),
-            config: HandshakeConfig::default(),
+            world: Handshakers::new(),
             rng: ChaCha20Rng::seed_from_u64(5),
-        }
-    }
-
-    fn ctx<'a>(&'a self, local: &'a LocalAgent) -> Context<'a> {
-        Context {
-            local,
-            bundle: &self.bundle,
-            revoked: &self.revoked,
-            trust: &InitialTrust,
-            config: &self.config,
-            lineage: &NoLineage,
         }
     }
 
     fn once(&mut self) {
         // First contact: no DID or credential remembered from before.
         mesh_iatp::clear_parse_cache();
+        let w = &self.world;
         let mut rng = self.rng.clone();
         let mut nonces = NonceCache::new(8, 60);
         let (waiting, hello) =
-            Initiator::start(self.ctx(&self.alice), self.bob.peer_id(), NOW, &mut rng).unwrap();
+            Initiator::start(w.ctx(&w.alice), w.bob.peer_id(), NOW, &mut rng).unwrap();
         let (pending, response) = Responder::on_hello(
-            self.ctx(&self.bob),
-            self.alice.peer_id(),
+            w.ctx(&w.bob),
+            w.alice.peer_id(),
             &hello,
             NOW,
             &mut nonces,
@@ -109,11 +87,9 @@ impl Handshake {
         )
         .unwrap();
         let (_, confirm) = waiting
-            .on_response(self.ctx(&self.alice), &response, NOW)
+            .on_response(w.ctx(&w.alice), &response, NOW)
             .unwrap();
-        pending
-            .on_confirm(self.ctx(&self.bob), &confirm, NOW)
-            .unwrap();
+        pending.on_confirm(w.ctx(&w.bob), &confirm, NOW).unwrap();
         self.rng = rng;
     }
 }

@@ -5,10 +5,10 @@ use ciborium::Value;
 use mesh_iatp::credential::{OrgCredential, RevokedCredentials, SignedCredential};
 use mesh_iatp::envelope;
 use mesh_iatp::handshake::{
-    AwaitingConfirm, AwaitingResponse, Context, HandshakeConfig, Hello, InitialTrust, Initiator,
-    LocalAgent, NoLineage, NonceCache, Refused as HandshakeRefused, Responder,
+    AwaitingConfirm, AwaitingResponse, Hello, Initiator, LocalAgent, NonceCache,
+    Refused as HandshakeRefused, Responder,
 };
-use mesh_iatp::testing::{FIXTURE_NOW, Federation};
+use mesh_iatp::testing::{FIXTURE_NOW, Handshakers};
 use mesh_iatp::{Identity, PeerId, Score, Timestamp, TrustBundle};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -55,7 +55,7 @@ fn credential_verdict(bytes: &[u8], now: Timestamp) -> Verdict {
 
 /// The honest transcript of iatp-handshake.json: Hello, Response, Confirm.
 pub fn transcript() -> [Vec<u8>; 3] {
-    let w = World::new(Federation::new());
+    let w = World(Handshakers::new());
     let (waiting, pending, response) = w.run_to_response();
     let (_, hello) = w.hello(&w.alice);
     let (_, confirm) = waiting
@@ -120,38 +120,17 @@ fn refusal(r: HandshakeRefused) -> Refused {
     Refused::coded(r.refusal.name(), r.refusal.code())
 }
 
-/// Two agents of the fixture federation and what a receiver holds.
-struct World {
-    fed: Federation,
-    alice: LocalAgent,
-    bob: LocalAgent,
-    config: HandshakeConfig,
-    revoked: RevokedCredentials,
+/// The handshake fixture, with the honest run and each receiver's verdict.
+struct World(Handshakers);
+
+impl std::ops::Deref for World {
+    type Target = Handshakers;
+    fn deref(&self) -> &Handshakers {
+        &self.0
+    }
 }
 
 impl World {
-    /// alice (acme, offering tools/github) and bob (globex, offering search).
-    fn new(fed: Federation) -> Self {
-        World {
-            alice: fed.agent(&fed.acme, "alice", &["tools/github"]),
-            bob: fed.agent(&fed.globex, "bob", &["search"]),
-            fed,
-            config: HandshakeConfig::default(),
-            revoked: RevokedCredentials::default(),
-        }
-    }
-
-    fn ctx<'a>(&'a self, local: &'a LocalAgent) -> Context<'a> {
-        Context {
-            local,
-            bundle: &self.fed.bundle,
-            revoked: &self.revoked,
-            trust: &InitialTrust,
-            config: &self.config,
-            lineage: &NoLineage,
-        }
-    }
-
     /// Alice's Hello to bob (her nonce from ChaCha20 seeded with 1).
     fn hello(&self, from: &LocalAgent) -> (AwaitingResponse, Vec<u8>) {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
@@ -234,14 +213,13 @@ pub fn handshake() -> VectorFile {
          implementation's seeded RNG.",
         "docs/PROTOCOL.md §3–§5",
     );
-    let fed = Federation::new();
     for org in ["org acme", "org globex", "org rogue"] {
         f.key(org);
     }
     f.key("agent alice");
     f.key("agent bob");
     let carol = f.key("agent carol");
-    let w = World::new(fed);
+    let w = World(Handshakers::new());
     f.shared("bundle", bundle_json(&w.fed.bundle));
     f.shared(
         "config",
@@ -376,15 +354,9 @@ pub fn handshake() -> VectorFile {
         replay,
         Refused::coded("replayed_nonce", 9),
     );
-    let mut revoking = World {
-        revoked: RevokedCredentials::default(),
-        config: w.config.clone(),
-        fed: w.fed.clone(),
-        alice: w.alice.clone(),
-        bob: w.bob.clone(),
-    };
+    let mut revoking = World(w.0.clone());
     let digest = w.alice.card().credential.digest();
-    revoking.revoked.revoke(digest);
+    revoking.0.revoked.revoke(digest);
     let mut input = hello_input(alice_peer);
     input["revoked_credentials"] = json!([hex(&digest)]);
     f.refused(
@@ -398,8 +370,8 @@ pub fn handshake() -> VectorFile {
         revoking.hello_verdict(alice_peer, &hello),
         Refused::coded("credential_revoked", 16),
     );
-    revoking.revoked = RevokedCredentials::default();
-    revoking.config.trust_floor = Score::saturating(600);
+    revoking.0.revoked = RevokedCredentials::default();
+    revoking.0.config.trust_floor = Score::saturating(600);
     let mut input = hello_input(alice_peer);
     input["trust_floor"] = json!(600);
     f.refused(
