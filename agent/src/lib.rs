@@ -69,6 +69,7 @@ pub use io::{
     RequestId, Response, TaskId, Verdict,
 };
 pub use limits::Limits;
+pub use lineage::LineageVerifier;
 pub use refusal::ActionRefusal;
 pub use restore::note_size;
 pub use time::{Millis, Now};

@@ -9,10 +9,13 @@ use mesh_iatp::{Did, OrgPolicy, Score, Timestamp};
 use serde_bytes::ByteBuf;
 
 /// The handshake's lineage check, against the revocations this agent
-/// knows.
-pub(crate) struct LineageVerifier<'a> {
-    pub(crate) revocations: &'a RevocationSet,
-    pub(crate) skew_secs: u64,
+/// knows (public for other embedders of the handshake, and for the test
+/// vectors).
+pub struct LineageVerifier<'a> {
+    /// Revoked certificates refuse the lineage (code 25).
+    pub revocations: &'a RevocationSet,
+    /// Clock skew allowed around each certificate's window.
+    pub skew_secs: u64,
 }
 
 impl LineageCheck for LineageVerifier<'_> {

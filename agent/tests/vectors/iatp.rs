@@ -2,16 +2,22 @@
 //! transcript and one case per refusal a receiver can make of a message.
 
 use ciborium::Value;
-use mesh_iatp::credential::{OrgCredential, RevokedCredentials, SignedCredential};
+use mesh_agent::LineageVerifier;
+use mesh_delegation::{
+    Capability, Revocation, RevocationSet, SignedSpawnCertificate, SpawnCertificate, TargetKind,
+};
+use mesh_iatp::CapabilityPattern;
+use mesh_iatp::credential::{AgentCard, OrgCredential, RevokedCredentials, SignedCredential};
 use mesh_iatp::envelope;
 use mesh_iatp::handshake::{
-    AwaitingConfirm, AwaitingResponse, Hello, Initiator, LocalAgent, NonceCache,
-    Refused as HandshakeRefused, Responder,
+    AwaitingConfirm, AwaitingResponse, Context, Hello, Initiator, LineageCheck, LocalAgent,
+    NoLineage, NonceCache, Refused as HandshakeRefused, Responder,
 };
 use mesh_iatp::testing::{FIXTURE_NOW, Handshakers};
 use mesh_iatp::{Identity, PeerId, Score, Timestamp, TrustBundle};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
+use serde_bytes::ByteBuf;
 use serde_json::{Value as Json, json};
 
 use crate::envelope::{Entries, reseal, set, set_in_body, spoil_signature, with_trailing_byte};
@@ -144,13 +150,39 @@ impl World {
         hello: &[u8],
         nonces: &mut NonceCache,
     ) -> Result<(AwaitingConfirm, Vec<u8>), HandshakeRefused> {
+        self.on_hello_with(&NoLineage, remote, hello, nonces)
+    }
+
+    /// The same, bob checking spawned agents' lineages with `lineage`.
+    fn on_hello_with(
+        &self,
+        lineage: &dyn LineageCheck,
+        remote: PeerId,
+        hello: &[u8],
+        nonces: &mut NonceCache,
+    ) -> Result<(AwaitingConfirm, Vec<u8>), HandshakeRefused> {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
-        Responder::on_hello(self.ctx(&self.bob), remote, hello, NOW, nonces, &mut rng)
+        let ctx = Context {
+            lineage,
+            ..self.ctx(&self.bob)
+        };
+        Responder::on_hello(ctx, remote, hello, NOW, nonces, &mut rng)
     }
 
     fn hello_verdict(&self, remote: PeerId, hello: &[u8]) -> Verdict {
+        self.hello_verdict_with(&NoLineage, remote, hello)
+    }
+
+    fn hello_verdict_with(
+        &self,
+        lineage: &dyn LineageCheck,
+        remote: PeerId,
+        hello: &[u8],
+    ) -> Verdict {
         let mut nonces = NonceCache::new(65_536, 60);
-        let (_, response) = self.on_hello(remote, hello, &mut nonces).map_err(refusal)?;
+        let (_, response) = self
+            .on_hello_with(lineage, remote, hello, &mut nonces)
+            .map_err(refusal)?;
         Ok(json!({ "response": hex(&response) }))
     }
 
@@ -420,6 +452,7 @@ pub fn handshake() -> VectorFile {
             Refused::coded(error, code),
         );
     }
+    spawned_hellos(&mut f, &w);
     f
 }
 
@@ -429,4 +462,119 @@ pub fn hex_decode(text: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// Hellos from alice/1, a child alice spawned (PROTOCOL.md §4.2, §5: codes
+/// 24 and 25), to a bob that checks lineages as the reference agent does.
+fn spawned_hellos(f: &mut VectorFile, w: &World) {
+    let child = f.key("agent alice/1");
+    let carol = f.key("agent carol");
+    let alice = w.alice.identity();
+    let certificate = |parent: &Identity| SpawnCertificate {
+        parent: parent.did().clone(),
+        child: child.did().clone(),
+        capabilities: vec![Capability::parse("tools/github:*").unwrap()],
+        trust_ceiling: Score::saturating(600),
+        not_before: NOW.minus_secs(3_600),
+        expires: NOW.plus_secs(DAY),
+        spawn_depth: 1,
+        parent_certificate: None,
+        nonce: [7; 16],
+    };
+    let spawned = |cert: &SignedSpawnCertificate| {
+        let card = AgentCard {
+            did: child.did().clone(),
+            name: "alice/1".into(),
+            credential: w.alice.card().credential.clone(),
+            capabilities: vec![CapabilityPattern::parse("tools/github").unwrap()],
+            versions: vec![1],
+            lineage: vec![ByteBuf::from(cert.0.clone())],
+        };
+        let local = LocalAgent::new(child.clone(), card).unwrap();
+        (w.hello(&local).1, local.peer_id())
+    };
+    let good = certificate(alice).sign(alice).unwrap();
+    let (hello, from) = spawned(&good);
+    let none = RevocationSet::default();
+    let checking = LineageVerifier {
+        revocations: &none,
+        skew_secs: 60,
+    };
+    let input = |extra: Json| {
+        let mut input = hello_input(from);
+        input["lineage"] = json!({ "accepts_spawned": true, "revoked_certificates": [] });
+        for (k, v) in extra.as_object().unwrap() {
+            input["lineage"][k] = v.clone();
+        }
+        input
+    };
+    let about = "alice/1's Hello: alice's credential, and alice's certificate for alice/1 (tools/github, ceiling 600, a day) as its lineage";
+    f.accepted(
+        Case::new(
+            "iatp/hello",
+            "hello spawned",
+            about,
+            input(json!({})),
+            &hello,
+        ),
+        w.hello_verdict_with(&checking, from, &hello),
+    );
+    let about = "case hello spawned, to a bob that accepts no spawned agents";
+    let verdict = w.hello_verdict_with(&NoLineage, from, &hello);
+    f.refused(
+        Case::new(
+            "iatp/hello",
+            "hello spawned, not accepted",
+            about,
+            input(json!({ "accepts_spawned": false })),
+            &hello,
+        ),
+        verdict,
+        Refused::coded("lineage_invalid", 24),
+    );
+    let revocation = Revocation {
+        revoker: alice.did().clone(),
+        target: good.hash(),
+        kind: TargetKind::SpawnCertificate,
+        chain: vec![ByteBuf::from(good.0.clone())],
+        reason: "retired".into(),
+        issued: NOW,
+    };
+    let mut revoked = RevocationSet::default();
+    revoked.add(&revocation.sign(alice).unwrap()).unwrap();
+    let checking = LineageVerifier {
+        revocations: &revoked,
+        skew_secs: 60,
+    };
+    let about = "case hello spawned; bob holds alice's revocation of the certificate";
+    let verdict = w.hello_verdict_with(&checking, from, &hello);
+    f.refused(
+        Case::new(
+            "iatp/hello",
+            "hello spawned, certificate revoked",
+            about,
+            input(json!({ "revoked_certificates": [hex(&good.hash())] })),
+            &hello,
+        ),
+        verdict,
+        Refused::coded("lineage_revoked", 25),
+    );
+    let (forged, from) = spawned(&certificate(&carol).sign(&carol).unwrap());
+    let checking = LineageVerifier {
+        revocations: &none,
+        skew_secs: 60,
+    };
+    let about = "alice/1 with alice's credential but a certificate carol signed as its parent";
+    let verdict = w.hello_verdict_with(&checking, from, &forged);
+    f.refused(
+        Case::new(
+            "iatp/hello",
+            "hello spawned, not alice's child",
+            about,
+            input(json!({})),
+            &forged,
+        ),
+        verdict,
+        Refused::coded("lineage_invalid", 24),
+    );
 }
