@@ -273,7 +273,9 @@ pub fn revocations() -> VectorFile {
     f
 }
 
-fn certificate(
+/// A certificate valid from an hour before now for a day (depth 1, or 2
+/// under `previous`).
+pub fn certificate(
     parent: &Identity,
     child: &Did,
     previous: Option<&SignedSpawnCertificate>,

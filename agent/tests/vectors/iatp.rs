@@ -3,9 +3,7 @@
 
 use ciborium::Value;
 use mesh_agent::LineageVerifier;
-use mesh_delegation::{
-    Capability, Revocation, RevocationSet, SignedSpawnCertificate, SpawnCertificate, TargetKind,
-};
+use mesh_delegation::{Revocation, RevocationSet, SignedSpawnCertificate, TargetKind};
 use mesh_iatp::CapabilityPattern;
 use mesh_iatp::credential::{AgentCard, OrgCredential, RevokedCredentials, SignedCredential};
 use mesh_iatp::envelope;
@@ -262,7 +260,7 @@ pub fn handshake() -> VectorFile {
     let (alice_peer, bob_peer) = (w.alice.peer_id(), w.bob.peer_id());
 
     // The honest transcript.
-    let (_, hello) = w.hello(&w.alice);
+    let [hello, response, confirm] = transcript();
     let claimed = envelope::open::<Hello>(&hello).unwrap().claimed().clone();
     let about = "alice's Hello, nonce from her RNG, time = now";
     let mut input = hello_input(alice_peer);
@@ -271,9 +269,8 @@ pub fn handshake() -> VectorFile {
         Case::new("iatp/hello", "hello", about, input, &hello),
         w.hello_verdict(alice_peer, &hello),
     );
-    let (_, _, response) = w.run_to_response();
     let response_input = json!({ "receiver": "agent alice", "after": "hello", "now": NOW.0 });
-    let out = f.accepted(
+    f.accepted(
         Case::new(
             "iatp/response",
             "response",
@@ -283,7 +280,6 @@ pub fn handshake() -> VectorFile {
         ),
         w.response_verdict(&response, NOW),
     );
-    let confirm = hex_decode(out["confirm"].as_str().unwrap());
     let confirm_input = json!({ "receiver": "agent bob", "after": "response", "now": NOW.0 });
     f.accepted(
         Case::new(
@@ -456,30 +452,14 @@ pub fn handshake() -> VectorFile {
     f
 }
 
-/// Hex to bytes (our own output).
-pub fn hex_decode(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// Hellos from alice/1, a child alice spawned (PROTOCOL.md §4.2, §5: codes
 /// 24 and 25), to a bob that checks lineages as the reference agent does.
 fn spawned_hellos(f: &mut VectorFile, w: &World) {
     let child = f.key("agent alice/1");
     let carol = f.key("agent carol");
     let alice = w.alice.identity();
-    let certificate = |parent: &Identity| SpawnCertificate {
-        parent: parent.did().clone(),
-        child: child.did().clone(),
-        capabilities: vec![Capability::parse("tools/github:*").unwrap()],
-        trust_ceiling: Score::saturating(600),
-        not_before: NOW.minus_secs(3_600),
-        expires: NOW.plus_secs(DAY),
-        spawn_depth: 1,
-        parent_certificate: None,
-        nonce: [7; 16],
+    let certificate = |parent: &Identity| {
+        crate::delegation::certificate(parent, child.did(), None, &["tools/github:*"], 600)
     };
     let spawned = |cert: &SignedSpawnCertificate| {
         let card = AgentCard {
@@ -542,12 +522,12 @@ fn spawned_hellos(f: &mut VectorFile, w: &World) {
     };
     let mut revoked = RevocationSet::default();
     revoked.add(&revocation.sign(alice).unwrap()).unwrap();
-    let checking = LineageVerifier {
+    let revoking = LineageVerifier {
         revocations: &revoked,
         skew_secs: 60,
     };
     let about = "case hello spawned; bob holds alice's revocation of the certificate";
-    let verdict = w.hello_verdict_with(&checking, from, &hello);
+    let verdict = w.hello_verdict_with(&revoking, from, &hello);
     f.refused(
         Case::new(
             "iatp/hello",
@@ -560,10 +540,6 @@ fn spawned_hellos(f: &mut VectorFile, w: &World) {
         Refused::coded("lineage_revoked", 25),
     );
     let (forged, from) = spawned(&certificate(&carol).sign(&carol).unwrap());
-    let checking = LineageVerifier {
-        revocations: &none,
-        skew_secs: 60,
-    };
     let about = "alice/1 with alice's credential but a certificate carol signed as its parent";
     let verdict = w.hello_verdict_with(&checking, from, &forged);
     f.refused(

@@ -146,13 +146,9 @@ pub fn records() -> VectorFile {
     );
 
     let log = log_records(&alice, &bob);
-    for (r, name) in log.iter().zip(["delegate", "invoke", "result"]) {
+    for (leaf, (r, name)) in log.iter().zip(["delegate", "invoke", "result"]).enumerate() {
         let about = format!(
-            "a co-signed {name} record, actor alice, counterparty bob; leaf {} of the log",
-            ["0", "1", "2"][["delegate", "invoke", "result"]
-                .iter()
-                .position(|n| *n == name)
-                .unwrap()]
+            "a co-signed {name} record, actor alice, counterparty bob; leaf {leaf} of the log"
         );
         f.accepted(
             Case::new("ledger/record", name, &about, json!({}), r.bytes()),
