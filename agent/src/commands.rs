@@ -133,6 +133,8 @@ impl Agent {
         .sign(self.local.identity())
         .map_err(|e| AgentError::Signing(e.to_string()))?;
         let hash = grant.hash();
+        // Our own signature, just made: the gate checks everything else.
+        self.k.gate.signed_here(&grant);
         chain.push(grant);
         let decision = self.k.decide(GateAsk::Delegate { chain: &chain }, now);
         self.event(Event::GateDecision {

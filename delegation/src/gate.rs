@@ -7,7 +7,7 @@
 //! on every decision. A denial names the rule and, where there is one, the
 //! link.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use mesh_iatp::{CapabilityPattern, Did, OrgPolicy, Score, Timestamp};
@@ -321,6 +321,11 @@ impl Decision {
 pub struct Gate {
     config: GateConfig,
     cache: HashMap<[u8; 32], Arc<VerifiedChain>>,
+    /// Links whose signatures are known good: checked as part of a valid
+    /// chain, or signed by this gate's owner ([`Gate::signed_here`]). A
+    /// fresh chain that extends a known one (every new leaf under the same
+    /// authority) then costs one signature check, not one per link.
+    signatures: HashSet<LinkHash>,
     verifications: u64,
 }
 
@@ -330,6 +335,7 @@ impl Gate {
         Gate {
             config,
             cache: HashMap::new(),
+            signatures: HashSet::new(),
             verifications: 0,
         }
     }
@@ -344,6 +350,23 @@ impl Gate {
     /// chains valid, so no cached verification goes stale.
     pub fn add_root(&mut self, root: Did) {
         self.config.roots.insert(root);
+    }
+
+    /// Note a link the gate's owner has just signed, so deciding on a chain
+    /// that holds it does not check that signature again. Only for links
+    /// signed here: a link from anyone else is verified with its chain.
+    pub fn signed_here(&mut self, link: &SignedGrant) {
+        self.know_signature(link.hash());
+    }
+
+    fn know_signature(&mut self, hash: LinkHash) {
+        if self.signatures.len() >= self.config.cache_capacity
+            && !self.signatures.contains(&hash)
+            && let Some(evict) = self.signatures.iter().next().copied()
+        {
+            self.signatures.remove(&evict);
+        }
+        self.signatures.insert(hash);
     }
 
     /// Full chain verifications done so far (cache misses), for tests and metrics.
@@ -411,10 +434,12 @@ impl Gate {
                 let who = match requester {
                     Some(r) => r,
                     None => {
+                        // What the leaf claims: verify_chain checks its
+                        // signature next, with the rest of the chain.
                         leaf_audience = chain
                             .last()
                             .ok_or(Denial::InvalidChain(ChainError::Empty))?
-                            .open()
+                            .claimed()
                             .map(|g| g.audience)
                             .map_err(|source| {
                                 Denial::InvalidChain(ChainError::Invalid {
@@ -429,10 +454,19 @@ impl Gate {
                     }
                 };
                 let roots = &self.config.roots;
+                let known = &self.signatures;
                 let v = Arc::new(
-                    chain::verify_chain(chain, who, |d| roots.contains(d))
-                        .map_err(Denial::InvalidChain)?,
+                    chain::verify_chain_with(
+                        chain,
+                        who,
+                        |d| roots.contains(d),
+                        |h| known.contains(h),
+                    )
+                    .map_err(Denial::InvalidChain)?,
                 );
+                for link in &v.links {
+                    self.know_signature(link.link.hash);
+                }
                 if self.cache.len() >= self.config.cache_capacity
                     && let Some(evict) = self.cache.keys().next().copied()
                 {

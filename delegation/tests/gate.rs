@@ -397,3 +397,91 @@ fn a_spawned_descendant_of_a_revoked_certificate_is_denied() {
         }
     );
 }
+
+/// Bob's link to carol in `chain3`, written again by carol's key while
+/// claiming bob issued it (so its signature is bad), with another nonce.
+fn forged_leaf(w: &World, chain: &[SignedGrant]) -> SignedGrant {
+    let mut g2 = chain[2].claimed().unwrap();
+    g2.nonce = [9; 16];
+    SignedGrant(mesh_iatp::envelope::seal(&g2, w.carol.identity()).unwrap())
+}
+
+#[test]
+fn links_known_from_a_verified_chain_do_not_vouch_for_a_new_leaf() {
+    let w = World::new();
+    let mut gate = w.gate();
+    let chain = chain3(&w);
+    let carol = did(&w.carol);
+    let repo = res("tools/github/repo");
+    let none = RevocationSet::default();
+    assert!(
+        gate.decide(use_as(&carol, &repo, "read", &chain), &w.peers, &none, NOW)
+            .is_allow()
+    );
+    // Same two first links (their signatures now known), a forged leaf.
+    let forged = vec![chain[0].clone(), chain[1].clone(), forged_leaf(&w, &chain)];
+    for request in [
+        use_as(&carol, &repo, "read", &forged),
+        Request::Delegate { chain: &forged },
+    ] {
+        match deny(gate.decide(request, &w.peers, &none, NOW)) {
+            Denial::InvalidChain(mesh_delegation::ChainError::Invalid { link, source }) => {
+                assert_eq!(link.index, 2);
+                assert!(
+                    matches!(source, mesh_iatp::envelope::EnvelopeError::BadSignature { ref signer } if *signer == did(&w.bob)),
+                    "{source:?}"
+                );
+            }
+            other => panic!("expected a bad signature at link 2, got {other:?}"),
+        }
+    }
+    // A known link changed by one byte is a different link, checked anew.
+    let mut tampered = chain.clone();
+    let last = tampered[1].0.len() - 1;
+    tampered[1].0[last] ^= 1;
+    assert!(matches!(
+        deny(gate.decide(use_as(&carol, &repo, "read", &tampered), &w.peers, &none, NOW)),
+        Denial::InvalidChain(mesh_delegation::ChainError::Invalid { link, .. }) if link.index == 1
+    ));
+}
+
+#[test]
+fn a_link_noted_as_signed_here_skips_only_its_own_signature_check() {
+    let w = World::new();
+    let mut gate = w.gate();
+    let chain = chain3(&w);
+    let carol = did(&w.carol);
+    let repo = res("tools/github/repo");
+    let none = RevocationSet::default();
+    let forged = vec![chain[0].clone(), chain[1].clone(), forged_leaf(&w, &chain)];
+    // What the owner vouches for is not checked again — which is why only
+    // links the gate's owner signed itself may be noted.
+    gate.signed_here(&forged[2]);
+    assert!(
+        gate.decide(use_as(&carol, &repo, "read", &forged), &w.peers, &none, NOW)
+            .is_allow()
+    );
+    // Every other rule still holds for it: used past its window, denied.
+    assert!(matches!(
+        deny(gate.decide(
+            use_as(&carol, &repo, "read", &forged),
+            &w.peers,
+            &none,
+            NOW.plus_secs(2 * DAY)
+        )),
+        Denial::Expired { .. }
+    ));
+    // And the links before it are still verified: a forged parent fails.
+    let mut g1 = chain[1].claimed().unwrap();
+    g1.nonce = [7; 16];
+    let bad_parent = SignedGrant(mesh_iatp::envelope::seal(&g1, w.carol.identity()).unwrap());
+    let mut g2 = chain[2].claimed().unwrap();
+    g2.parent = Some(bad_parent.hash());
+    let leaf = g2.sign(w.bob.identity()).unwrap();
+    gate.signed_here(&leaf);
+    let chain = vec![chain[0].clone(), bad_parent, leaf];
+    assert!(matches!(
+        deny(gate.decide(use_as(&carol, &repo, "read", &chain), &w.peers, &none, NOW)),
+        Denial::InvalidChain(mesh_delegation::ChainError::Invalid { link, .. }) if link.index == 1
+    ));
+}
