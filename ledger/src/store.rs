@@ -29,6 +29,10 @@ fn is_url(location: &str) -> bool {
         || location.starts_with("sqlite:")
 }
 
+fn is_sqlite(location: &str) -> bool {
+    !(location.starts_with("postgres://") || location.starts_with("postgresql://"))
+}
+
 fn url_for(location: &str, read_only: bool) -> String {
     if is_url(location) {
         location.to_owned()
@@ -95,6 +99,9 @@ pub struct StoredFact<'a> {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite, not PostgreSQL: writes begin `IMMEDIATE` (see
+    /// [`Store::write_transaction`]).
+    sqlite: bool,
 }
 
 impl Store {
@@ -103,7 +110,10 @@ impl Store {
     pub async fn open(location: &str) -> Result<Store, StoreError> {
         let pool = Self::connect(location, false).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            sqlite: is_sqlite(location),
+        })
     }
 
     /// Open an existing ledger without writing to it (for auditing): a
@@ -125,7 +135,10 @@ impl Store {
                 "{location} is not a mesh ledger (it has no ledger tables)"
             )));
         }
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            sqlite: is_sqlite(location),
+        })
     }
 
     async fn connect(location: &str, read_only: bool) -> Result<AnyPool, StoreError> {
@@ -147,6 +160,19 @@ impl Store {
             })
             .connect(&url_for(location, read_only))
             .await?)
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a deferred
+    /// one that reads first would fail outright (`SQLITE_BUSY_SNAPSHOT`) if
+    /// another connection — the log's commit beside the facts' save —
+    /// wrote in between.
+    async fn write_transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        })
     }
 
     /// Close every connection, waiting for those in use to be returned:
@@ -224,7 +250,7 @@ impl Store {
             })
             .map(|(_, f)| f)
             .collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let row =
             sqlx::query("SELECT COALESCE(MAX(seq), 0) AS top FROM agent_facts WHERE owner = $1")
                 .bind(owner)

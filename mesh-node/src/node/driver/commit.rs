@@ -3,12 +3,14 @@
 //! that arrive while a commit runs go into the next one. Whatever the agent
 //! emitted after a record — an answer relying on it, an event, a proof —
 //! waits until that record is on disk, and everything leaves in the order
-//! the agent emitted it.
+//! the agent emitted it; only requests that say nothing of our log (a
+//! countersignature asked, a cancel) leave at once.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use mesh_agent::Effect;
+use mesh_agent::wire::ActionRequest;
+use mesh_agent::{Effect, Request};
 use mesh_ledger::record::CoSignedRecord;
 use mesh_ledger::store::StoreError;
 use tokio::task::JoinHandle;
@@ -29,6 +31,22 @@ pub struct Committed {
     result: Result<u64, StoreError>,
     records: usize,
     took: Duration,
+}
+
+/// Whether `effect` may say anything about our log, and so must wait for
+/// the records emitted before it. Asking a peer to countersign a record, or
+/// to cancel a task, says nothing of our log (the record is appended only
+/// once co-signed, and names no position in it), and on another stream it
+/// has no order with our other messages anyway; it leaves at once, so a
+/// busy log does not hold up new tasks and answers. Everything else waits.
+fn relies_on_the_log(effect: &Effect) -> bool {
+    !matches!(
+        effect,
+        Effect::Send {
+            request: Request::Action(ActionRequest::CoSign { .. } | ActionRequest::Cancel { .. }),
+            ..
+        }
+    )
 }
 
 /// The log, the records waiting for it and the effects waiting on them.
@@ -68,6 +86,7 @@ impl GroupCommit {
                 None
             }
             effect if self.held.is_empty() && self.is_idle() => Some(effect),
+            effect if !relies_on_the_log(&effect) => Some(effect),
             effect => {
                 self.held.push_back((self.emitted, effect));
                 None
@@ -225,6 +244,62 @@ mod tests {
         assert!(commit.released().is_none());
         assert!(!commit.is_busy());
         assert_eq!(commit.ledger().unwrap().log().size(), 5);
+    }
+
+    fn send(to: &Did, request: ActionRequest) -> Effect {
+        Effect::Send {
+            to: to.clone(),
+            id: mesh_agent::RequestId(1),
+            request: Request::Action(request),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn asking_a_countersignature_or_a_cancel_does_not_wait_for_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let who = agents(3);
+        let ledger = NodeLedger::open(dir.path(), who[0].did()).await.unwrap();
+        let mut commit = GroupCommit::new(ledger, 8);
+        let peer = who[1].did();
+        assert!(commit.admit(append(0, &who)).is_none());
+        commit.start();
+        assert!(commit.admit(append(1, &who)).is_none());
+        // Neither says anything of our log: out at once, ahead of the
+        // records and of what waits on them.
+        assert!(commit.admit(marker(&who[1])).is_none());
+        let cosign = send(
+            peer,
+            ActionRequest::CoSign {
+                record: serde_bytes::ByteBuf::from(vec![1, 2, 3]),
+                context: mesh_agent::wire::ActionContext::Plain {
+                    payload: serde_bytes::ByteBuf::new(),
+                },
+            },
+        );
+        assert!(matches!(commit.admit(cosign), Some(Effect::Send { .. })));
+        let cancel = send(
+            peer,
+            ActionRequest::Cancel {
+                grant: serde_bytes::ByteBuf::from(vec![0; 32]),
+            },
+        );
+        assert!(matches!(commit.admit(cancel), Some(Effect::Send { .. })));
+        // Any other request waits, as every other effect does.
+        let proof = send(peer, ActionRequest::Consistency { old: 1, new: 2 });
+        assert!(commit.admit(proof).is_none());
+        assert_eq!(wait(&mut commit).await.0, 1);
+        assert!(commit.released().is_none(), "record 1 is not on disk");
+        commit.start();
+        assert_eq!(wait(&mut commit).await.0, 1);
+        assert!(is_marker(commit.released(), peer));
+        assert!(matches!(
+            commit.released(),
+            Some(Effect::Send {
+                request: Request::Action(ActionRequest::Consistency { .. }),
+                ..
+            })
+        ));
+        assert!(!commit.is_busy());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 mod bootstrap;
 mod commit;
+mod facts;
 mod inbound;
 mod outbound;
 mod trim;
@@ -63,6 +64,7 @@ enum Arrival {
     Worker(Input),
     Tick,
     Committed(Result<commit::Committed, mesh_ledger::store::StoreError>),
+    FactsSaved(facts::Saved),
 }
 
 /// The driver's state.
@@ -71,10 +73,8 @@ pub struct Driver {
     pub(super) swarm: Swarm<MeshBehaviour>,
     /// The log, with the records and effects waiting for a commit.
     commit: commit::GroupCommit,
-    /// The database the agent's facts go to.
-    facts_store: mesh_ledger::store::Store,
-    /// The facts are to be saved as soon as the log is idle.
-    facts_due: bool,
+    /// The agent's facts, saved off the driver.
+    facts: facts::FactSaver,
     pub(super) clock: Arc<dyn Clock>,
     /// Runs delegated tasks; without one the agent refuses them.
     pub(super) runner: Runner,
@@ -105,8 +105,6 @@ pub struct Driver {
     /// the DHT once they hold a session; at most [`ANNOUNCED_ADDRS`] each,
     /// forgotten when they disconnect.
     announced: HashMap<libp2p::PeerId, Vec<Multiaddr>>,
-    /// Facts the agent emitted, not yet committed (kind, key, body).
-    unsaved_facts: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
     stopped: bool,
     /// Who asked the driver to stop, told once it has.
     stop_reply: Option<oneshot::Sender<()>>,
@@ -141,12 +139,12 @@ impl Driver {
             inbox.attach(workers_tx.clone());
         }
         let trust_floor = agent.handshake_config().trust_floor;
+        let facts = facts::FactSaver::new(ledger.store().clone(), agent.did().to_string());
         Driver {
             agent,
             swarm,
-            facts_store: ledger.store().clone(),
+            facts,
             commit: commit::GroupCommit::new(ledger, commit_batch),
-            facts_due: false,
             clock,
             runner,
             events,
@@ -168,7 +166,6 @@ impl Driver {
             links: trim::Links::default(),
             bootstrap: bootstrap::BootstrapPeers::default(),
             announced: HashMap::new(),
-            unsaved_facts: Vec::new(),
             stopped: false,
             stop_reply: None,
         }
@@ -200,6 +197,7 @@ impl Driver {
                 event = self.swarm.select_next_some() => Arrival::Swarm(Box::new(event)),
                 Some(input) = self.workers_rx.recv() => Arrival::Worker(input),
                 done = self.commit.finished() => Arrival::Committed(done),
+                saved = self.facts.finished() => Arrival::FactsSaved(saved),
                 _ = tick.tick() => Arrival::Tick,
             };
             self.arrive(arrival).await;
@@ -243,7 +241,7 @@ impl Driver {
         if let Err(e) = result {
             tracing::error!(error = %e, "the last appends were not committed");
         }
-        if let Err(e) = self.save_facts().await {
+        if let Err(e) = self.facts.flush().await {
             tracing::warn!(error = %e, "the agent's last facts were not saved");
         }
         if let Ok(ledger) = self.commit.ledger() {
@@ -263,7 +261,12 @@ impl Driver {
             Arrival::Worker(input) => self.input(input),
             Arrival::Tick => {
                 self.tick();
-                self.facts_due = true;
+                self.facts.tick();
+            }
+            Arrival::FactsSaved(saved) => {
+                if let Err(e) = self.facts.settle(saved) {
+                    tracing::warn!(error = %e, "the agent's facts were not saved; retried next tick");
+                }
             }
             Arrival::Committed(done) => {
                 if let Err(e) = self.committed(done).await {

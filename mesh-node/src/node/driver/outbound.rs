@@ -5,7 +5,7 @@ use mesh_ledger::LogStore;
 use std::time::Duration;
 
 use mesh_agent::{Effect, Event, Input, ProofRequest, Request, Response};
-use mesh_ledger::store::{StoreError, StoredFact};
+use mesh_ledger::store::StoreError;
 use serde_bytes::ByteBuf;
 use tokio::time::Instant;
 
@@ -13,9 +13,6 @@ use super::super::ledger::NodeLedger;
 use super::super::protocol::{ActionResponse, TaskOutcome};
 use super::super::{NodeError, Runner, peer_of};
 use super::{Driver, commit};
-
-/// Facts waiting beyond this many are committed at once.
-const FACTS_PER_COMMIT: usize = 1024;
 
 impl Driver {
     /// Hand the agent's effects over in order: appends to the next commit,
@@ -25,22 +22,16 @@ impl Driver {
     pub(super) async fn dispatch(&mut self) -> Result<(), StoreError> {
         for effect in std::mem::take(&mut self.effects) {
             if let Effect::Persist(fact) = &effect {
-                // Facts are not on the answers' path: they are gathered
-                // and committed together on the next tick (every 250 ms)
-                // once no append runs, when many are waiting, and at
-                // shutdown. A crash loses at most the last moments of
-                // them, which gossip and anti-entropy bring back; the
-                // appends answers rely on are committed first. Our own
-                // facts always encode; one that does not is not kept
-                // rather than stopping the node.
+                // Our own facts always encode; one that does not is not
+                // kept rather than stopping the node.
                 if let Ok(body) = fact.to_bytes() {
-                    self.unsaved_facts.push((fact.kind(), fact.key(), body));
+                    self.facts.push(fact.kind(), fact.key(), body);
                 }
                 continue;
             }
             if let Effect::Forget { kind, key } = effect {
                 // Saved like a fact: an empty body deletes.
-                self.unsaved_facts.push((kind, key, Vec::new()));
+                self.facts.push(kind, key, Vec::new());
                 continue;
             }
             if let Some(effect) = self.commit.admit(effect) {
@@ -48,14 +39,12 @@ impl Driver {
             }
         }
         self.commit.start();
-        if self.commit.is_idle() {
-            self.save_facts_if_due().await;
-        }
+        self.facts.start_if_due();
         Ok(())
     }
 
-    /// A commit finished: carry out what waited on its records, save the
-    /// facts if they are due, and start the next commit.
+    /// A commit finished: carry out what waited on its records and start
+    /// the next commit.
     pub(super) async fn committed(
         &mut self,
         done: Result<commit::Committed, StoreError>,
@@ -65,39 +54,7 @@ impl Driver {
         while let Some(effect) = self.commit.released() {
             self.effect(effect).await?;
         }
-        // The log is idle here for a moment even under constant load.
-        self.save_facts_if_due().await;
         self.commit.start();
-        Ok(())
-    }
-
-    /// Save the facts if the tick asked for it or many are waiting; a
-    /// failure is retried next time (the facts are kept).
-    async fn save_facts_if_due(&mut self) {
-        if !self.facts_due && self.unsaved_facts.len() < FACTS_PER_COMMIT {
-            return;
-        }
-        if let Err(e) = self.save_facts().await {
-            self.facts_due = false;
-            tracing::warn!(error = %e, "the agent's facts were not saved; retried next tick");
-        }
-    }
-
-    /// Commit the facts gathered so far, in one transaction.
-    pub(super) async fn save_facts(&mut self) -> Result<(), StoreError> {
-        if self.unsaved_facts.is_empty() {
-            return Ok(());
-        }
-        let stored: Vec<StoredFact<'_>> = self
-            .unsaved_facts
-            .iter()
-            .map(|(kind, key, body)| StoredFact { kind, key, body })
-            .collect();
-        let owner = self.agent.did().as_str();
-        self.facts_store.save_facts(owner, &stored).await?;
-        // Kept until committed: a failed commit is tried again.
-        self.unsaved_facts.clear();
-        self.facts_due = false;
         Ok(())
     }
 
