@@ -251,6 +251,37 @@ async fn within_one_batch_the_last_fact_of_a_key_wins_as_one_by_one() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_saved_while_the_log_commits_beside_them_all_land() {
+    use mesh_ledger::store::StoredFact;
+    for f in fixtures(1).await {
+        let mut log = f.store.log(ORIGIN).await.unwrap();
+        let people = agents(5);
+        // The log commits one record at a time on one connection while
+        // facts are saved on another: each save reads before it writes,
+        // and must wait for the lock rather than fail.
+        let appends = tokio::spawn(async move {
+            for i in 1..150 {
+                log.append(&[record(i, &people)]).await.unwrap();
+            }
+        });
+        for i in 0u32..60 {
+            let key = i.to_be_bytes();
+            let fact = [StoredFact {
+                kind: "evidence",
+                key: &key,
+                body: b"e",
+            }];
+            f.store
+                .save_facts("beside", &fact)
+                .await
+                .unwrap_or_else(|e| panic!("save {i} beside the log's commits: {e}"));
+        }
+        appends.await.unwrap();
+        assert_eq!(f.store.facts("beside").await.unwrap().len(), 60);
+    }
+}
+
 #[tokio::test]
 async fn proofs_from_the_store_match_the_reference_and_verify() {
     for f in fixtures(77).await {
