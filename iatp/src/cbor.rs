@@ -270,22 +270,38 @@ fn canonicalize(value: Value) -> Result<Value, CborError> {
         Value::Map(entries) => {
             let mut keyed = Vec::with_capacity(entries.len());
             for (k, v) in entries {
-                if !k.is_text() {
+                let Value::Text(k) = k else {
                     return Err(CborError::KeyNotText);
-                }
-                let k = canonicalize(k)?;
-                let mut kb = Vec::new();
-                ciborium::into_writer(&k, &mut kb).map_err(|e| CborError::Encode(e.to_string()))?;
-                keyed.push((kb, k, canonicalize(v)?));
+                };
+                keyed.push((k, canonicalize(v)?));
             }
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            // Already in order (serde writes our structs' fields in
+            // canonical order): no sort.
+            if !keyed.is_sorted_by(|a, b| key_order(&a.0, &b.0).is_le()) {
+                keyed.sort_by(|a, b| key_order(&a.0, &b.0));
+            }
             if keyed.windows(2).any(|w| w[0].0 == w[1].0) {
                 return Err(CborError::DuplicateKey);
             }
-            Value::Map(keyed.into_iter().map(|(_, k, v)| (k, v)).collect())
+            Value::Map(
+                keyed
+                    .into_iter()
+                    .map(|(k, v)| (Value::Text(k), v))
+                    .collect(),
+            )
         }
         other => other,
     })
+}
+
+/// The order of two text keys' encodings, without encoding them. A text
+/// string's shortest-form head grows with its length (0x60–0x77, then
+/// 0x78 and one byte, 0x79 and two…) and is the same for equal lengths, so
+/// comparing encodings bytewise is comparing lengths, then bytes.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 #[cfg(test)]
@@ -309,6 +325,23 @@ mod tests {
         ]);
         let bytes = value_to_canonical_vec(map).expect("encodes");
         assert_eq!(bytes, hex("a36174026261610364626f647901"));
+    }
+
+    proptest::proptest! {
+        /// Ordering keys by length, then bytes, is ordering them by their
+        /// encodings (RFC 8949 §4.2.1), across the head sizes.
+        #[test]
+        fn key_order_is_the_order_of_encoded_keys(
+            a in "[a-c]{0,3}|[a-z]{20,30}|[a-b]{250,260}",
+            b in "[a-c]{0,3}|[a-z]{20,30}|[a-b]{250,260}",
+        ) {
+            let encode = |k: &str| {
+                let mut out = Vec::new();
+                ciborium::into_writer(&Value::Text(k.into()), &mut out).expect("encodes");
+                out
+            };
+            proptest::prop_assert_eq!(key_order(&a, &b), encode(&a).cmp(&encode(&b)));
+        }
     }
 
     #[test]
