@@ -23,14 +23,12 @@ use crate::log_store::{
 use crate::merkle::{self, CompactRange, Hash, MissingNode, NodeMap, NodeRecorder, infallible};
 use crate::record::{CoSignedRecord, RecordError};
 
-fn is_url(location: &str) -> bool {
-    location.starts_with("postgres://")
-        || location.starts_with("postgresql://")
-        || location.starts_with("sqlite:")
+fn is_postgres(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
-fn is_sqlite(location: &str) -> bool {
-    !(location.starts_with("postgres://") || location.starts_with("postgresql://"))
+fn is_url(location: &str) -> bool {
+    is_postgres(location) || location.starts_with("sqlite:")
 }
 
 fn url_for(location: &str, read_only: bool) -> String {
@@ -112,7 +110,7 @@ impl Store {
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store {
             pool,
-            sqlite: is_sqlite(location),
+            sqlite: !is_postgres(location),
         })
     }
 
@@ -137,7 +135,7 @@ impl Store {
         }
         Ok(Store {
             pool,
-            sqlite: is_sqlite(location),
+            sqlite: !is_postgres(location),
         })
     }
 

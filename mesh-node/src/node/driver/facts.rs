@@ -111,11 +111,6 @@ impl FactSaver {
         }
         result
     }
-
-    #[cfg(test)]
-    fn waiting(&self) -> usize {
-        self.unsaved.len()
-    }
 }
 
 async fn save(store: &Store, owner: &str, facts: &[Unsaved]) -> Result<(), StoreError> {
@@ -170,9 +165,9 @@ mod tests {
         facts.push("evidence", b"c".to_vec(), b"4".to_vec());
         let saved = facts.finished().await;
         assert!(facts.settle(saved).is_err());
-        assert_eq!(facts.waiting(), 2);
+        assert_eq!(facts.unsaved.len(), 2);
         assert_eq!(facts.unsaved[0].1, b"b".to_vec(), "the failed one first");
         assert!(facts.flush().await.is_err());
-        assert_eq!(facts.waiting(), 2, "still kept");
+        assert_eq!(facts.unsaved.len(), 2, "still kept");
     }
 }
