@@ -23,6 +23,8 @@ pub mod note;
 pub mod populate;
 pub mod record;
 #[cfg(feature = "store")]
+mod rows;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod testing;
 #[cfg(feature = "store")]

@@ -22,6 +22,7 @@ use crate::log_store::{
 };
 use crate::merkle::{self, CompactRange, Hash, MissingNode, NodeMap, NodeRecorder, infallible};
 use crate::record::{CoSignedRecord, RecordError};
+use crate::rows::{self, Placeholders};
 
 fn is_postgres(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
@@ -38,27 +39,6 @@ fn url_for(location: &str, read_only: bool) -> String {
         format!("sqlite://{location}?mode=ro")
     } else {
         format!("sqlite://{location}?mode=rwc")
-    }
-}
-
-/// Rows per multi-row INSERT: 200 × 4 parameters stays far below SQLite's
-/// and PostgreSQL's limits on bound parameters.
-const ROWS_PER_INSERT: usize = 200;
-
-/// Append `rows` groups of `cols` numbered placeholders: `($1, $2), ($3, $4)`.
-fn push_placeholders(sql: &mut String, rows: usize, cols: usize) {
-    use std::fmt::Write;
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..cols {
-            let _ = write!(
-                sql,
-                "{}${}",
-                if c == 0 { "" } else { ", " },
-                r * cols + c + 1
-            );
-        }
-        sql.push(')');
     }
 }
 
@@ -98,7 +78,7 @@ pub struct StoredFact<'a> {
 pub struct Store {
     pool: AnyPool,
     /// SQLite, not PostgreSQL: writes begin `IMMEDIATE` (see
-    /// [`Store::write_transaction`]).
+    /// [`Store::write_transaction`]) and built statements use `?`.
     sqlite: bool,
 }
 
@@ -171,6 +151,15 @@ impl Store {
         } else {
             self.pool.begin().await?
         })
+    }
+
+    /// How this backend writes bound parameters in built statements.
+    fn placeholders(&self) -> Placeholders {
+        if self.sqlite {
+            Placeholders::Anonymous
+        } else {
+            Placeholders::Numbered
+        }
     }
 
     /// Close every connection, waiting for those in use to be returned:
@@ -255,20 +244,22 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         let mut seq: i64 = row.try_get("top")?;
-        for chunk in replaced.chunks(ROWS_PER_INSERT) {
+        let marks = self.placeholders();
+        for chunk in rows::chunks(&replaced) {
             let mut sql = String::from("DELETE FROM agent_facts WHERE (kind, fkey) IN (VALUES ");
-            push_placeholders(&mut sql, chunk.len(), 2);
-            sql.push_str(&format!(") AND owner = ${}", chunk.len() * 2 + 1));
+            marks.push_rows(&mut sql, chunk.len(), 2);
+            sql.push_str(") AND owner = ");
+            marks.push(&mut sql, chunk.len() * 2 + 1);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (kind, key) in chunk {
                 q = q.bind(*kind).bind(key.to_vec());
             }
             q.bind(owner).execute(&mut *tx).await?;
         }
-        for chunk in kept.chunks(ROWS_PER_INSERT) {
+        for chunk in rows::chunks(&kept) {
             let mut sql =
                 String::from("INSERT INTO agent_facts (owner, seq, kind, fkey, body) VALUES ");
-            push_placeholders(&mut sql, chunk.len(), 5);
+            marks.push_rows(&mut sql, chunk.len(), 5);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for fact in chunk {
                 seq += 1;
@@ -353,6 +344,7 @@ impl Store {
         let size = u64_of(row.try_get("size")?)?;
         let mut log = Log {
             pool: self.pool.clone(),
+            placeholders: self.placeholders(),
             origin: origin.into(),
             key,
             range: CompactRange::new(),
@@ -378,6 +370,7 @@ impl Store {
 #[derive(Debug)]
 pub struct Log {
     pool: AnyPool,
+    placeholders: Placeholders,
     origin: String,
     key: Did,
     range: CompactRange,
@@ -397,20 +390,20 @@ impl Log {
             nodes.extend(range.append(record.leaf_hash()));
         }
         let mut tx = self.pool.begin().await?;
-        // Multi-row INSERTs (bounded so no backend's parameter limit is hit).
-        for chunk in leaves.chunks(ROWS_PER_INSERT) {
+        // Multi-row INSERTs, in fixed shapes (see [`rows`]).
+        for chunk in rows::chunks(&leaves) {
             let mut sql = String::from("INSERT INTO ledger_records (origin, idx, leaf) VALUES ");
-            push_placeholders(&mut sql, chunk.len(), 3);
+            self.placeholders.push_rows(&mut sql, chunk.len(), 3);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (idx, leaf) in chunk {
                 q = q.bind(&self.origin).bind(i64_of(*idx)?).bind(leaf.to_vec());
             }
             q.execute(&mut *tx).await?;
         }
-        for chunk in nodes.chunks(ROWS_PER_INSERT) {
+        for chunk in rows::chunks(&nodes) {
             let mut sql =
                 String::from("INSERT INTO ledger_nodes (origin, level, idx, hash) VALUES ");
-            push_placeholders(&mut sql, chunk.len(), 4);
+            self.placeholders.push_rows(&mut sql, chunk.len(), 4);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (level, idx, hash) in chunk {
                 q = q

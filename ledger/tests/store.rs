@@ -251,6 +251,68 @@ async fn within_one_batch_the_last_fact_of_a_key_wins_as_one_by_one() {
     }
 }
 
+/// Batches are written as several statements of fixed shapes (128, 64,
+/// …, 1 rows): every row must land once, in order, whatever the cut.
+#[tokio::test]
+async fn batches_longer_than_one_statement_land_whole_and_in_order() {
+    use mesh_ledger::store::StoredFact;
+    let people = agents(5);
+    let origin = "mesh.example/log/batches";
+    for f in fixtures(1).await {
+        let mut log = f
+            .store
+            .create_log(origin, identity("log batches").did())
+            .await
+            .unwrap();
+        let mut reference = MemoryTree::new();
+        // 301 = 128 + 128 + 32 + 8 + 4 + 1 records in one append.
+        let records: Vec<_> = (0..301).map(|i| record(i, &people)).collect();
+        log.append(&records).await.unwrap();
+        for r in &records {
+            reference.append(r.leaf_hash());
+        }
+        let reopened = Store::open(&f.path)
+            .await
+            .unwrap()
+            .log(origin)
+            .await
+            .unwrap();
+        assert_eq!(reopened.size(), 301);
+        assert_eq!(reopened.root(), reference.root());
+        for i in [0, 127, 128, 255, 256, 300] {
+            assert_eq!(reopened.record(i).await.unwrap(), records[i as usize]);
+        }
+        // 300 keyed facts, then 203 of them replaced and 50 forgotten
+        // in one save (deletes and inserts both cut across statements).
+        let keys: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let first: Vec<StoredFact<'_>> = keys
+            .iter()
+            .map(|k| StoredFact {
+                kind: "held",
+                key: k,
+                body: b"v1",
+            })
+            .collect();
+        f.store.save_facts("many", &first).await.unwrap();
+        let second: Vec<StoredFact<'_>> = keys[..253]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| StoredFact {
+                kind: "held",
+                key: k,
+                body: if i < 50 { b"" } else { b"v2" },
+            })
+            .collect();
+        f.store.save_facts("many", &second).await.unwrap();
+        let stored = f.store.facts("many").await.unwrap();
+        // The untouched 47 first (saved earlier), then the 203 replaced.
+        let expected: Vec<Vec<u8>> = std::iter::repeat_n(b"v1".to_vec(), 47)
+            .chain(std::iter::repeat_n(b"v2".to_vec(), 203))
+            .collect();
+        assert_eq!(stored, expected);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facts_saved_while_the_log_commits_beside_them_all_land() {
     use mesh_ledger::store::StoredFact;
