@@ -22,45 +22,21 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
-use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::Swarm;
+use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Swarm, noise, tcp, yamux};
 use mesh_iatp::RevokedCredentials;
 use mesh_iatp::handshake::{
     Context, HandshakeConfig, InitialTrust, Initiator, LocalAgent, NoLineage, NonceCache, Responder,
 };
 use mesh_iatp::testing::{FIXTURE_NOW, Federation};
-use mesh_node::node::protocol::FrameCodec;
-use mesh_node::node::{
-    FixedClock, IATP_PROTOCOL, IatpRequest, IatpResponse, MAX_IATP_FRAME, Node, NodeEvent,
-};
+use mesh_node::node::{FixedClock, IatpRequest, IatpResponse, Node, NodeEvent};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use serde_bytes::ByteBuf;
 
-type Iatp = request_response::Behaviour<FrameCodec<IatpRequest, IatpResponse>>;
-
-fn swarm(agent: &LocalAgent) -> Swarm<Iatp> {
-    let key = mesh_node::transport_key::to_libp2p(agent.identity()).unwrap();
-    libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            Iatp::with_codec(
-                FrameCodec::new(MAX_IATP_FRAME),
-                [(IATP_PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default(),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
-        .build()
-}
+mod common;
+use common::{Iatp, connect, swarm};
 
 struct Pair {
     fed: Federation,
@@ -81,21 +57,7 @@ impl Pair {
         let b_agent = fed.agent(&fed.globex, "bench-b", &[]);
         let mut a = swarm(&a_agent);
         let mut b = swarm(&b_agent);
-        b.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-            .unwrap();
-        let addr = loop {
-            if let SwarmEvent::NewListenAddr { address, .. } = b.select_next_some().await {
-                break address;
-            }
-        };
-        a.dial(addr).unwrap();
-        let (mut up_a, mut up_b) = (false, false);
-        while !(up_a && up_b) {
-            tokio::select! {
-                e = a.select_next_some() => up_a |= matches!(e, SwarmEvent::ConnectionEstablished { .. }),
-                e = b.select_next_some() => up_b |= matches!(e, SwarmEvent::ConnectionEstablished { .. }),
-            }
-        }
+        connect(&mut a, &mut b).await;
         Pair {
             fed,
             a_agent,
