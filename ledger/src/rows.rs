@@ -18,7 +18,7 @@ use std::fmt::Write;
 
 /// Most rows in one statement: 128 rows × 5 parameters stays far below
 /// SQLite's (32,766) and PostgreSQL's (65,535) limits on bound parameters.
-pub(crate) const MAX_ROWS: usize = 128;
+const MAX_ROWS: usize = 128;
 
 /// `items` cut into chunks of power-of-two lengths, largest first, none
 /// longer than [`MAX_ROWS`].
@@ -28,12 +28,8 @@ pub(crate) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
         if rest.is_empty() {
             return None;
         }
-        let len = if rest.len() >= MAX_ROWS {
-            MAX_ROWS
-        } else {
-            // The largest power of two not above what is left.
-            1 << rest.len().ilog2()
-        };
+        // The largest power of two not above what is left (MAX_ROWS is one).
+        let len = 1 << rest.len().min(MAX_ROWS).ilog2();
         let (chunk, after) = rest.split_at(len);
         rest = after;
         Some(chunk)
